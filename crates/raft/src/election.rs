@@ -1,0 +1,157 @@
+//! Roles and elections: timers, (pre-)votes, becoming follower, candidate or leader.
+
+use crate::message::{Message, MessageBody};
+use crate::progress::Progress;
+use crate::quorum;
+use crate::raw_node::{RawNode, Role};
+use crate::types::{LogIndex, NodeId, Term};
+
+impl RawNode {
+    pub(crate) fn tick_election(&mut self) {
+        self.election_elapsed += 1;
+        if self.election_elapsed >= self.randomized_election_timeout {
+            self.campaign();
+        }
+    }
+
+    pub(crate) fn campaign(&mut self) {
+        if self.config.pre_vote {
+            self.become_pre_candidate();
+        } else {
+            self.become_candidate();
+        }
+    }
+
+    pub(crate) fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
+        assert!(term >= self.term, "node {}: term would go back from {} to {term}", self.id, self.term);
+        if term > self.term {
+            self.term = term;
+            self.vote = None;
+        }
+        self.role = Role::Follower;
+        self.leader = leader;
+        self.votes.clear();
+        self.progress.clear();
+        self.pending_broadcast = false;
+        self.uncommitted_bytes = 0;
+        self.reset_election_timer();
+    }
+
+    /// Asks the others whether we could win the next term, without changing ours.
+    fn become_pre_candidate(&mut self) {
+        self.role = Role::PreCandidate;
+        self.leader = None;
+        self.start_poll(true);
+    }
+
+    fn become_candidate(&mut self) {
+        self.term = self.term.next();
+        self.vote = Some(self.id);
+        self.role = Role::Candidate;
+        self.leader = None;
+        self.start_poll(false);
+    }
+
+    fn start_poll(&mut self, pre_vote: bool) {
+        self.votes.clear();
+        self.votes.insert(self.id, true);
+        self.reset_election_timer();
+        if self.tally_votes() {
+            return;
+        }
+        let term = if pre_vote { self.term.next() } else { self.term };
+        let (last_log_index, last_log_term) = (self.log.last_index(), self.log.last_term());
+        for peer in self.peers.clone() {
+            let m = Message {
+                from: self.id,
+                to: peer,
+                term,
+                body: MessageBody::Vote { pre_vote, last_log_index, last_log_term },
+            };
+            // A real vote request carries our new term and self-vote: they must be durable first.
+            if pre_vote {
+                self.msgs.push(m);
+            } else {
+                self.msgs_after_persist.push(m);
+            }
+        }
+    }
+
+    /// Counts the votes of the current poll and acts on a decision; true if one was reached.
+    fn tally_votes(&mut self) -> bool {
+        let granted = self.votes.values().filter(|g| **g).count();
+        let rejected = self.votes.len() - granted;
+        let needed = quorum::majority(self.peers.len() + 1);
+        if granted >= needed {
+            match self.role {
+                Role::PreCandidate => self.become_candidate(),
+                Role::Candidate => self.become_leader(),
+                Role::Follower | Role::Leader => unreachable!("tallying votes as {:?}", self.role),
+            }
+            true
+        } else if rejected >= needed {
+            self.become_follower(self.term, None);
+            true
+        } else {
+            false
+        }
+    }
+
+    pub(crate) fn become_leader(&mut self) {
+        assert_eq!(self.role, Role::Candidate, "node {}: only a candidate becomes leader", self.id);
+        self.role = Role::Leader;
+        self.leader = Some(self.id);
+        self.votes.clear();
+        self.heartbeat_elapsed = 0;
+        self.election_elapsed = 0;
+        let last = self.log.last_index();
+        self.progress = self.peers.iter().map(|p| (*p, Progress::new(last))).collect();
+        self.uncommitted_bytes = 0;
+        for peer in self.peers.clone() {
+            self.send_append(peer, true);
+        }
+    }
+
+    pub(crate) fn handle_vote(
+        &mut self,
+        m: &Message,
+        pre_vote: bool,
+        last_log_index: LogIndex,
+        last_log_term: Term,
+    ) {
+        let log_ok = (last_log_term, last_log_index) >= (self.log.last_term(), self.log.last_index());
+        #[cfg(feature = "bug-vote-without-log-check")]
+        let log_ok = {
+            let _ = log_ok;
+            true
+        };
+        let can_vote = if pre_vote {
+            // A pre-vote for a future term: grant unless we follow a live leader.
+            (m.term > self.term && !self.in_leader_lease())
+                || self.vote == Some(m.from)
+                || (self.vote.is_none() && self.leader.is_none())
+        } else {
+            self.vote == Some(m.from) || (self.vote.is_none() && self.leader.is_none())
+        };
+        let granted = can_vote && log_ok;
+        if granted && !pre_vote {
+            self.vote = Some(m.from);
+            self.reset_election_timer();
+        }
+        let term = if granted && pre_vote { m.term } else { self.term };
+        self.respond_with_term(m, term, MessageBody::VoteResponse { pre_vote, granted });
+    }
+
+    pub(crate) fn handle_vote_response(&mut self, m: &Message, pre_vote: bool, granted: bool) {
+        let expected = match self.role {
+            Role::PreCandidate => pre_vote,
+            Role::Candidate => !pre_vote,
+            Role::Follower | Role::Leader => return,
+        };
+        if !expected {
+            return;
+        }
+        self.votes.entry(m.from).or_insert(granted);
+        self.tally_votes();
+    }
+}

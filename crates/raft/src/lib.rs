@@ -1,0 +1,36 @@
+//! kvraft-raft: the Raft consensus algorithm as a deterministic, sans-IO state machine.
+//!
+//! [`RawNode`] is one peer. Its driver (the simulator in `kvraft-sim`, or the server) feeds it
+//! ticks, messages from peers and proposals, and repeatedly takes a [`Ready`]: what to persist,
+//! what to send (and what may be sent only after persisting), and what to apply. The node never
+//! reads a clock, touches a socket or file, or uses ambient randomness, so the same code runs
+//! byte-for-byte identically under simulation and in production.
+//!
+//! Parts: [`log`] (snapshot + retained entries and their watermarks), [`progress`] (the
+//! leader's view of each follower: probe / pipelined replicate / snapshot transfer),
+//! [`quorum`] (majority maths), [`storage`] (the durability contract and an in-memory
+//! implementation), [`message`] (what peers exchange), and the `RawNode` itself, whose logic is
+//! split into elections, leader-side replication and follower-side handling.
+
+mod election;
+mod follower;
+pub mod config;
+pub mod log;
+pub mod message;
+pub mod progress;
+pub mod quorum;
+pub mod raw_node;
+pub mod ready;
+mod replication;
+pub mod rng;
+pub mod size;
+pub mod storage;
+pub mod types;
+
+pub use config::{Config, ConfigError};
+pub use message::{AppendResult, Entry, HardState, Message, MessageBody, Snapshot, SnapshotMeta, SnapshotResult};
+pub use raw_node::{ProposeError, RawNode, Role, SnapshotError, StepError};
+pub use ready::{PersistBatch, Ready};
+pub use rng::DetRng;
+pub use storage::{MemStorage, RecoveredState, Storage};
+pub use types::{LogIndex, NodeId, Term};

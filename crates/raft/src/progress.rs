@@ -1,0 +1,98 @@
+//! What a leader knows about one follower's log, and how it is sending to it.
+
+use std::collections::VecDeque;
+
+use crate::message::Snapshot;
+use crate::types::LogIndex;
+
+/// How the leader is currently replicating to a follower (as in etcd-io/raft).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplicationMode {
+    /// Looking for the point where the logs agree: one AppendEntries at a time.
+    Probe { awaiting_response: bool },
+    /// Logs agree up to `match_index`: AppendEntries are pipelined, at most
+    /// `max_inflight_appends` at once. Each in-flight entry is (last index sent, tick sent).
+    Replicate { inflight: VecDeque<(LogIndex, u64)> },
+    /// The entries the follower needs are compacted: an InstallSnapshot transfer is under way,
+    /// one chunk at a time.
+    Snapshot(SnapshotTransfer),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotTransfer {
+    pub snapshot: Snapshot,
+    /// The first byte the follower has not acknowledged.
+    pub offset: u64,
+    /// When the current chunk was sent, in the leader's ticks.
+    pub sent_at_tick: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Progress {
+    pub match_index: LogIndex,
+    pub next_index: LogIndex,
+    pub mode: ReplicationMode,
+    /// Heard from since the last check-quorum round.
+    pub recent_active: bool,
+    /// The highest commit index this follower has been told of.
+    pub sent_commit: LogIndex,
+}
+
+impl Progress {
+    pub fn new(last_index: LogIndex) -> Progress {
+        Progress {
+            match_index: LogIndex::ZERO,
+            next_index: last_index.next(),
+            mode: ReplicationMode::Probe { awaiting_response: false },
+            recent_active: false,
+            sent_commit: LogIndex::ZERO,
+        }
+    }
+
+    pub fn become_probe(&mut self) {
+        self.next_index = self.match_index.next();
+        self.mode = ReplicationMode::Probe { awaiting_response: false };
+    }
+
+    pub fn become_replicate(&mut self) {
+        self.next_index = self.match_index.next();
+        self.mode = ReplicationMode::Replicate { inflight: VecDeque::new() };
+    }
+
+    pub fn become_snapshot(&mut self, snapshot: Snapshot, now_tick: u64) {
+        self.mode = ReplicationMode::Snapshot(SnapshotTransfer { snapshot, offset: 0, sent_at_tick: now_tick });
+    }
+
+    /// Records an acknowledgement up to `index`; true if it is news.
+    pub fn maybe_update(&mut self, index: LogIndex) -> bool {
+        if index <= self.match_index {
+            return false;
+        }
+        self.match_index = index;
+        self.next_index = self.next_index.max(index.next());
+        if let ReplicationMode::Replicate { inflight } = &mut self.mode {
+            while inflight.front().is_some_and(|(last, _)| *last <= index) {
+                inflight.pop_front();
+            }
+        }
+        true
+    }
+
+    /// True when nothing more may be sent until a response arrives.
+    pub fn is_paused(&self, max_inflight: usize) -> bool {
+        match &self.mode {
+            ReplicationMode::Probe { awaiting_response } => *awaiting_response,
+            ReplicationMode::Replicate { inflight } => inflight.len() >= max_inflight,
+            ReplicationMode::Snapshot(_) => true,
+        }
+    }
+
+    /// In Replicate mode, the oldest unacknowledged append was sent at or before `deadline`:
+    /// it or its answer is presumably lost.
+    pub fn replication_stalled(&self, deadline_tick: u64) -> bool {
+        match &self.mode {
+            ReplicationMode::Replicate { inflight } => inflight.front().is_some_and(|(_, at)| *at <= deadline_tick),
+            _ => false,
+        }
+    }
+}

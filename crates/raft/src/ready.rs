@@ -1,0 +1,54 @@
+//! `Ready`: everything a driver must do after feeding the node input.
+
+use crate::message::{Entry, HardState, Message, Snapshot};
+
+/// The work a `RawNode` hands its driver, in this order:
+/// 1. send `messages` (they never depend on unpersisted state);
+/// 2. durably write `hard_state`, `snapshot` and `entries` (see [`PersistBatch`]), then call
+///    `RawNode::on_persisted(number)`;
+/// 3. only then send `persisted_messages` (votes and acknowledgements that promise the write);
+/// 4. restore the state machine from `apply_snapshot`, if any, then apply `committed_entries`
+///    in order.
+///
+/// The persist-before-send rule lives in the types: a message that promises durable state is
+/// only ever found in `persisted_messages`.
+#[derive(Debug, Default)]
+pub struct Ready {
+    /// Identifies this Ready to `on_persisted`.
+    pub number: u64,
+    pub hard_state: Option<HardState>,
+    /// A snapshot to persist; storage drops the log prefix it covers.
+    pub snapshot: Option<Snapshot>,
+    /// Entries to append; any stored entry at or after `entries[0].index` is replaced.
+    pub entries: Vec<Entry>,
+    pub messages: Vec<Message>,
+    pub persisted_messages: Vec<Message>,
+    /// A snapshot received from the leader: the state machine restarts from it.
+    pub apply_snapshot: Option<Snapshot>,
+    pub committed_entries: Vec<Entry>,
+}
+
+/// The durable part of a `Ready`, as storage sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct PersistBatch<'a> {
+    pub hard_state: Option<HardState>,
+    pub snapshot: Option<&'a Snapshot>,
+    pub entries: &'a [Entry],
+}
+
+impl Ready {
+    pub fn persist_batch(&self) -> PersistBatch<'_> {
+        PersistBatch { hard_state: self.hard_state, snapshot: self.snapshot.as_ref(), entries: &self.entries }
+    }
+
+    /// True if something must be made durable before `persisted_messages` may be sent.
+    pub fn must_persist(&self) -> bool {
+        self.hard_state.is_some() || self.snapshot.is_some() || !self.entries.is_empty()
+    }
+}
+
+impl PersistBatch<'_> {
+    pub fn is_empty(&self) -> bool {
+        self.hard_state.is_none() && self.snapshot.is_none() && self.entries.is_empty()
+    }
+}

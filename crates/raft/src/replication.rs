@@ -1,0 +1,261 @@
+//! The leader's side of log replication: AppendEntries, heartbeats, InstallSnapshot, commit.
+
+use crate::message::{AppendResult, MessageBody, SnapshotResult};
+use crate::progress::{ReplicationMode, SnapshotTransfer};
+use crate::quorum;
+use crate::raw_node::{RawNode, Role};
+use crate::types::{LogIndex, NodeId, Term};
+
+impl RawNode {
+    pub(crate) fn tick_leader(&mut self) {
+        self.heartbeat_elapsed += 1;
+        self.election_elapsed += 1;
+        if self.election_elapsed >= self.config.election_timeout_ticks {
+            self.election_elapsed = 0;
+            if self.config.check_quorum && !self.quorum_recently_active() {
+                // Cut off from a majority: stop claiming leadership (thesis 6.2).
+                self.become_follower(self.term, None);
+                return;
+            }
+            for pr in self.progress.values_mut() {
+                pr.recent_active = false;
+            }
+        }
+        if self.heartbeat_elapsed >= self.config.heartbeat_interval_ticks {
+            self.heartbeat_elapsed = 0;
+            for peer in self.peers.clone() {
+                self.heartbeat_peer(peer);
+            }
+        }
+    }
+
+    fn quorum_recently_active(&self) -> bool {
+        let active = 1 + self.progress.values().filter(|pr| pr.recent_active).count();
+        active >= quorum::majority(self.peers.len() + 1)
+    }
+
+    /// One heartbeat round for `peer`: also where lost appends and chunks are noticed and resent.
+    fn heartbeat_peer(&mut self, peer: NodeId) {
+        let lost_after = 2 * self.config.heartbeat_interval_ticks as u64;
+        let deadline = self.now_tick.saturating_sub(lost_after);
+        let pr = self.progress.get_mut(&peer).expect("progress for every peer");
+        let stalled = pr.replication_stalled(deadline);
+        match &mut pr.mode {
+            ReplicationMode::Probe { awaiting_response } => {
+                // The probe doubles as the heartbeat; resend it even if one is outstanding.
+                *awaiting_response = false;
+                self.send_append(peer, true);
+            }
+            ReplicationMode::Replicate { .. } if stalled => {
+                pr.become_probe();
+                self.send_append(peer, true);
+            }
+            ReplicationMode::Snapshot(transfer) if transfer.sent_at_tick <= deadline => {
+                self.send_snapshot_chunk(peer);
+            }
+            ReplicationMode::Replicate { .. } | ReplicationMode::Snapshot(_) => self.send_heartbeat(peer),
+        }
+    }
+
+    fn send_heartbeat(&mut self, peer: NodeId) {
+        let pr = self.progress.get_mut(&peer).expect("progress for every peer");
+        // The follower holds our log up to its match index, so that much commit is safe to tell.
+        let commit = pr.match_index.min(self.log.committed());
+        pr.sent_commit = pr.sent_commit.max(commit);
+        self.send(peer, MessageBody::Heartbeat { commit });
+    }
+
+    /// Sends `peer` the entries it lacks (or an empty probe if `allow_empty`), or starts a
+    /// snapshot transfer if they are compacted away. False if nothing was sent.
+    pub(crate) fn send_append(&mut self, peer: NodeId, allow_empty: bool) -> bool {
+        let max_inflight = self.config.max_inflight_appends;
+        let pr = self.progress.get(&peer).expect("progress for every peer");
+        if pr.is_paused(max_inflight) {
+            return false;
+        }
+        let prev_log_index = pr.next_index.prev();
+        let Some(prev_log_term) = self.log.term(prev_log_index) else {
+            self.start_snapshot_transfer(peer);
+            return true;
+        };
+        let entries = self.log.entries_from(pr.next_index, self.config.max_append_bytes);
+        if entries.is_empty() && !allow_empty {
+            return false;
+        }
+        let last_sent = prev_log_index.plus(entries.len() as u64);
+        let leader_commit = self.log.committed();
+        let now = self.now_tick;
+        let pr = self.progress.get_mut(&peer).expect("progress for every peer");
+        pr.sent_commit = pr.sent_commit.max(leader_commit.min(last_sent));
+        match &mut pr.mode {
+            ReplicationMode::Probe { awaiting_response } => *awaiting_response = true,
+            ReplicationMode::Replicate { inflight } => {
+                if !entries.is_empty() {
+                    inflight.push_back((last_sent, now));
+                    pr.next_index = last_sent.next();
+                }
+            }
+            ReplicationMode::Snapshot(_) => unreachable!("paused"),
+        }
+        self.send(peer, MessageBody::Append { prev_log_index, prev_log_term, entries, leader_commit });
+        true
+    }
+
+    fn start_snapshot_transfer(&mut self, peer: NodeId) {
+        let snapshot = self.log.snapshot().clone();
+        let now = self.now_tick;
+        self.progress.get_mut(&peer).expect("progress for every peer").become_snapshot(snapshot, now);
+        self.send_snapshot_chunk(peer);
+    }
+
+    fn send_snapshot_chunk(&mut self, peer: NodeId) {
+        let chunk = self.config.snapshot_chunk_bytes;
+        let now = self.now_tick;
+        let pr = self.progress.get_mut(&peer).expect("progress for every peer");
+        let ReplicationMode::Snapshot(SnapshotTransfer { snapshot, offset, sent_at_tick }) = &mut pr.mode else {
+            unreachable!("sending a snapshot chunk outside a transfer");
+        };
+        *sent_at_tick = now;
+        let total = snapshot.data.len();
+        let start = (*offset as usize).min(total);
+        let end = (start + chunk).min(total);
+        let body = MessageBody::SnapshotChunk {
+            meta: snapshot.meta,
+            offset: start as u64,
+            data: snapshot.data.slice(start..end),
+            done: end == total,
+        };
+        self.send(peer, body);
+    }
+
+    /// Leader: send what proposals added since the last `ready()`, and tell followers about
+    /// commit progress they have not heard of. Called from `ready()`, so proposals batch.
+    pub(crate) fn flush_leader_sends(&mut self) {
+        if std::mem::take(&mut self.pending_broadcast) {
+            for peer in self.peers.clone() {
+                self.send_append(peer, false);
+            }
+        }
+        if self.commit_news_pending() {
+            let committed = self.log.committed();
+            for peer in self.peers.clone() {
+                let pr = &self.progress[&peer];
+                if pr.sent_commit < pr.match_index.min(committed) {
+                    self.send_heartbeat(peer);
+                }
+            }
+        }
+    }
+
+    /// Some follower holds entries that are committed but has not been told so.
+    pub(crate) fn commit_news_pending(&self) -> bool {
+        let committed = self.log.committed();
+        self.progress.values().any(|pr| pr.sent_commit < pr.match_index.min(committed))
+    }
+
+    pub(crate) fn handle_append_response(&mut self, from: NodeId, result: AppendResult) {
+        if self.role != Role::Leader {
+            return;
+        }
+        let pr = self.progress.get_mut(&from).expect("progress for every peer");
+        pr.recent_active = true;
+        match result {
+            AppendResult::Accepted { match_index } => {
+                let news = pr.maybe_update(match_index);
+                match &mut pr.mode {
+                    ReplicationMode::Probe { .. } => pr.become_replicate(),
+                    ReplicationMode::Snapshot(t) if pr.match_index >= t.snapshot.meta.index => pr.become_replicate(),
+                    _ => {}
+                }
+                if news {
+                    self.maybe_commit();
+                }
+                self.send_append(from, false);
+            }
+            AppendResult::Rejected { rejected_prev, hint_index, hint_term } => {
+                if self.back_up(from, rejected_prev, hint_index, hint_term) {
+                    self.send_append(from, true);
+                }
+            }
+        }
+    }
+
+    /// Moves `next_index` back after a rejection, one term per round trip; false if the
+    /// rejection is stale (answers an append we have already moved past).
+    fn back_up(&mut self, peer: NodeId, rejected_prev: LogIndex, hint_index: LogIndex, hint_term: Term) -> bool {
+        let candidate = self.log.find_conflict_by_term(hint_index, hint_term);
+        let pr = self.progress.get_mut(&peer).expect("progress for every peer");
+        let stale = match &pr.mode {
+            ReplicationMode::Replicate { .. } => rejected_prev <= pr.match_index,
+            ReplicationMode::Probe { .. } => rejected_prev != pr.next_index.prev(),
+            ReplicationMode::Snapshot(_) => true,
+        };
+        if stale {
+            return false;
+        }
+        pr.become_probe();
+        pr.next_index = candidate.min(rejected_prev.prev()).next().max(pr.match_index.next());
+        true
+    }
+
+    pub(crate) fn handle_heartbeat_response(&mut self, from: NodeId) {
+        if self.role != Role::Leader {
+            return;
+        }
+        self.progress.get_mut(&from).expect("progress for every peer").recent_active = true;
+        self.send_append(from, false);
+    }
+
+    pub(crate) fn handle_snapshot_response(&mut self, from: NodeId, result: SnapshotResult) {
+        if self.role != Role::Leader {
+            return;
+        }
+        let pr = self.progress.get_mut(&from).expect("progress for every peer");
+        pr.recent_active = true;
+        match result {
+            SnapshotResult::Installed { match_index } => {
+                let news = pr.maybe_update(match_index);
+                if matches!(pr.mode, ReplicationMode::Snapshot(_) | ReplicationMode::Probe { .. }) {
+                    pr.become_replicate();
+                }
+                if news {
+                    self.maybe_commit();
+                }
+                self.send_append(from, false);
+            }
+            SnapshotResult::NeedOffset { snapshot_index, offset } => {
+                if let ReplicationMode::Snapshot(t) = &mut pr.mode {
+                    if t.snapshot.meta.index == snapshot_index {
+                        t.offset = offset;
+                        self.send_snapshot_chunk(from);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Commits the highest index a majority holds, if it is from the current term (Raft paper
+    /// 5.4.2, Figure 8: older entries commit only indirectly). True if the commit advanced.
+    pub(crate) fn maybe_commit(&mut self) -> bool {
+        let mut matches: Vec<LogIndex> = self.progress.values().map(|pr| pr.match_index).collect();
+        matches.push(self.log.persisted());
+        let candidate = quorum::majority_match(&matches);
+        let from_current_term = self.log.term(candidate) == Some(self.term);
+        #[cfg(feature = "bug-commit-old-term-by-count")]
+        let from_current_term = {
+            let _ = from_current_term;
+            candidate > self.log.snapshot_meta().index
+        };
+        if candidate > self.log.committed() && from_current_term {
+            let before = self.log.committed();
+            self.log.commit_to(candidate);
+            let newly: usize = (before.0 + 1..=candidate.0)
+                .filter_map(|i| self.log.entry(LogIndex(i)))
+                .map(|e| e.data.len())
+                .sum();
+            self.uncommitted_bytes = self.uncommitted_bytes.saturating_sub(newly);
+            return true;
+        }
+        false
+    }
+}

@@ -1,0 +1,41 @@
+//! Encoded sizes of Raft data, as a lean fixed-width little-endian encoding would lay them out.
+//!
+//! The simulator counts RPC bytes with these, and storage reports the "Raft state size" (hard
+//! state plus retained entries) that the snapshot policy and the lab's size limits read.
+//! Layout: integers are u64 (8 bytes), flags 1 byte, byte strings a u32 length then the bytes.
+
+use crate::message::{Entry, HardState, Message, MessageBody};
+
+const U64: usize = 8;
+const FLAG: usize = 1;
+const LEN: usize = 4;
+
+/// term, vote (0 = none), commit.
+pub const HARD_STATE_LEN: usize = 3 * U64;
+
+/// term, index, data.
+pub fn entry_len(entry: &Entry) -> usize {
+    2 * U64 + LEN + entry.data.len()
+}
+
+pub fn hard_state_len(_: &HardState) -> usize {
+    HARD_STATE_LEN
+}
+
+/// from, to, term, a kind byte, then the body.
+pub fn message_len(message: &Message) -> usize {
+    let header = 3 * U64 + FLAG;
+    let body = match &message.body {
+        MessageBody::Vote { .. } => FLAG + 2 * U64,
+        MessageBody::VoteResponse { .. } => 2 * FLAG,
+        MessageBody::Append { entries, .. } => {
+            3 * U64 + LEN + entries.iter().map(entry_len).sum::<usize>()
+        }
+        MessageBody::AppendResponse(_) => FLAG + 3 * U64,
+        MessageBody::Heartbeat { .. } => U64,
+        MessageBody::HeartbeatResponse => 0,
+        MessageBody::SnapshotChunk { data, .. } => 3 * U64 + LEN + data.len() + FLAG,
+        MessageBody::SnapshotResponse(_) => FLAG + 2 * U64,
+    };
+    header + body
+}
