@@ -1,0 +1,168 @@
+//! Runs whole lab suites over ranges of seeds.
+//!
+//! `sweep --suite raft --seeds 1000..1100 [--test NAME]... [--jobs N] [--stats] [--expect-failure]`
+//!
+//! Prints each failure with its reproduce command, then `N passed, M failed` (one count per
+//! test and seed). Exits non-zero on any failure, or, with `--expect-failure` (used to prove
+//! that a planted bug is caught), if nothing failed.
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use kvraft_sim::lab::{RaftLabTest, RAFT_SUITE};
+use kvraft_sim::runner::{install_quiet_panic_hook, run_catching, Failure, RunReport};
+
+struct Options {
+    seeds: std::ops::Range<u64>,
+    tests: Vec<&'static RaftLabTest>,
+    jobs: usize,
+    stats: bool,
+    expect_failure: bool,
+}
+
+fn usage(problem: &str) -> ! {
+    eprintln!("sweep: {problem}");
+    eprintln!(
+        "usage: sweep --suite raft --seeds A..B [--test NAME]... [--jobs N] [--stats] [--expect-failure]"
+    );
+    std::process::exit(2);
+}
+
+fn parse_args() -> Options {
+    let mut args = std::env::args().skip(1);
+    let mut suite = None;
+    let mut seeds = None;
+    let mut names = Vec::new();
+    let mut jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (mut stats, mut expect_failure) = (false, false);
+    while let Some(arg) = args.next() {
+        let mut value =
+            |flag: &str| args.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
+        match arg.as_str() {
+            "--suite" => suite = Some(value("--suite")),
+            "--seeds" => {
+                let v = value("--seeds");
+                let (a, b) = v.split_once("..").unwrap_or_else(|| usage("--seeds takes A..B"));
+                let parse = |s: &str| {
+                    s.parse::<u64>().unwrap_or_else(|_| usage(&format!("bad seed {s:?}")))
+                };
+                let (a, b) = (parse(a), parse(b));
+                if a >= b {
+                    usage("--seeds A..B needs A < B");
+                }
+                seeds = Some(a..b);
+            }
+            "--test" => names.push(value("--test")),
+            "--jobs" => {
+                jobs = value("--jobs").parse().unwrap_or_else(|_| usage("--jobs takes a number"))
+            }
+            "--stats" => stats = true,
+            "--expect-failure" => expect_failure = true,
+            "--help" | "-h" => usage("help"),
+            other => usage(&format!("unknown argument {other:?}")),
+        }
+    }
+    match suite.as_deref() {
+        Some("raft") => {}
+        Some(other) => usage(&format!("unknown suite {other:?} (known: raft)")),
+        None => usage("--suite is required"),
+    }
+    let tests: Vec<&'static RaftLabTest> = if names.is_empty() {
+        RAFT_SUITE.iter().collect()
+    } else {
+        names
+            .iter()
+            .map(|n| {
+                RAFT_SUITE
+                    .iter()
+                    .find(|t| t.name == n)
+                    .unwrap_or_else(|| usage(&format!("no test {n:?}")))
+            })
+            .collect()
+    };
+    Options {
+        seeds: seeds.unwrap_or_else(|| usage("--seeds is required")),
+        tests,
+        jobs: jobs.max(1),
+        stats,
+        expect_failure,
+    }
+}
+
+fn main() -> ExitCode {
+    let opts = parse_args();
+    install_quiet_panic_hook();
+    std::env::set_var("SIM_QUIET", "1");
+    let cases: Vec<(u64, &RaftLabTest)> =
+        opts.seeds.clone().flat_map(|seed| opts.tests.iter().map(move |t| (seed, *t))).collect();
+    let next = AtomicUsize::new(0);
+    let failures: Mutex<Vec<Failure>> = Mutex::new(Vec::new());
+    let reports: Mutex<Vec<(String, u64, RunReport)>> = Mutex::new(Vec::new());
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..opts.jobs {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&(seed, test)) = cases.get(i) else { break };
+                match run_catching(test, seed) {
+                    Ok(report) => {
+                        reports.lock().expect("reports").push((test.name.to_string(), seed, report))
+                    }
+                    Err(failure) => {
+                        eprintln!(
+                            "FAILED {} seed {}: {}\n  reproduce: {}",
+                            failure.test,
+                            failure.seed,
+                            failure.message,
+                            failure.reproduce_command()
+                        );
+                        failures.lock().expect("failures").push(failure);
+                    }
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().expect("failures");
+    let mut reports = reports.into_inner().expect("reports");
+    if opts.stats {
+        reports.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+        println!(
+            "{:<34} {:>6} {:>8} {:>6} {:>7} {:>10} {:>6}",
+            "test", "seed", "virt_s", "peers", "rpcs", "bytes", "agree"
+        );
+        for (name, seed, r) in &reports {
+            if let Some(f) = &r.figures {
+                println!(
+                    "{name:<34} {seed:>6} {:>8.1} {:>6} {:>7} {:>10} {:>6}",
+                    f.virtual_ms as f64 / 1000.0,
+                    f.peers,
+                    f.rpcs,
+                    f.bytes,
+                    f.agreements
+                );
+            }
+        }
+    }
+    let passed = cases.len() - failures.len();
+    let virtual_s: f64 = reports.iter().map(|r| r.2.summary.virtual_ms as f64 / 1000.0).sum();
+    eprintln!(
+        "swept {} seeds x {} tests in {:.1} s wall ({:.0} s virtual, {} jobs)",
+        opts.seeds.end - opts.seeds.start,
+        opts.tests.len(),
+        started.elapsed().as_secs_f64(),
+        virtual_s,
+        opts.jobs
+    );
+    println!("{passed} passed, {} failed", failures.len());
+    let ok = if opts.expect_failure { !failures.is_empty() } else { failures.is_empty() };
+    if opts.expect_failure && failures.is_empty() {
+        eprintln!("expected a failure (planted bug) but every run passed");
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,182 @@
+//! The labrpc network model: which ends are enabled, the fault settings, and the counters.
+//!
+//! Every message a peer sends is one labrpc "call" (requests) whose reply is the response the
+//! callee produces while handling it. The life of a call, as labrpc does it:
+//! - counted (total RPCs, request bytes) when it enters the network, even if it then fails;
+//! - if the end is disabled or the server is gone, it fails (after a delay the caller, being
+//!   sans-IO, never waits for);
+//! - if unreliable: delayed U[0,27) ms, then dropped with probability 1/10 before the handler;
+//! - the handler runs; if the callee died or the end was disabled meanwhile, the reply is lost;
+//! - if unreliable, the reply is dropped with probability 1/10 (the handler's effects stay);
+//! - with long reordering, 2/3 of replies are delayed 200 + U[0, 1 + U[0,2000)) ms;
+//! - reply bytes are counted when the reply is delivered.
+
+use kvraft_raft::DetRng;
+
+pub const MS: u64 = 1000;
+
+/// Where a request goes next, decided when it is sent.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RequestFate {
+    /// The end is disabled or the server is missing: the call fails, no handler runs.
+    Unreachable,
+    /// Unreliable network: lost before reaching the handler.
+    Dropped,
+    /// Reaches the handler after this many microseconds.
+    Deliver { delay_us: u64 },
+}
+
+/// What happens to a reply the handler produced.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReplyFate {
+    Dropped,
+    Deliver { delay_us: u64 },
+}
+
+#[derive(Debug)]
+pub struct Network {
+    /// `enabled[from][to]`: the end from `from` to `to` carries calls.
+    enabled: Vec<Vec<bool>>,
+    /// The Raft tester's notion of which servers are connected.
+    connected: Vec<bool>,
+    pub reliable: bool,
+    pub long_delays: bool,
+    pub long_reordering: bool,
+    pub total_rpcs: u64,
+    pub total_bytes: u64,
+}
+
+impl Network {
+    pub fn new(servers: usize) -> Network {
+        Network {
+            enabled: vec![vec![false; servers]; servers],
+            connected: vec![false; servers],
+            reliable: true,
+            long_delays: false,
+            long_reordering: false,
+            total_rpcs: 0,
+            total_bytes: 0,
+        }
+    }
+
+    pub fn is_connected(&self, server: usize) -> bool {
+        self.connected[server]
+    }
+
+    pub fn is_enabled(&self, from: usize, to: usize) -> bool {
+        self.enabled[from][to]
+    }
+
+    /// Enables the ends between `server` and every connected server (the Raft tester's connect).
+    pub fn connect(&mut self, server: usize) {
+        self.connected[server] = true;
+        for other in 0..self.connected.len() {
+            if self.connected[other] {
+                self.enabled[server][other] = true;
+                self.enabled[other][server] = true;
+            }
+        }
+    }
+
+    /// Disables every end from and to `server`.
+    pub fn disconnect(&mut self, server: usize) {
+        self.connected[server] = false;
+        for other in 0..self.connected.len() {
+            self.enabled[server][other] = false;
+            self.enabled[other][server] = false;
+        }
+    }
+
+    /// Enables or disables both ends between two servers (the KV tester's partitions).
+    pub fn set_link(&mut self, a: usize, b: usize, enabled: bool) {
+        self.enabled[a][b] = enabled;
+        self.enabled[b][a] = enabled;
+    }
+
+    pub fn request_fate(
+        &self,
+        rng: &mut DetRng,
+        from: usize,
+        to: usize,
+        server_alive: bool,
+    ) -> RequestFate {
+        if !self.enabled[from][to] || !server_alive {
+            return RequestFate::Unreachable;
+        }
+        if self.reliable {
+            return RequestFate::Deliver { delay_us: 0 };
+        }
+        let delay_us = rng.below(27) * MS;
+        if rng.chance(100, 1000) {
+            return RequestFate::Dropped;
+        }
+        RequestFate::Deliver { delay_us }
+    }
+
+    pub fn reply_fate(&self, rng: &mut DetRng) -> ReplyFate {
+        if !self.reliable && rng.chance(100, 1000) {
+            return ReplyFate::Dropped;
+        }
+        if self.long_reordering && rng.chance(600, 900) {
+            let spread = rng.below(2000);
+            let delay_ms = 200 + rng.below(1 + spread);
+            return ReplyFate::Deliver { delay_us: delay_ms * MS };
+        }
+        ReplyFate::Deliver { delay_us: 0 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_enables_only_links_between_connected_servers() {
+        let mut net = Network::new(3);
+        net.connect(0);
+        assert!(!net.is_enabled(0, 1));
+        net.connect(1);
+        assert!(net.is_enabled(0, 1) && net.is_enabled(1, 0));
+        assert!(!net.is_enabled(0, 2));
+        net.disconnect(0);
+        assert!(!net.is_enabled(0, 1) && !net.is_enabled(1, 0));
+        assert!(!net.is_connected(0) && net.is_connected(1));
+    }
+
+    #[test]
+    fn unreliable_fates_have_labrpc_rates() {
+        let mut net = Network::new(2);
+        net.connect(0);
+        net.connect(1);
+        net.reliable = false;
+        net.long_reordering = true;
+        let mut rng = DetRng::new(3);
+        let n = 100_000;
+        let mut dropped = 0;
+        let mut max_delay = 0;
+        for _ in 0..n {
+            match net.request_fate(&mut rng, 0, 1, true) {
+                RequestFate::Dropped => dropped += 1,
+                RequestFate::Deliver { delay_us } => max_delay = max_delay.max(delay_us),
+                RequestFate::Unreachable => unreachable!(),
+            }
+        }
+        assert!((9_000..11_000).contains(&dropped), "request drops {dropped} of {n}");
+        assert_eq!(max_delay, 26 * MS);
+        let (mut lost, mut long) = (0, 0);
+        for _ in 0..n {
+            match net.reply_fate(&mut rng) {
+                ReplyFate::Dropped => lost += 1,
+                ReplyFate::Deliver { delay_us } if delay_us > 0 => {
+                    assert!((200 * MS..2200 * MS).contains(&delay_us));
+                    long += 1;
+                }
+                ReplyFate::Deliver { .. } => {}
+            }
+        }
+        assert!((9_000..11_000).contains(&lost), "reply drops {lost} of {n}");
+        // 2/3 of the 90% delivered.
+        assert!((58_000..62_000).contains(&long), "long reorderings {long} of {n}");
+        assert_eq!(net.request_fate(&mut rng, 0, 1, false), RequestFate::Unreachable);
+    }
+}

@@ -1,0 +1,346 @@
+//! The simulated world: virtual clock, event queue, hosted Raft peers, the network, and the
+//! service on top of each peer. Single-threaded; one seed determines everything.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::Bytes;
+use kvraft_raft::size::message_len;
+use kvraft_raft::{
+    Config, DetRng, Entry, LogIndex, MemStorage, Message, NodeId, ProposeError, RawNode, Snapshot,
+    Storage, Term,
+};
+
+use crate::checker::Checker;
+use crate::network::{Network, ReplyFate, RequestFate, MS};
+use crate::trace::Trace;
+
+/// How long a peer's tick is.
+pub const TICK_US: u64 = 10 * MS;
+
+/// The application layer above each Raft peer (the lab tester's applier, later the KV server).
+pub trait Service {
+    /// Server `server` (re)starts; `snapshot` is what its storage holds (empty when none).
+    fn restart(&mut self, server: usize, snapshot: &Snapshot);
+    /// The peer installed a snapshot from its leader.
+    fn apply_snapshot(&mut self, server: usize, snapshot: &Snapshot);
+    /// Applies a committed entry; returns the service state to snapshot at this entry, if the
+    /// service wants Raft to compact now.
+    fn apply_entry(&mut self, server: usize, entry: &Entry) -> Option<Bytes>;
+}
+
+/// One server's place in the world: its Raft peer while it runs, and its storage, which
+/// survives crashes (the lab persister).
+#[derive(Debug)]
+pub struct ServerSlot {
+    pub node: Option<RawNode>,
+    pub storage: MemStorage,
+    /// Bumped at every crash and restart: calls to or from an older incarnation are void.
+    pub incarnation: u64,
+    /// Requests dispatched to the current incarnation (labrpc's per-server count).
+    pub rpc_count: u64,
+}
+
+#[derive(Debug)]
+enum Event {
+    Tick {
+        server: usize,
+        incarnation: u64,
+    },
+    Request {
+        caller: usize,
+        caller_incarnation: u64,
+        callee: usize,
+        callee_incarnation: u64,
+        msg: Message,
+    },
+    Reply {
+        caller: usize,
+        caller_incarnation: u64,
+        msg: Message,
+    },
+    Wake(std::task::Waker),
+}
+
+pub fn node_id(server: usize) -> NodeId {
+    NodeId(server as u64 + 1)
+}
+
+pub fn server_index(id: NodeId) -> usize {
+    id.0 as usize - 1
+}
+
+pub struct World {
+    pub now_us: u64,
+    next_seq: u64,
+    queue: BTreeMap<(u64, u64), Event>,
+    pub rng: DetRng,
+    pub net: Network,
+    pub servers: Vec<ServerSlot>,
+    pub service: Box<dyn Service>,
+    pub checker: Checker,
+    pub trace: Trace,
+    /// Raft settings for every peer; the seed is replaced per incarnation.
+    pub raft_config: fn(NodeId, Vec<NodeId>) -> Config,
+    /// Peers with proposals waiting for their next `ready()`.
+    dirty: BTreeSet<usize>,
+    pub events_processed: u64,
+}
+
+impl std::fmt::Debug for World {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "World(t={}us, {} servers)", self.now_us, self.servers.len())
+    }
+}
+
+/// The Raft settings of the simulated peers: 10 ms ticks, 300-600 ms elections, 100 ms
+/// heartbeats, small snapshot chunks so that every transfer takes several.
+pub fn sim_raft_config(id: NodeId, voters: Vec<NodeId>) -> Config {
+    let mut c = Config::new(id, voters);
+    c.snapshot_chunk_bytes = 1024;
+    c.max_append_bytes = 64 * 1024;
+    c
+}
+
+impl World {
+    pub fn new(seed: u64, servers: usize, service: Box<dyn Service>) -> World {
+        World {
+            now_us: 0,
+            next_seq: 0,
+            queue: BTreeMap::new(),
+            rng: DetRng::new(seed),
+            net: Network::new(servers),
+            servers: (0..servers)
+                .map(|_| ServerSlot {
+                    node: None,
+                    storage: MemStorage::new(),
+                    incarnation: 0,
+                    rpc_count: 0,
+                })
+                .collect(),
+            service,
+            checker: Checker::new(servers),
+            trace: Trace::from_env(),
+            raft_config: sim_raft_config,
+            dirty: BTreeSet::new(),
+            events_processed: 0,
+        }
+    }
+
+    fn schedule(&mut self, at_us: u64, event: Event) {
+        self.next_seq += 1;
+        self.queue.insert((at_us, self.next_seq), event);
+    }
+
+    pub fn schedule_wake(&mut self, at_us: u64, waker: std::task::Waker) {
+        self.schedule(at_us, Event::Wake(waker));
+    }
+
+    pub fn is_alive(&self, server: usize) -> bool {
+        self.servers[server].node.is_some()
+    }
+
+    pub fn node(&self, server: usize) -> Option<&RawNode> {
+        self.servers[server].node.as_ref()
+    }
+
+    /// Kills a server: disconnected, its in-flight calls void; its storage stays (a copy, in
+    /// the lab's terms: the dead instance can never write to it again).
+    pub fn crash(&mut self, server: usize) {
+        self.net.disconnect(server);
+        let slot = &mut self.servers[server];
+        if slot.node.take().is_some() {
+            self.trace.record(self.now_us, "crash", server as u64, 0);
+        }
+        slot.incarnation += 1;
+        self.dirty.remove(&server);
+    }
+
+    /// (Re)starts a server from its storage, not connected (the lab's start1).
+    pub fn start(&mut self, server: usize) {
+        self.crash(server);
+        let voters = (0..self.servers.len()).map(node_id).collect();
+        let mut config = (self.raft_config)(node_id(server), voters);
+        config.seed = self.rng.next_u64();
+        let slot = &mut self.servers[server];
+        let recovered = slot.storage.recover().expect("in-memory storage cannot fail");
+        slot.incarnation += 1;
+        slot.rpc_count = 0;
+        let node = RawNode::new(config, recovered.clone()).expect("simulator config is valid");
+        self.checker.on_restart(server, &node);
+        slot.node = Some(node);
+        self.service.restart(server, &recovered.snapshot);
+        let incarnation = slot.incarnation;
+        let phase = self.rng.below(TICK_US);
+        self.schedule(self.now_us + phase, Event::Tick { server, incarnation });
+        self.trace.record(self.now_us, "start", server as u64, incarnation);
+    }
+
+    /// The lab's `Start(cmd)`: (index, term) if this server is the leader.
+    pub fn propose(
+        &mut self,
+        server: usize,
+        data: Bytes,
+    ) -> Result<(LogIndex, Term), ProposeError> {
+        let node =
+            self.servers[server].node.as_mut().ok_or(ProposeError::NotLeader { leader: None })?;
+        let result = node.propose(data);
+        if result.is_ok() {
+            self.dirty.insert(server);
+        }
+        result
+    }
+
+    /// Hands every peer with pending proposals its `Ready` (proposals made in between batch).
+    pub fn flush_proposals(&mut self) {
+        while let Some(server) = self.dirty.pop_first() {
+            if self.is_alive(server) {
+                let out = self.drive(server);
+                self.send_all(server, out);
+            }
+        }
+    }
+
+    /// Processes one peer's Ready until it has none; returns the messages to send, in order.
+    fn drive(&mut self, server: usize) -> Vec<Message> {
+        let mut out = Vec::new();
+        let slot = &mut self.servers[server];
+        let node = slot.node.as_mut().expect("driving a live node");
+        while node.has_ready() {
+            let mut rd = node.ready();
+            out.append(&mut rd.messages);
+            self.checker.on_persist(server, node, &rd.entries);
+            slot.storage.persist(rd.persist_batch()).expect("in-memory storage cannot fail");
+            node.on_persisted(rd.number);
+            out.append(&mut rd.persisted_messages);
+            if let Some(snapshot) = &rd.apply_snapshot {
+                self.service.apply_snapshot(server, snapshot);
+            }
+            for entry in &rd.committed_entries {
+                if let Some(state) = self.service.apply_entry(server, entry) {
+                    node.snapshot(entry.index, state).expect("snapshot of an applied entry");
+                }
+            }
+        }
+        out
+    }
+
+    fn send_all(&mut self, from: usize, msgs: Vec<Message>) {
+        for msg in msgs {
+            self.call(from, msg);
+        }
+    }
+
+    /// One labrpc call: the message is the request; the callee's response is its reply.
+    fn call(&mut self, caller: usize, msg: Message) {
+        debug_assert!(msg.body.is_request(), "responses travel as replies, not calls");
+        self.net.total_rpcs += 1;
+        self.net.total_bytes += message_len(&msg) as u64;
+        let callee = server_index(msg.to);
+        let alive = self.is_alive(callee);
+        match self.net.request_fate(&mut self.rng, caller, callee, alive) {
+            RequestFate::Unreachable | RequestFate::Dropped => {
+                self.trace.record(self.now_us, "lost-request", caller as u64, callee as u64);
+            }
+            RequestFate::Deliver { delay_us } => {
+                let event = Event::Request {
+                    caller,
+                    caller_incarnation: self.servers[caller].incarnation,
+                    callee,
+                    callee_incarnation: self.servers[callee].incarnation,
+                    msg,
+                };
+                self.schedule(self.now_us + delay_us, event);
+            }
+        }
+    }
+
+    /// Runs the earliest event; None when the queue is empty. Returns wakers for the executor.
+    pub fn step(&mut self) -> Option<Option<std::task::Waker>> {
+        let ((at, _), event) = self.queue.pop_first()?;
+        debug_assert!(at >= self.now_us, "time went backwards");
+        self.now_us = at;
+        self.events_processed += 1;
+        let waker = match event {
+            Event::Wake(waker) => Some(waker),
+            Event::Tick { server, incarnation } => {
+                self.handle_tick(server, incarnation);
+                None
+            }
+            Event::Request { caller, caller_incarnation, callee, callee_incarnation, msg } => {
+                self.handle_request(caller, caller_incarnation, callee, callee_incarnation, msg);
+                None
+            }
+            Event::Reply { caller, caller_incarnation, msg } => {
+                self.handle_reply(caller, caller_incarnation, msg);
+                None
+            }
+        };
+        self.checker.after_event(&self.servers);
+        Some(waker)
+    }
+
+    fn handle_tick(&mut self, server: usize, incarnation: u64) {
+        if self.servers[server].incarnation != incarnation {
+            return;
+        }
+        self.trace.record(self.now_us, "tick", server as u64, 0);
+        self.servers[server].node.as_mut().expect("live incarnation has a node").tick();
+        let out = self.drive(server);
+        self.send_all(server, out);
+        self.schedule(self.now_us + TICK_US, Event::Tick { server, incarnation });
+    }
+
+    fn handle_request(
+        &mut self,
+        caller: usize,
+        caller_incarnation: u64,
+        callee: usize,
+        callee_incarnation: u64,
+        msg: Message,
+    ) {
+        let slot = &mut self.servers[callee];
+        if slot.incarnation != callee_incarnation {
+            // The server died after the call was sent: the handler never runs.
+            self.trace.record(self.now_us, "request-to-dead", caller as u64, callee as u64);
+            return;
+        }
+        slot.rpc_count += 1;
+        self.trace.record_message(self.now_us, "request", &msg);
+        let node = slot.node.as_mut().expect("live incarnation has a node");
+        node.step(msg).expect("simulator delivers only well-addressed messages");
+        let mut out = self.drive(callee);
+        let caller_id = node_id(caller);
+        let mut responses =
+            out.iter().enumerate().filter(|(_, m)| m.to == caller_id && !m.body.is_request());
+        let (position, _) = responses.next().expect("every request gets exactly one response");
+        assert!(responses.next().is_none(), "a request got two responses");
+        let reply = out.remove(position);
+        self.send_all(callee, out);
+        if !self.net.is_enabled(caller, callee) {
+            return;
+        }
+        match self.net.reply_fate(&mut self.rng) {
+            ReplyFate::Dropped => {
+                self.trace.record(self.now_us, "lost-reply", callee as u64, caller as u64)
+            }
+            ReplyFate::Deliver { delay_us } => {
+                self.schedule(
+                    self.now_us + delay_us,
+                    Event::Reply { caller, caller_incarnation, msg: reply },
+                );
+            }
+        }
+    }
+
+    fn handle_reply(&mut self, caller: usize, caller_incarnation: u64, msg: Message) {
+        self.net.total_bytes += message_len(&msg) as u64;
+        if self.servers[caller].incarnation != caller_incarnation {
+            return;
+        }
+        self.trace.record_message(self.now_us, "reply", &msg);
+        let node = self.servers[caller].node.as_mut().expect("live incarnation has a node");
+        node.step(msg).expect("simulator delivers only well-addressed messages");
+        let out = self.drive(caller);
+        self.send_all(caller, out);
+    }
+}
