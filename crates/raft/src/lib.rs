@@ -12,9 +12,9 @@
 //! implementation), [`message`] (what peers exchange), and the `RawNode` itself, whose logic is
 //! split into elections, leader-side replication and follower-side handling.
 
+pub mod config;
 mod election;
 mod follower;
-pub mod config;
 pub mod log;
 pub mod message;
 pub mod progress;
@@ -27,8 +27,19 @@ pub mod size;
 pub mod storage;
 pub mod types;
 
+/// The planted-bug features this build was compiled with (empty in any real build). The
+/// simulator names them in reproduce commands.
+pub const PLANTED_BUGS: &[&str] = &[
+    #[cfg(feature = "bug-vote-without-log-check")]
+    "bug-vote-without-log-check",
+    #[cfg(feature = "bug-commit-old-term-by-count")]
+    "bug-commit-old-term-by-count",
+];
+
 pub use config::{Config, ConfigError};
-pub use message::{AppendResult, Entry, HardState, Message, MessageBody, Snapshot, SnapshotMeta, SnapshotResult};
+pub use message::{
+    AppendResult, Entry, HardState, Message, MessageBody, Snapshot, SnapshotMeta, SnapshotResult,
+};
 pub use raw_node::{ProposeError, RawNode, Role, SnapshotError, StepError};
 pub use ready::{PersistBatch, Ready};
 pub use rng::DetRng;

@@ -116,7 +116,7 @@ impl Service for ApplyChecker {
         assert!(prev_ok, "server {server} apply out of order {k}");
         logs.last_applied[server] = k;
         logs.max_index = logs.max_index.max(k);
-        (logs.snapshots && (k + 1) % SNAPSHOT_INTERVAL == 0)
+        (logs.snapshots && (k + 1).is_multiple_of(SNAPSHOT_INTERVAL))
             .then(|| encode_test_snapshot(k, &logs.logs[server]))
     }
 }

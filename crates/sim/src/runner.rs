@@ -33,7 +33,9 @@ impl Failure {
 }
 
 pub fn reproduce_command(test: &str, seed: u64) -> String {
-    format!("SIM_SEED={seed} cargo test --release -p kvraft-sim --test raft -- --exact {test}")
+    let features: String =
+        kvraft_raft::PLANTED_BUGS.iter().map(|bug| format!(" --features kvraft-raft/{bug}")).collect();
+    format!("SIM_SEED={seed} cargo test --release -p kvraft-sim{features} --test raft -- --exact {test}")
 }
 
 /// Runs one Raft lab test under `seed`; panics on failure.
