@@ -23,7 +23,12 @@ impl RawNode {
     }
 
     pub(crate) fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
-        assert!(term >= self.term, "node {}: term would go back from {} to {term}", self.id, self.term);
+        assert!(
+            term >= self.term,
+            "node {}: term would go back from {} to {term}",
+            self.id,
+            self.term
+        );
         if term > self.term {
             self.term = term;
             self.vote = None;
@@ -119,7 +124,8 @@ impl RawNode {
         last_log_index: LogIndex,
         last_log_term: Term,
     ) {
-        let log_ok = (last_log_term, last_log_index) >= (self.log.last_term(), self.log.last_index());
+        let log_ok =
+            (last_log_term, last_log_index) >= (self.log.last_term(), self.log.last_index());
         #[cfg(feature = "bug-vote-without-log-check")]
         let log_ok = {
             let _ = log_ok;

@@ -2,7 +2,9 @@
 
 use bytes::Bytes;
 
-use crate::message::{AppendResult, Entry, Message, MessageBody, Snapshot, SnapshotMeta, SnapshotResult};
+use crate::message::{
+    AppendResult, Entry, Message, MessageBody, Snapshot, SnapshotMeta, SnapshotResult,
+};
 use crate::raw_node::{IncomingSnapshot, RawNode, Role};
 use crate::types::{LogIndex, Term};
 
@@ -41,8 +43,10 @@ impl RawNode {
                 AppendResult::Accepted { match_index: last_new.max(prev_log_index) }
             }
             None => {
-                let hint_index =
-                    self.log.find_conflict_by_term(prev_log_index.min(self.log.last_index()), prev_log_term);
+                let hint_index = self.log.find_conflict_by_term(
+                    prev_log_index.min(self.log.last_index()),
+                    prev_log_term,
+                );
                 let hint_term = self.log.term(hint_index).unwrap_or_default();
                 AppendResult::Rejected { rejected_prev: prev_log_index, hint_index, hint_term }
             }
@@ -71,7 +75,10 @@ impl RawNode {
             // We already have everything it covers.
             self.incoming_snapshot = None;
             let match_index = self.log.committed();
-            self.respond(m, MessageBody::SnapshotResponse(SnapshotResult::Installed { match_index }));
+            self.respond(
+                m,
+                MessageBody::SnapshotResponse(SnapshotResult::Installed { match_index }),
+            );
             return;
         }
         if offset == 0 {
@@ -107,15 +114,22 @@ impl RawNode {
     /// leader or candidate learns it is behind.
     pub(crate) fn reject_stale_request(&mut self, m: &Message) {
         let body = match &m.body {
-            MessageBody::Vote { pre_vote, .. } => MessageBody::VoteResponse { pre_vote: *pre_vote, granted: false },
-            MessageBody::Append { prev_log_index, .. } => MessageBody::AppendResponse(AppendResult::Rejected {
-                rejected_prev: *prev_log_index,
-                hint_index: LogIndex::ZERO,
-                hint_term: Term::default(),
-            }),
+            MessageBody::Vote { pre_vote, .. } => {
+                MessageBody::VoteResponse { pre_vote: *pre_vote, granted: false }
+            }
+            MessageBody::Append { prev_log_index, .. } => {
+                MessageBody::AppendResponse(AppendResult::Rejected {
+                    rejected_prev: *prev_log_index,
+                    hint_index: LogIndex::ZERO,
+                    hint_term: Term::default(),
+                })
+            }
             MessageBody::Heartbeat { .. } => MessageBody::HeartbeatResponse,
             MessageBody::SnapshotChunk { meta, .. } => {
-                MessageBody::SnapshotResponse(SnapshotResult::NeedOffset { snapshot_index: meta.index, offset: 0 })
+                MessageBody::SnapshotResponse(SnapshotResult::NeedOffset {
+                    snapshot_index: meta.index,
+                    offset: 0,
+                })
             }
             _ => unreachable!("not a request"),
         };

@@ -30,7 +30,10 @@ impl RaftLog {
     pub fn restore(snapshot: Snapshot, entries: Vec<Entry>, commit: LogIndex) -> RaftLog {
         let mut expected = snapshot.meta.index.next();
         for e in &entries {
-            assert_eq!(e.index, expected, "recovered entries must follow the snapshot contiguously");
+            assert_eq!(
+                e.index, expected,
+                "recovered entries must follow the snapshot contiguously"
+            );
             expected = expected.next();
         }
         let last = snapshot.meta.index.plus(entries.len() as u64);
@@ -190,7 +193,11 @@ impl RaftLog {
         if index <= self.committed {
             return false;
         }
-        assert!(index <= self.last_index(), "commit {index} beyond last index {}", self.last_index());
+        assert!(
+            index <= self.last_index(),
+            "commit {index} beyond last index {}",
+            self.last_index()
+        );
         self.committed = index;
         true
     }
@@ -201,8 +208,9 @@ impl RaftLog {
             return Vec::new();
         }
         let from = self.applied.next();
-        let out: Vec<Entry> =
-            (from.0..=self.committed.0).map(|i| self.entry(LogIndex(i)).expect("committed entry retained").clone()).collect();
+        let out: Vec<Entry> = (from.0..=self.committed.0)
+            .map(|i| self.entry(LogIndex(i)).expect("committed entry retained").clone())
+            .collect();
         self.applied = self.committed;
         out
     }
@@ -213,7 +221,8 @@ impl RaftLog {
 
     /// Entries not yet handed to storage, marking them handed out.
     pub fn take_unstable(&mut self) -> Vec<Entry> {
-        let out: Vec<Entry> = self.entries.iter().filter(|e| e.index >= self.unstable_from).cloned().collect();
+        let out: Vec<Entry> =
+            self.entries.iter().filter(|e| e.index >= self.unstable_from).cloned().collect();
         self.unstable_from = self.last_index().next();
         out
     }
@@ -264,8 +273,18 @@ impl RaftLog {
     pub fn check_invariants(&self) {
         let s = self.snapshot.meta;
         assert!(s.index <= self.applied, "snapshot {} > applied {}", s.index, self.applied);
-        assert!(self.applied <= self.committed, "applied {} > committed {}", self.applied, self.committed);
-        assert!(self.committed <= self.last_index(), "committed {} > last {}", self.committed, self.last_index());
+        assert!(
+            self.applied <= self.committed,
+            "applied {} > committed {}",
+            self.applied,
+            self.committed
+        );
+        assert!(
+            self.committed <= self.last_index(),
+            "committed {} > last {}",
+            self.committed,
+            self.last_index()
+        );
         assert!(self.persisted <= self.last_index(), "persisted {} > last", self.persisted);
         assert!(self.unstable_from <= self.last_index().next(), "unstable_from beyond end");
         if let (Some(first), Some(last)) = (self.entries.front(), self.entries.back()) {
@@ -281,7 +300,11 @@ mod tests {
     use super::*;
 
     fn entry(index: u64, term: u64) -> Entry {
-        Entry { term: Term(term), index: LogIndex(index), data: Bytes::from(format!("{index}@{term}")) }
+        Entry {
+            term: Term(term),
+            index: LogIndex(index),
+            data: Bytes::from(format!("{index}@{term}")),
+        }
     }
 
     fn log_with(terms: &[u64]) -> RaftLog {
@@ -297,7 +320,10 @@ mod tests {
     fn append_truncates_only_from_the_first_conflict() {
         let mut log = log_with(&[1, 1, 2, 2]);
         // Duplicate of what we hold: nothing changes, nothing truncated.
-        assert_eq!(log.try_append(LogIndex(1), Term(1), vec![entry(2, 1), entry(3, 2)]), Some(LogIndex(3)));
+        assert_eq!(
+            log.try_append(LogIndex(1), Term(1), vec![entry(2, 1), entry(3, 2)]),
+            Some(LogIndex(3))
+        );
         assert_eq!(terms(&log), vec![1, 1, 2, 2]);
         // Conflict at 3: the suffix from 3 is replaced.
         assert_eq!(log.try_append(LogIndex(2), Term(1), vec![entry(3, 3)]), Some(LogIndex(3)));
@@ -328,12 +354,18 @@ mod tests {
         log.check_invariants();
 
         let mut keep = log_with(&[1, 1, 2, 2]);
-        keep.install_snapshot(Snapshot { meta: SnapshotMeta { index: LogIndex(3), term: Term(2) }, data: Bytes::new() });
+        keep.install_snapshot(Snapshot {
+            meta: SnapshotMeta { index: LogIndex(3), term: Term(2) },
+            data: Bytes::new(),
+        });
         assert_eq!(terms(&keep), vec![2]);
         keep.check_invariants();
 
         let mut drop = log_with(&[1, 1, 2, 2]);
-        drop.install_snapshot(Snapshot { meta: SnapshotMeta { index: LogIndex(3), term: Term(3) }, data: Bytes::new() });
+        drop.install_snapshot(Snapshot {
+            meta: SnapshotMeta { index: LogIndex(3), term: Term(3) },
+            data: Bytes::new(),
+        });
         assert_eq!(terms(&drop), Vec::<u64>::new());
         assert_eq!(drop.last_index(), LogIndex(3));
         drop.check_invariants();

@@ -48,17 +48,36 @@ pub struct Message {
 pub enum MessageBody {
     /// RequestVote; with `pre_vote` the sender asks whether it *could* win `term` without
     /// disturbing anyone (Raft thesis 9.6).
-    Vote { pre_vote: bool, last_log_index: LogIndex, last_log_term: Term },
-    VoteResponse { pre_vote: bool, granted: bool },
+    Vote {
+        pre_vote: bool,
+        last_log_index: LogIndex,
+        last_log_term: Term,
+    },
+    VoteResponse {
+        pre_vote: bool,
+        granted: bool,
+    },
     /// AppendEntries with any number of entries (zero for a probe).
-    Append { prev_log_index: LogIndex, prev_log_term: Term, entries: Vec<Entry>, leader_commit: LogIndex },
+    Append {
+        prev_log_index: LogIndex,
+        prev_log_term: Term,
+        entries: Vec<Entry>,
+        leader_commit: LogIndex,
+    },
     AppendResponse(AppendResult),
     /// Keeps followers' election timers at bay and tells them the commit index up to what they
     /// are known to hold (`commit` is at most the follower's match index).
-    Heartbeat { commit: LogIndex },
+    Heartbeat {
+        commit: LogIndex,
+    },
     HeartbeatResponse,
     /// One piece of an InstallSnapshot transfer. Chunks are sent in order; `done` marks the last.
-    SnapshotChunk { meta: SnapshotMeta, offset: u64, data: Bytes, done: bool },
+    SnapshotChunk {
+        meta: SnapshotMeta,
+        offset: u64,
+        data: Bytes,
+        done: bool,
+    },
     SnapshotResponse(SnapshotResult),
 }
 

@@ -60,7 +60,11 @@ impl Progress {
     }
 
     pub fn become_snapshot(&mut self, snapshot: Snapshot, now_tick: u64) {
-        self.mode = ReplicationMode::Snapshot(SnapshotTransfer { snapshot, offset: 0, sent_at_tick: now_tick });
+        self.mode = ReplicationMode::Snapshot(SnapshotTransfer {
+            snapshot,
+            offset: 0,
+            sent_at_tick: now_tick,
+        });
     }
 
     /// Records an acknowledgement up to `index`; true if it is news.
@@ -91,7 +95,9 @@ impl Progress {
     /// it or its answer is presumably lost.
     pub fn replication_stalled(&self, deadline_tick: u64) -> bool {
         match &self.mode {
-            ReplicationMode::Replicate { inflight } => inflight.front().is_some_and(|(_, at)| *at <= deadline_tick),
+            ReplicationMode::Replicate { inflight } => {
+                inflight.front().is_some_and(|(_, at)| *at <= deadline_tick)
+            }
             _ => false,
         }
     }

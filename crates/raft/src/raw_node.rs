@@ -232,7 +232,9 @@ impl RawNode {
                 body => {
                     let leader = matches!(
                         body,
-                        MessageBody::Append { .. } | MessageBody::Heartbeat { .. } | MessageBody::SnapshotChunk { .. }
+                        MessageBody::Append { .. }
+                            | MessageBody::Heartbeat { .. }
+                            | MessageBody::SnapshotChunk { .. }
                     )
                     .then_some(m.from);
                     self.become_follower(m.term, leader);
@@ -249,7 +251,9 @@ impl RawNode {
             MessageBody::Vote { pre_vote, last_log_index, last_log_term } => {
                 self.handle_vote(&m, pre_vote, last_log_index, last_log_term)
             }
-            MessageBody::VoteResponse { pre_vote, granted } => self.handle_vote_response(&m, pre_vote, granted),
+            MessageBody::VoteResponse { pre_vote, granted } => {
+                self.handle_vote_response(&m, pre_vote, granted)
+            }
             MessageBody::Append { prev_log_index, prev_log_term, entries, leader_commit } => {
                 self.handle_append(&m, prev_log_index, prev_log_term, entries, leader_commit)
             }
@@ -358,17 +362,44 @@ impl RawNode {
     /// it after every event.
     pub fn check_invariants(&self) {
         self.log.check_invariants();
-        assert!(self.log.last_term() <= self.term, "node {}: last log term above current term", self.id);
+        assert!(
+            self.log.last_term() <= self.term,
+            "node {}: last log term above current term",
+            self.id
+        );
         match self.role {
             Role::Leader => {
-                assert_eq!(self.leader, Some(self.id), "node {}: leader does not follow itself", self.id);
-                assert_eq!(self.vote, Some(self.id), "node {}: leader did not vote for itself", self.id);
+                assert_eq!(
+                    self.leader,
+                    Some(self.id),
+                    "node {}: leader does not follow itself",
+                    self.id
+                );
+                assert_eq!(
+                    self.vote,
+                    Some(self.id),
+                    "node {}: leader did not vote for itself",
+                    self.id
+                );
                 for (peer, pr) in &self.progress {
-                    assert!(pr.match_index < pr.next_index, "node {}: peer {peer} match >= next", self.id);
-                    assert!(pr.match_index <= self.log.last_index(), "node {}: peer {peer} match beyond log", self.id);
+                    assert!(
+                        pr.match_index < pr.next_index,
+                        "node {}: peer {peer} match >= next",
+                        self.id
+                    );
+                    assert!(
+                        pr.match_index <= self.log.last_index(),
+                        "node {}: peer {peer} match beyond log",
+                        self.id
+                    );
                 }
             }
-            Role::Candidate => assert_eq!(self.vote, Some(self.id), "node {}: candidate without self-vote", self.id),
+            Role::Candidate => assert_eq!(
+                self.vote,
+                Some(self.id),
+                "node {}: candidate without self-vote",
+                self.id
+            ),
             Role::Follower | Role::PreCandidate => {}
         }
     }

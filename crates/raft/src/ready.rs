@@ -38,7 +38,11 @@ pub struct PersistBatch<'a> {
 
 impl Ready {
     pub fn persist_batch(&self) -> PersistBatch<'_> {
-        PersistBatch { hard_state: self.hard_state, snapshot: self.snapshot.as_ref(), entries: &self.entries }
+        PersistBatch {
+            hard_state: self.hard_state,
+            snapshot: self.snapshot.as_ref(),
+            entries: &self.entries,
+        }
     }
 
     /// True if something must be made durable before `persisted_messages` may be sent.

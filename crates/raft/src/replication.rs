@@ -53,7 +53,9 @@ impl RawNode {
             ReplicationMode::Snapshot(transfer) if transfer.sent_at_tick <= deadline => {
                 self.send_snapshot_chunk(peer);
             }
-            ReplicationMode::Replicate { .. } | ReplicationMode::Snapshot(_) => self.send_heartbeat(peer),
+            ReplicationMode::Replicate { .. } | ReplicationMode::Snapshot(_) => {
+                self.send_heartbeat(peer)
+            }
         }
     }
 
@@ -97,14 +99,20 @@ impl RawNode {
             }
             ReplicationMode::Snapshot(_) => unreachable!("paused"),
         }
-        self.send(peer, MessageBody::Append { prev_log_index, prev_log_term, entries, leader_commit });
+        self.send(
+            peer,
+            MessageBody::Append { prev_log_index, prev_log_term, entries, leader_commit },
+        );
         true
     }
 
     fn start_snapshot_transfer(&mut self, peer: NodeId) {
         let snapshot = self.log.snapshot().clone();
         let now = self.now_tick;
-        self.progress.get_mut(&peer).expect("progress for every peer").become_snapshot(snapshot, now);
+        self.progress
+            .get_mut(&peer)
+            .expect("progress for every peer")
+            .become_snapshot(snapshot, now);
         self.send_snapshot_chunk(peer);
     }
 
@@ -112,7 +120,9 @@ impl RawNode {
         let chunk = self.config.snapshot_chunk_bytes;
         let now = self.now_tick;
         let pr = self.progress.get_mut(&peer).expect("progress for every peer");
-        let ReplicationMode::Snapshot(SnapshotTransfer { snapshot, offset, sent_at_tick }) = &mut pr.mode else {
+        let ReplicationMode::Snapshot(SnapshotTransfer { snapshot, offset, sent_at_tick }) =
+            &mut pr.mode
+        else {
             unreachable!("sending a snapshot chunk outside a transfer");
         };
         *sent_at_tick = now;
@@ -164,7 +174,9 @@ impl RawNode {
                 let news = pr.maybe_update(match_index);
                 match &mut pr.mode {
                     ReplicationMode::Probe { .. } => pr.become_replicate(),
-                    ReplicationMode::Snapshot(t) if pr.match_index >= t.snapshot.meta.index => pr.become_replicate(),
+                    ReplicationMode::Snapshot(t) if pr.match_index >= t.snapshot.meta.index => {
+                        pr.become_replicate()
+                    }
                     _ => {}
                 }
                 if news {
@@ -182,7 +194,13 @@ impl RawNode {
 
     /// Moves `next_index` back after a rejection, one term per round trip; false if the
     /// rejection is stale (answers an append we have already moved past).
-    fn back_up(&mut self, peer: NodeId, rejected_prev: LogIndex, hint_index: LogIndex, hint_term: Term) -> bool {
+    fn back_up(
+        &mut self,
+        peer: NodeId,
+        rejected_prev: LogIndex,
+        hint_index: LogIndex,
+        hint_term: Term,
+    ) -> bool {
         let candidate = self.log.find_conflict_by_term(hint_index, hint_term);
         let pr = self.progress.get_mut(&peer).expect("progress for every peer");
         let stale = match &pr.mode {
@@ -239,14 +257,10 @@ impl RawNode {
     pub(crate) fn maybe_commit(&mut self) -> bool {
         let mut matches: Vec<LogIndex> = self.progress.values().map(|pr| pr.match_index).collect();
         matches.push(self.log.persisted());
-        let candidate = quorum::majority_match(&matches);
-        let from_current_term = self.log.term(candidate) == Some(self.term);
-        #[cfg(feature = "bug-commit-old-term-by-count")]
-        let from_current_term = {
-            let _ = from_current_term;
-            candidate > self.log.snapshot_meta().index
-        };
-        if candidate > self.log.committed() && from_current_term {
+        let log = &self.log;
+        if let Some(candidate) =
+            quorum::committable_index(&matches, log.committed(), self.term, |i| log.term(i))
+        {
             let before = self.log.committed();
             self.log.commit_to(candidate);
             let newly: usize = (before.0 + 1..=candidate.0)

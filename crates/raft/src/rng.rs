@@ -20,7 +20,9 @@ fn splitmix64(state: &mut u64) -> u64 {
 impl DetRng {
     pub fn new(seed: u64) -> DetRng {
         let mut sm = seed;
-        DetRng { s: [splitmix64(&mut sm), splitmix64(&mut sm), splitmix64(&mut sm), splitmix64(&mut sm)] }
+        DetRng {
+            s: [splitmix64(&mut sm), splitmix64(&mut sm), splitmix64(&mut sm), splitmix64(&mut sm)],
+        }
     }
 
     pub fn next_u64(&mut self) -> u64 {

@@ -75,7 +75,9 @@ impl Storage for MemStorage {
         if let Some(snapshot) = batch.snapshot {
             let meta = snapshot.meta;
             match self.position(meta.index) {
-                Some(pos) if self.state.entries[pos].term == meta.term => self.drop_entries(..pos + 1),
+                Some(pos) if self.state.entries[pos].term == meta.term => {
+                    self.drop_entries(..pos + 1)
+                }
                 _ => self.drop_entries(..),
             }
             self.state.snapshot = snapshot.clone();

@@ -33,8 +33,10 @@ impl Failure {
 }
 
 pub fn reproduce_command(test: &str, seed: u64) -> String {
-    let features: String =
-        kvraft_raft::PLANTED_BUGS.iter().map(|bug| format!(" --features kvraft-raft/{bug}")).collect();
+    let features: String = kvraft_raft::PLANTED_BUGS
+        .iter()
+        .map(|bug| format!(" --features kvraft-raft/{bug}"))
+        .collect();
     format!("SIM_SEED={seed} cargo test --release -p kvraft-sim{features} --test raft -- --exact {test}")
 }
 

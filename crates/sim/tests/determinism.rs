@@ -17,7 +17,11 @@ fn same_seed_replays_the_identical_trace() {
         let a = run(name, 42);
         let b = run(name, 42);
         assert_eq!(a, b, "{name}: two runs of seed 42 diverged");
-        assert!(a.summary.events > 10_000, "{name}: suspiciously few events ({})", a.summary.events);
+        assert!(
+            a.summary.events > 10_000,
+            "{name}: suspiciously few events ({})",
+            a.summary.events
+        );
     }
 }
 
