@@ -1,0 +1,80 @@
+//! What clients ask and what they are told.
+
+use std::fmt;
+
+/// A client session's identity, chosen by the client (randomly, so that clients never clash).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct ClientId(pub u64);
+
+/// A client's request number: 1 for its first request, then +1 for each new one. A retry of a
+/// request reuses its number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Sequence(pub u64);
+
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    Get { key: String },
+    Put { key: String, value: String },
+    Append { key: String, value: String },
+}
+
+impl Op {
+    pub fn key(&self) -> &str {
+        match self {
+            Op::Get { key } | Op::Put { key, .. } | Op::Append { key, .. } => key,
+        }
+    }
+}
+
+/// One client operation, tagged for exactly-once execution.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientRequest {
+    pub client: ClientId,
+    pub seq: Sequence,
+    pub op: Op,
+}
+
+/// A command in the replicated log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    Client(ClientRequest),
+}
+
+/// The result of an applied operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// A Get's value ("" for a missing key).
+    Value(String),
+    /// A Put or Append took effect.
+    Done,
+}
+
+/// Why a request was not executed (or may not have been).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum KvError {
+    /// This server cannot serve the request; try `leader_hint` (a server index) or another.
+    /// Safe to retry: the request was not applied by this attempt, or will be deduplicated.
+    #[error("not the leader (try {leader_hint:?})")]
+    WrongLeader { leader_hint: Option<usize> },
+    /// The client's session was expired (it was idle too long, or the table was full): the
+    /// server can no longer tell whether a retried request was applied. Not retryable.
+    #[error("client session expired; the outcome of this request is unknown")]
+    SessionExpired,
+    /// The request is older than the client's latest: the client has moved on. Not retryable.
+    #[error("stale request: the client has already issued a newer one")]
+    Stale,
+}
+
+impl KvError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, KvError::WrongLeader { .. })
+    }
+}
+
+pub type Reply = Result<Outcome, KvError>;

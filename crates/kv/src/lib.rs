@@ -1,0 +1,16 @@
+//! kvraft-kv: the replicated key/value state machine.
+//!
+//! [`command`] defines what clients send (`Put`, `Append`, `Get`, tagged with a client id and
+//! sequence number) and what they get back; [`codec`] turns log commands into bytes and back;
+//! [`sessions`] is the bounded table that makes client requests exactly-once;
+//! [`state_machine::KvStateMachine`] applies commands in log order and snapshots itself,
+//! sessions included. Everything here is deterministic and free of IO.
+
+pub mod codec;
+pub mod command;
+pub mod sessions;
+pub mod state_machine;
+
+pub use command::{ClientId, ClientRequest, Command, KvError, Op, Outcome, Reply, Sequence};
+pub use sessions::{Dedup, SessionLimits};
+pub use state_machine::KvStateMachine;

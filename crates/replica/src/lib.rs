@@ -1,0 +1,18 @@
+//! kvraft-replica: one KV server as a deterministic state machine (no IO).
+//!
+//! A [`Replica`] composes a Raft peer ([`kvraft_raft::RawNode`]), the KV state machine
+//! ([`kvraft_kv::KvStateMachine`]), the client requests waiting for their log entries, and the
+//! snapshot policy. The simulator and the real server drive the very same code:
+//!
+//! 1. feed input: `tick`, `step` (peer messages), `submit` (client requests);
+//! 2. while `has_ready()`: take `ready()`, persist it, call `on_persisted`, send its messages
+//!    (see `kvraft_raft::Ready` for the order), then `apply(ready, raft_state_size)`;
+//! 3. deliver `take_replies()` to the clients.
+//!
+//! A request is answered only when its own entry is applied at the index it was proposed at.
+//! If another entry lands there, or this peer stops leading, the request fails at once with
+//! `WrongLeader` so the client retries elsewhere; dedup makes the retry safe.
+
+mod replica;
+
+pub use replica::{Replica, ReplicaConfig, ReplicaError, RequestId};
