@@ -76,7 +76,7 @@ impl Clerk {
         }
         self.failures += 1;
         let rounds = self.failures / self.servers;
-        let backoff_ms = if self.failures % self.servers == 0 {
+        let backoff_ms = if self.failures.is_multiple_of(self.servers) {
             (ROUND_BACKOFF_MS * rounds as u64).min(MAX_BACKOFF_MS)
         } else {
             0

@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 
 use bytes::Bytes;
 use kvraft_raft::{
-    Config, Entry, HardState, LogIndex, MemStorage, Message, NodeId, RawNode, RecoveredState, Role, Storage, Term,
+    Config, Entry, HardState, LogIndex, MemStorage, Message, NodeId, RawNode, RecoveredState, Role,
+    Storage, Term,
 };
 
 struct Cluster {
@@ -35,7 +36,11 @@ impl Cluster {
         for (i, (term, vote, terms)) in states.into_iter().enumerate() {
             let id = i as u64 + 1;
             let recovered = RecoveredState {
-                hard_state: HardState { term: Term(term), vote: (vote > 0).then_some(NodeId(vote)), commit: LogIndex(1) },
+                hard_state: HardState {
+                    term: Term(term),
+                    vote: (vote > 0).then_some(NodeId(vote)),
+                    commit: LogIndex(1),
+                },
                 snapshot: Default::default(),
                 entries: terms.iter().enumerate().map(|(k, t)| entry(k as u64 + 1, *t)).collect(),
             };
@@ -112,7 +117,13 @@ impl Cluster {
 #[test]
 fn a_leader_never_commits_an_old_term_entry_by_counting_replicas() {
     // Figure 8 (b): S1 led term 2 and put 2@2 on S2; S5 led term 3 with 2@3 on itself only.
-    let mut c = Cluster::new([(2, 1, &[1, 2]), (2, 1, &[1, 2]), (3, 5, &[1]), (3, 5, &[1]), (3, 5, &[1, 3])]);
+    let mut c = Cluster::new([
+        (2, 1, &[1, 2]),
+        (2, 1, &[1, 2]),
+        (3, 5, &[1]),
+        (3, 5, &[1]),
+        (3, 5, &[1, 3]),
+    ]);
     // (c): S5 is down; S1 wins term 4 and copies 2@2 to S3: a majority now holds it.
     c.up.remove(&5);
     c.elect(1);
@@ -130,14 +141,23 @@ fn a_leader_never_commits_an_old_term_entry_by_counting_replicas() {
     c.elect(5);
     assert_eq!(c.node(3).log().term(LogIndex(2)), Some(Term(3)), "S5 overwrote index 2 on S3");
     for id in [2, 3, 4] {
-        assert!(c.node(id).commit_index() <= LogIndex(1) || c.node(id).log().term(LogIndex(2)) == Some(Term(3)));
+        assert!(
+            c.node(id).commit_index() <= LogIndex(1)
+                || c.node(id).log().term(LogIndex(2)) == Some(Term(3))
+        );
     }
     // (e) instead: had S1 replicated an entry of its own term first, 2@2 commits with it.
 }
 
 #[test]
 fn a_current_term_entry_commits_the_older_entries_before_it() {
-    let mut c = Cluster::new([(2, 1, &[1, 2]), (2, 1, &[1, 2]), (3, 5, &[1]), (3, 5, &[1]), (3, 5, &[1, 3])]);
+    let mut c = Cluster::new([
+        (2, 1, &[1, 2]),
+        (2, 1, &[1, 2]),
+        (3, 5, &[1]),
+        (3, 5, &[1]),
+        (3, 5, &[1, 3]),
+    ]);
     c.up.remove(&5);
     c.elect(1);
     let (index, term) = c.nodes[0].propose(Bytes::from_static(b"3@4")).unwrap();
