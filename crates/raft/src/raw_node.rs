@@ -304,7 +304,10 @@ impl RawNode {
             apply_snapshot: self.snapshot_to_apply.take(),
             committed_entries: self.log.take_committed(),
         };
-        if rd.must_persist() {
+        if rd.must_persist() || !self.unpersisted.is_empty() {
+            // The promises in `persisted_messages` hold once this write *and every earlier
+            // one still in flight* is durable: a Ready with nothing to write must still wait
+            // for its predecessors.
             self.unpersisted.push_back((number, rd.entries.last().map(|e| (e.index, e.term))));
         } else {
             // Nothing to wait for: the promises these messages make are already durable.

@@ -4,9 +4,11 @@ use crate::message::{Entry, HardState, Message, Snapshot};
 
 /// The work a `RawNode` hands its driver, in this order:
 /// 1. send `messages` (they never depend on unpersisted state);
-/// 2. durably write `hard_state`, `snapshot` and `entries` (see [`PersistBatch`]), then call
-///    `RawNode::on_persisted(number)`;
-/// 3. only then send `persisted_messages` (votes and acknowledgements that promise the write);
+/// 2. durably write `hard_state`, `snapshot` and `entries` (see [`PersistBatch`]); once this
+///    write and every earlier Ready's are durable, call `RawNode::on_persisted(number)`;
+/// 3. only then send `persisted_messages` (votes and acknowledgements that promise the write).
+///    A Ready with nothing to write may still carry them while earlier writes are in flight;
+///    they wait for those;
 /// 4. restore the state machine from `apply_snapshot`, if any, then apply `committed_entries`
 ///    in order.
 ///
