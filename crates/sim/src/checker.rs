@@ -72,7 +72,7 @@ impl Checker {
 
     pub fn after_event(&mut self, servers: &[ServerSlot]) {
         for (server, slot) in servers.iter().enumerate() {
-            let Some(node) = &slot.node else { continue };
+            let Some(node) = slot.peer.as_ref().map(|p| p.raft()) else { continue };
             node.check_invariants();
             self.check_term(server, node);
             self.check_commit(server, node);

@@ -11,9 +11,11 @@
 //! `sweep` binary.
 
 pub mod checker;
+pub mod clients;
 pub mod exec;
 pub mod lab;
 pub mod network;
+pub mod peer;
 pub mod raft_tester;
 pub mod runner;
 pub mod sim;

@@ -6,10 +6,13 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kvraft_raft::{Entry, Snapshot, Storage};
+use kvraft_raft::{
+    Entry, LogIndex, Message, ProposeError, RawNode, Ready, Snapshot, Storage, Term,
+};
 
+use crate::peer::Peer;
 use crate::sim::Sim;
-use crate::world::{Service, World};
+use crate::world::World;
 
 /// The lab's SnapShotInterval: the snapshot applier snapshots after every 10 entries.
 pub const SNAPSHOT_INTERVAL: u64 = 10;
@@ -57,11 +60,34 @@ pub fn decode_test_snapshot(mut data: &[u8]) -> (u64, HashMap<u64, Bytes>) {
     (index, log)
 }
 
-/// The applier attached to every simulated peer. Violations are fatal at once, as in the lab.
+/// A lab peer: a bare Raft node whose applier runs the lab's checks. Violations are fatal at
+/// once, as in the lab.
 #[derive(Debug)]
-pub struct ApplyChecker(pub Rc<RefCell<ApplyLogs>>);
+pub struct LabPeer {
+    node: RawNode,
+    server: usize,
+    logs: Rc<RefCell<ApplyLogs>>,
+}
 
-impl ApplyChecker {
+impl LabPeer {
+    /// The lab's start1: the tester forgets what the server applied and, if its storage holds a
+    /// snapshot, ingests it itself ("mimic the KV server").
+    pub fn start(
+        server: usize,
+        node: RawNode,
+        snapshot: &Snapshot,
+        logs: Rc<RefCell<ApplyLogs>>,
+    ) -> LabPeer {
+        {
+            let mut l = logs.borrow_mut();
+            l.last_applied[server] = 0;
+            if l.snapshots && !snapshot.data.is_empty() {
+                Self::ingest_snapshot(&mut l, server, snapshot);
+            }
+        }
+        LabPeer { node, server, logs }
+    }
+
     fn ingest_snapshot(logs: &mut ApplyLogs, server: usize, snapshot: &Snapshot) {
         let (index, log) = decode_test_snapshot(&snapshot.data);
         assert_eq!(
@@ -72,28 +98,11 @@ impl ApplyChecker {
         logs.logs[server] = log;
         logs.last_applied[server] = index;
     }
-}
 
-impl Service for ApplyChecker {
-    fn restart(&mut self, server: usize, snapshot: &Snapshot) {
-        let mut logs = self.0.borrow_mut();
-        logs.last_applied[server] = 0;
-        if logs.snapshots && !snapshot.data.is_empty() {
-            Self::ingest_snapshot(&mut logs, server, snapshot);
-        }
-    }
-
-    fn apply_snapshot(&mut self, server: usize, snapshot: &Snapshot) {
-        let mut logs = self.0.borrow_mut();
-        assert!(
-            logs.snapshots,
-            "server {server}: a snapshot was installed in a test that never takes one"
-        );
-        Self::ingest_snapshot(&mut logs, server, snapshot);
-    }
-
-    fn apply_entry(&mut self, server: usize, entry: &Entry) -> Option<Bytes> {
-        let mut logs = self.0.borrow_mut();
+    /// Checks one applied command; returns the snapshot to take now, if it is time.
+    fn apply_entry(&self, entry: &Entry) -> Option<Bytes> {
+        let server = self.server;
+        let mut logs = self.logs.borrow_mut();
         let k = entry.index.0;
         if logs.snapshots {
             let expected = logs.last_applied[server] + 1;
@@ -118,6 +127,46 @@ impl Service for ApplyChecker {
         logs.max_index = logs.max_index.max(k);
         (logs.snapshots && (k + 1).is_multiple_of(SNAPSHOT_INTERVAL))
             .then(|| encode_test_snapshot(k, &logs.logs[server]))
+    }
+}
+
+impl Peer for LabPeer {
+    fn raft(&self) -> &RawNode {
+        &self.node
+    }
+    fn tick(&mut self) {
+        self.node.tick();
+    }
+    fn step(&mut self, msg: Message) {
+        self.node.step(msg).expect("simulator delivers only well-addressed messages");
+    }
+    fn has_ready(&self) -> bool {
+        self.node.has_ready()
+    }
+    fn ready(&mut self) -> Ready {
+        self.node.ready()
+    }
+    fn on_persisted(&mut self, number: u64) {
+        self.node.on_persisted(number);
+    }
+    fn apply(&mut self, ready: &mut Ready, _raft_state_size: usize) {
+        if let Some(snapshot) = &ready.apply_snapshot {
+            let mut logs = self.logs.borrow_mut();
+            assert!(
+                logs.snapshots,
+                "server {}: a snapshot was installed in a test that never takes one",
+                self.server
+            );
+            Self::ingest_snapshot(&mut logs, self.server, snapshot);
+        }
+        for entry in &ready.committed_entries {
+            if let Some(state) = self.apply_entry(entry) {
+                self.node.snapshot(entry.index, state).expect("snapshot of an applied entry");
+            }
+        }
+    }
+    fn propose(&mut self, data: Bytes) -> Result<(LogIndex, Term), ProposeError> {
+        self.node.propose(data)
     }
 }
 
@@ -165,7 +214,12 @@ impl RaftTester {
             max_index: 0,
             snapshots,
         }));
-        let mut world = World::new(seed, n, Box::new(ApplyChecker(apply.clone())));
+        let logs = apply.clone();
+        let make_peer: crate::world::PeerFactory = Box::new(move |server, config, recovered| {
+            let node = RawNode::new(config, recovered.clone()).expect("simulator config is valid");
+            Box::new(LabPeer::start(server, node, &recovered.snapshot, logs.clone()))
+        });
+        let mut world = World::new(seed, n, make_peer);
         world.net.long_delays = true;
         world.net.reliable = !unreliable;
         let sim = Sim::new(world, seed);

@@ -1,38 +1,37 @@
-//! The simulated world: virtual clock, event queue, hosted Raft peers, the network, and the
-//! service on top of each peer. Single-threaded; one seed determines everything.
+//! The simulated world: virtual clock, event queue, hosted peers (Raft plus what sits on it),
+//! the network, and client calls. Single-threaded; one seed determines everything.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 use kvraft_raft::size::message_len;
 use kvraft_raft::{
-    Config, DetRng, Entry, LogIndex, MemStorage, Message, NodeId, ProposeError, RawNode, Snapshot,
+    Config, DetRng, LogIndex, MemStorage, Message, NodeId, ProposeError, RawNode, RecoveredState,
     Storage, Term,
 };
 
 use crate::checker::Checker;
+use crate::clients::{ClientCalls, ClientEvent};
 use crate::network::{Network, ReplyFate, RequestFate, MS};
+use crate::peer::Peer;
 use crate::trace::Trace;
 
 /// How long a peer's tick is.
 pub const TICK_US: u64 = 10 * MS;
 
-/// The application layer above each Raft peer (the lab tester's applier, later the KV server).
-pub trait Service {
-    /// Server `server` (re)starts; `snapshot` is what its storage holds (empty when none).
-    fn restart(&mut self, server: usize, snapshot: &Snapshot);
-    /// The peer installed a snapshot from its leader.
-    fn apply_snapshot(&mut self, server: usize, snapshot: &Snapshot);
-    /// Applies a committed entry; returns the service state to snapshot at this entry, if the
-    /// service wants Raft to compact now.
-    fn apply_entry(&mut self, server: usize, entry: &Entry) -> Option<Bytes>;
+/// Builds the peer for server `server` from its Raft config and what its storage recovered.
+pub type PeerFactory = Box<dyn FnMut(usize, Config, RecoveredState) -> Box<dyn Peer>>;
+
+impl std::fmt::Debug for ServerSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ServerSlot(alive={}, incarnation={})", self.peer.is_some(), self.incarnation)
+    }
 }
 
 /// One server's place in the world: its Raft peer while it runs, and its storage, which
 /// survives crashes (the lab persister).
-#[derive(Debug)]
 pub struct ServerSlot {
-    pub node: Option<RawNode>,
+    pub peer: Option<Box<dyn Peer>>,
     pub storage: MemStorage,
     /// Bumped at every crash and restart: calls to or from an older incarnation are void.
     pub incarnation: u64,
@@ -41,7 +40,7 @@ pub struct ServerSlot {
 }
 
 #[derive(Debug)]
-enum Event {
+pub(crate) enum Event {
     Tick {
         server: usize,
         incarnation: u64,
@@ -59,6 +58,7 @@ enum Event {
         msg: Message,
     },
     Wake(std::task::Waker),
+    Client(ClientEvent),
 }
 
 pub fn node_id(server: usize) -> NodeId {
@@ -76,7 +76,7 @@ pub struct World {
     pub rng: DetRng,
     pub net: Network,
     pub servers: Vec<ServerSlot>,
-    pub service: Box<dyn Service>,
+    make_peer: PeerFactory,
     pub checker: Checker,
     pub trace: Trace,
     /// Raft settings for every peer; the seed is replaced per incarnation.
@@ -84,6 +84,7 @@ pub struct World {
     /// Peers with proposals waiting for their next `ready()`.
     dirty: BTreeSet<usize>,
     pub events_processed: u64,
+    pub(crate) client_calls: ClientCalls,
 }
 
 impl std::fmt::Debug for World {
@@ -102,7 +103,7 @@ pub fn sim_raft_config(id: NodeId, voters: Vec<NodeId>) -> Config {
 }
 
 impl World {
-    pub fn new(seed: u64, servers: usize, service: Box<dyn Service>) -> World {
+    pub fn new(seed: u64, servers: usize, make_peer: PeerFactory) -> World {
         World {
             now_us: 0,
             next_seq: 0,
@@ -111,22 +112,23 @@ impl World {
             net: Network::new(servers),
             servers: (0..servers)
                 .map(|_| ServerSlot {
-                    node: None,
+                    peer: None,
                     storage: MemStorage::new(),
                     incarnation: 0,
                     rpc_count: 0,
                 })
                 .collect(),
-            service,
+            make_peer,
             checker: Checker::new(servers),
             trace: Trace::from_env(),
             raft_config: sim_raft_config,
             dirty: BTreeSet::new(),
             events_processed: 0,
+            client_calls: ClientCalls::default(),
         }
     }
 
-    fn schedule(&mut self, at_us: u64, event: Event) {
+    pub(crate) fn schedule(&mut self, at_us: u64, event: Event) {
         self.next_seq += 1;
         self.queue.insert((at_us, self.next_seq), event);
     }
@@ -136,11 +138,12 @@ impl World {
     }
 
     pub fn is_alive(&self, server: usize) -> bool {
-        self.servers[server].node.is_some()
+        self.servers[server].peer.is_some()
     }
 
+    /// The Raft peer of a running server.
     pub fn node(&self, server: usize) -> Option<&RawNode> {
-        self.servers[server].node.as_ref()
+        self.servers[server].peer.as_ref().map(|p| p.raft())
     }
 
     /// Kills a server: disconnected, its in-flight calls void; its storage stays (a copy, in
@@ -148,7 +151,7 @@ impl World {
     pub fn crash(&mut self, server: usize) {
         self.net.disconnect(server);
         let slot = &mut self.servers[server];
-        if slot.node.take().is_some() {
+        if slot.peer.take().is_some() {
             self.trace.record(self.now_us, "crash", server as u64, 0);
         }
         slot.incarnation += 1;
@@ -165,10 +168,9 @@ impl World {
         let recovered = slot.storage.recover().expect("in-memory storage cannot fail");
         slot.incarnation += 1;
         slot.rpc_count = 0;
-        let node = RawNode::new(config, recovered.clone()).expect("simulator config is valid");
-        self.checker.on_restart(server, &node);
-        slot.node = Some(node);
-        self.service.restart(server, &recovered.snapshot);
+        let peer = (self.make_peer)(server, config, recovered);
+        self.checker.on_restart(server, peer.raft());
+        slot.peer = Some(peer);
         let incarnation = slot.incarnation;
         let phase = self.rng.below(TICK_US);
         self.schedule(self.now_us + phase, Event::Tick { server, incarnation });
@@ -181,9 +183,9 @@ impl World {
         server: usize,
         data: Bytes,
     ) -> Result<(LogIndex, Term), ProposeError> {
-        let node =
-            self.servers[server].node.as_mut().ok_or(ProposeError::NotLeader { leader: None })?;
-        let result = node.propose(data);
+        let peer =
+            self.servers[server].peer.as_mut().ok_or(ProposeError::NotLeader { leader: None })?;
+        let result = peer.propose(data);
         if result.is_ok() {
             self.dirty.insert(server);
         }
@@ -201,30 +203,27 @@ impl World {
     }
 
     /// Processes one peer's Ready until it has none; returns the messages to send, in order.
-    fn drive(&mut self, server: usize) -> Vec<Message> {
+    pub(crate) fn drive(&mut self, server: usize) -> Vec<Message> {
         let mut out = Vec::new();
         let slot = &mut self.servers[server];
-        let node = slot.node.as_mut().expect("driving a live node");
-        while node.has_ready() {
-            let mut rd = node.ready();
+        let peer = slot.peer.as_mut().expect("driving a live peer");
+        while peer.has_ready() {
+            let mut rd = peer.ready();
             out.append(&mut rd.messages);
-            self.checker.on_persist(server, node, &rd.entries);
+            self.checker.on_persist(server, peer.raft(), &rd.entries);
             slot.storage.persist(rd.persist_batch()).expect("in-memory storage cannot fail");
-            node.on_persisted(rd.number);
+            peer.on_persisted(rd.number);
             out.append(&mut rd.persisted_messages);
-            if let Some(snapshot) = &rd.apply_snapshot {
-                self.service.apply_snapshot(server, snapshot);
-            }
-            for entry in &rd.committed_entries {
-                if let Some(state) = self.service.apply_entry(server, entry) {
-                    node.snapshot(entry.index, state).expect("snapshot of an applied entry");
-                }
-            }
+            peer.apply(&mut rd, slot.storage.raft_state_size());
         }
+        for (call, reply) in peer.take_replies() {
+            self.client_calls.on_server_reply(call, reply);
+        }
+        self.route_client_replies();
         out
     }
 
-    fn send_all(&mut self, from: usize, msgs: Vec<Message>) {
+    pub(crate) fn send_all(&mut self, from: usize, msgs: Vec<Message>) {
         for msg in msgs {
             self.call(from, msg);
         }
@@ -274,6 +273,10 @@ impl World {
                 self.handle_reply(caller, caller_incarnation, msg);
                 None
             }
+            Event::Client(event) => {
+                self.handle_client_event(event);
+                None
+            }
         };
         self.checker.after_event(&self.servers);
         Some(waker)
@@ -284,7 +287,7 @@ impl World {
             return;
         }
         self.trace.record(self.now_us, "tick", server as u64, 0);
-        self.servers[server].node.as_mut().expect("live incarnation has a node").tick();
+        self.servers[server].peer.as_mut().expect("live incarnation has a peer").tick();
         let out = self.drive(server);
         self.send_all(server, out);
         self.schedule(self.now_us + TICK_US, Event::Tick { server, incarnation });
@@ -306,8 +309,7 @@ impl World {
         }
         slot.rpc_count += 1;
         self.trace.record_message(self.now_us, "request", &msg);
-        let node = slot.node.as_mut().expect("live incarnation has a node");
-        node.step(msg).expect("simulator delivers only well-addressed messages");
+        slot.peer.as_mut().expect("live incarnation has a peer").step(msg);
         let mut out = self.drive(callee);
         let caller_id = node_id(caller);
         let mut responses =
@@ -338,8 +340,7 @@ impl World {
             return;
         }
         self.trace.record_message(self.now_us, "reply", &msg);
-        let node = self.servers[caller].node.as_mut().expect("live incarnation has a node");
-        node.step(msg).expect("simulator delivers only well-addressed messages");
+        self.servers[caller].peer.as_mut().expect("live incarnation has a peer").step(msg);
         let out = self.drive(caller);
         self.send_all(caller, out);
     }
