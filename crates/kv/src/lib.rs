@@ -14,3 +14,11 @@ pub mod state_machine;
 pub use command::{ClientId, ClientRequest, Command, KvError, Op, Outcome, Reply, Sequence};
 pub use sessions::{Dedup, SessionLimits};
 pub use state_machine::KvStateMachine;
+
+/// The planted-bug features this build was compiled with (empty in any real build).
+pub const PLANTED_BUGS: &[&str] = &[
+    #[cfg(feature = "bug-no-duplicate-detection")]
+    "bug-no-duplicate-detection",
+    #[cfg(feature = "bug-snapshot-without-sessions")]
+    "bug-snapshot-without-sessions",
+];

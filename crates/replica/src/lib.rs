@@ -16,3 +16,9 @@
 mod replica;
 
 pub use replica::{Replica, ReplicaConfig, ReplicaError, RequestId};
+
+/// The planted-bug features this build was compiled with (empty in any real build).
+pub const PLANTED_BUGS: &[&str] = &[
+    #[cfg(feature = "bug-get-from-local-state")]
+    "bug-get-from-local-state",
+];

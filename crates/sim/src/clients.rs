@@ -108,9 +108,10 @@ impl World {
             let delay = self.rng.below(max_ms) * MS;
             self.schedule(now + delay, Event::Client(ClientEvent::Fail { call }));
         } else if self.net.reliable {
-            self.schedule(now, Event::Client(ClientEvent::Arrive { call }));
+            let delay = self.net.processing_delay(&mut self.rng);
+            self.schedule(now + delay, Event::Client(ClientEvent::Arrive { call }));
         } else {
-            let delay = self.rng.below(27) * MS;
+            let delay = self.rng.below(27) * MS + self.net.processing_delay(&mut self.rng);
             let event = if self.rng.chance(100, 1000) {
                 ClientEvent::Fail { call }
             } else {

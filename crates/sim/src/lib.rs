@@ -13,6 +13,7 @@
 pub mod checker;
 pub mod clients;
 pub mod exec;
+pub mod kv_tester;
 pub mod lab;
 pub mod network;
 pub mod peer;
@@ -21,3 +22,12 @@ pub mod runner;
 pub mod sim;
 pub mod trace;
 pub mod world;
+
+/// The planted-bug features this build has (as `crate/feature`), for reproduce commands.
+pub fn planted_bugs() -> Vec<String> {
+    let mut bugs: Vec<String> =
+        kvraft_raft::PLANTED_BUGS.iter().map(|b| format!("kvraft-raft/{b}")).collect();
+    bugs.extend(kvraft_kv::PLANTED_BUGS.iter().map(|b| format!("kvraft-kv/{b}")));
+    bugs.extend(kvraft_replica::PLANTED_BUGS.iter().map(|b| format!("kvraft-replica/{b}")));
+    bugs
+}

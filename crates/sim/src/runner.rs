@@ -4,8 +4,12 @@
 use std::cell::RefCell;
 use std::panic::{self, AssertUnwindSafe};
 
-use crate::lab::{find_raft_test, RaftLabTest};
-use crate::raft_tester::{LabFigures, RaftTester, TEST_LIMIT_MS};
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::kv_tester::KvTester;
+use crate::lab::{find_test, LabTest};
+use crate::raft_tester::{RaftTester, TEST_LIMIT_MS};
 use crate::sim::RunSummary;
 
 /// The seed a test runs under when `SIM_SEED` is not set.
@@ -15,7 +19,9 @@ pub const DEFAULT_SEED: u64 = 1;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunReport {
     pub summary: RunSummary,
-    pub figures: Option<LabFigures>,
+    /// The lab's statistics line (Raft: seconds, peers, RPCs, bytes, agreements; KV: seconds,
+    /// peers, RPCs, ops).
+    pub figures: Option<String>,
 }
 
 /// A failed run: the panic message and how to reproduce it.
@@ -40,21 +46,44 @@ pub fn reproduce_command(test: &str, seed: u64) -> String {
     format!("SIM_SEED={seed} cargo test --release -p kvraft-sim{features} --test raft -- --exact {test}")
 }
 
-/// Runs one Raft lab test under `seed`; panics on failure.
-pub fn run_raft_test(test: &RaftLabTest, seed: u64) -> RunReport {
-    let tester = RaftTester::new(seed, test.servers, test.unreliable, test.snapshots);
-    let body = (test.body)(tester.clone());
-    let figures = std::rc::Rc::new(RefCell::new(None));
-    let sink = figures.clone();
-    let t = tester.clone();
-    let summary = tester.sim.block_on(
-        async move {
-            body.await;
-            *sink.borrow_mut() = Some(t.last_figures());
-        },
-        TEST_LIMIT_MS,
-    );
-    let figures = figures.borrow_mut().take().flatten();
+type Body<T> = fn(T) -> Pin<Box<dyn Future<Output = ()>>>;
+
+/// Runs a Raft lab script on `make_config(servers, unreliable, snapshots)`; panics on failure.
+pub fn run_raft(
+    seed: u64,
+    servers: usize,
+    unreliable: bool,
+    snapshots: bool,
+    body: Body<RaftTester>,
+) -> RunReport {
+    let tester = RaftTester::new(seed, servers, unreliable, snapshots);
+    let summary = tester.sim.block_on(body(tester.clone()), TEST_LIMIT_MS);
+    let figures = tester.last_figures().map(|f| {
+        format!(
+            "{:5.1}  {}  {:5}  {:8}  {:4}",
+            f.virtual_ms as f64 / 1000.0,
+            f.peers,
+            f.rpcs,
+            f.bytes,
+            f.agreements
+        )
+    });
+    RunReport { summary, figures }
+}
+
+/// Runs a KV lab script on `make_config(servers, unreliable, maxraftstate)`; panics on failure.
+pub fn run_kv(
+    seed: u64,
+    servers: usize,
+    unreliable: bool,
+    maxraftstate: i64,
+    body: Body<KvTester>,
+) -> RunReport {
+    let tester = KvTester::new(seed, servers, unreliable, maxraftstate);
+    let summary = tester.sim.block_on(body(tester.clone()), TEST_LIMIT_MS);
+    let figures = tester.last_figures().map(|f| {
+        format!("{:5.1}  {}  {:5}  {:4}", f.virtual_ms as f64 / 1000.0, f.peers, f.rpcs, f.ops)
+    });
     RunReport { summary, figures }
 }
 
@@ -79,8 +108,8 @@ pub fn install_quiet_panic_hook() {
 }
 
 /// Runs a test under a seed, turning a panic into a `Failure`.
-pub fn run_catching(test: &RaftLabTest, seed: u64) -> Result<RunReport, Failure> {
-    panic::catch_unwind(AssertUnwindSafe(|| run_raft_test(test, seed))).map_err(|payload| {
+pub fn run_catching(test: &LabTest, seed: u64) -> Result<RunReport, Failure> {
+    panic::catch_unwind(AssertUnwindSafe(|| (test.run)(seed))).map_err(|payload| {
         let message = LAST_PANIC.with(|p| p.borrow_mut().take()).unwrap_or_else(|| {
             payload
                 .downcast_ref::<String>()
@@ -105,10 +134,10 @@ pub fn seed_from_env() -> u64 {
 
 /// Entry point of the `cargo test` wrappers: runs the named test under `SIM_SEED` (or the
 /// default seed); on failure prints the seed and the reproduce command, then fails.
-pub fn run_raft_test_from_env(name: &str) {
-    let test = find_raft_test(name).unwrap_or_else(|| panic!("no Raft lab test named {name}"));
+pub fn run_test_from_env(name: &str) {
+    let test = find_test(name).unwrap_or_else(|| panic!("no lab test named {name}"));
     let seed = seed_from_env();
-    let outcome = panic::catch_unwind(AssertUnwindSafe(|| run_raft_test(test, seed)));
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| (test.run)(seed)));
     if let Err(payload) = outcome {
         eprintln!("FAILED {name} with seed {seed}\n  reproduce: {}", reproduce_command(name, seed));
         panic::resume_unwind(payload);

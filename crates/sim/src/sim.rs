@@ -98,6 +98,36 @@ impl Sim {
     }
 }
 
+impl Sim {
+    /// A client call from client endpoint `client` to `server`: resolves to the server's
+    /// reply, or `None` if the call failed (labrpc semantics, see `clients`).
+    pub fn client_call(
+        &self,
+        client: usize,
+        server: usize,
+        req: kvraft_kv::ClientRequest,
+    ) -> ClientCall {
+        let call = self.world.borrow_mut().start_client_call(client, server, req);
+        ClientCall { sim: self.clone(), call }
+    }
+}
+
+#[derive(Debug)]
+pub struct ClientCall {
+    sim: Sim,
+    call: u64,
+}
+
+impl Future for ClientCall {
+    type Output = Option<kvraft_kv::Reply>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.sim.world.borrow_mut().poll_client_call(self.call, cx.waker()) {
+            Some(outcome) => Poll::Ready(outcome),
+            None => Poll::Pending,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Sleep {
     sim: Sim,

@@ -1,19 +1,23 @@
 //! One seed, one run: the same seed must replay the identical event trace, and different
 //! seeds must explore different schedules.
 
-use kvraft_sim::lab::find_raft_test;
-use kvraft_sim::runner::run_raft_test;
+use kvraft_sim::lab::find_test;
 
 fn run(name: &str, seed: u64) -> kvraft_sim::runner::RunReport {
     std::env::set_var("SIM_QUIET", "1");
-    run_raft_test(find_raft_test(name).expect("test exists"), seed)
+    (find_test(name).expect("test exists").run)(seed)
 }
 
 #[test]
 fn same_seed_replays_the_identical_trace() {
     // Tests that use every source of randomness: elections, unreliable delivery, crashes,
     // long reordering and snapshots.
-    for name in ["figure8_unreliable_2c", "unreliable_churn_2c", "snapshot_install_uncrash_2d"] {
+    for name in [
+        "figure8_unreliable_2c",
+        "unreliable_churn_2c",
+        "snapshot_install_uncrash_2d",
+        "snapshot_unreliable_recover_concurrent_partition_linearizable_3b",
+    ] {
         let a = run(name, 42);
         let b = run(name, 42);
         assert_eq!(a, b, "{name}: two runs of seed 42 diverged");

@@ -5,7 +5,7 @@ macro_rules! lab_tests {
         $(
             #[test]
             fn $name() {
-                kvraft_sim::runner::run_raft_test_from_env(stringify!($name));
+                kvraft_sim::runner::run_test_from_env(stringify!($name));
             }
         )*
 

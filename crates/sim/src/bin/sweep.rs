@@ -1,6 +1,6 @@
 //! Runs whole lab suites over ranges of seeds.
 //!
-//! `sweep --suite raft --seeds 1000..1100 [--test NAME]... [--jobs N] [--stats] [--expect-failure]`
+//! `sweep --suite raft|kv --seeds 1000..1100 [--test NAME]... [--jobs N] [--stats] [--expect-failure]`
 //!
 //! Prints each failure with its reproduce command, then `N passed, M failed` (one count per
 //! test and seed). Exits non-zero on any failure, or, with `--expect-failure` (used to prove
@@ -11,12 +11,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use kvraft_sim::lab::{RaftLabTest, RAFT_SUITE};
+use kvraft_sim::lab::LabTest;
 use kvraft_sim::runner::{install_quiet_panic_hook, run_catching, Failure, RunReport};
 
 struct Options {
     seeds: std::ops::Range<u64>,
-    tests: Vec<&'static RaftLabTest>,
+    tests: Vec<&'static LabTest>,
     jobs: usize,
     stats: bool,
     expect_failure: bool,
@@ -25,14 +25,14 @@ struct Options {
 fn usage(problem: &str) -> ! {
     eprintln!("sweep: {problem}");
     eprintln!(
-        "usage: sweep --suite raft --seeds A..B [--test NAME]... [--jobs N] [--stats] [--expect-failure]"
+        "usage: sweep --suite raft|kv --seeds A..B [--test NAME]... [--jobs N] [--stats] [--expect-failure]"
     );
     std::process::exit(2);
 }
 
 fn parse_args() -> Options {
     let mut args = std::env::args().skip(1);
-    let mut suite = None;
+    let mut suite: Option<String> = None;
     let mut seeds = None;
     let mut names = Vec::new();
     let mut jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -64,21 +64,19 @@ fn parse_args() -> Options {
             other => usage(&format!("unknown argument {other:?}")),
         }
     }
-    match suite.as_deref() {
-        Some("raft") => {}
-        Some(other) => usage(&format!("unknown suite {other:?} (known: raft)")),
-        None => usage("--suite is required"),
-    }
-    let tests: Vec<&'static RaftLabTest> = if names.is_empty() {
-        RAFT_SUITE.iter().collect()
+    let suite_name = suite.unwrap_or_else(|| usage("--suite is required"));
+    let all = kvraft_sim::lab::suite(&suite_name)
+        .unwrap_or_else(|| usage(&format!("unknown suite {suite_name:?} (known: raft, kv)")));
+    let tests: Vec<&'static LabTest> = if names.is_empty() {
+        all
     } else {
         names
             .iter()
             .map(|n| {
-                RAFT_SUITE
-                    .iter()
+                all.iter()
+                    .copied()
                     .find(|t| t.name == n)
-                    .unwrap_or_else(|| usage(&format!("no test {n:?}")))
+                    .unwrap_or_else(|| usage(&format!("no test {n:?} in suite {suite_name}")))
             })
             .collect()
     };
@@ -95,7 +93,7 @@ fn main() -> ExitCode {
     let opts = parse_args();
     install_quiet_panic_hook();
     std::env::set_var("SIM_QUIET", "1");
-    let cases: Vec<(u64, &RaftLabTest)> =
+    let cases: Vec<(u64, &LabTest)> =
         opts.seeds.clone().flat_map(|seed| opts.tests.iter().map(move |t| (seed, *t))).collect();
     let next = AtomicUsize::new(0);
     let failures: Mutex<Vec<Failure>> = Mutex::new(Vec::new());
@@ -127,22 +125,10 @@ fn main() -> ExitCode {
     let failures = failures.into_inner().expect("failures");
     let mut reports = reports.into_inner().expect("reports");
     if opts.stats {
+        // The lab's figures: Raft (s, peers, RPCs, bytes, agreements); KV (s, peers, RPCs, ops).
         reports.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
-        println!(
-            "{:<34} {:>6} {:>8} {:>6} {:>7} {:>10} {:>6}",
-            "test", "seed", "virt_s", "peers", "rpcs", "bytes", "agree"
-        );
         for (name, seed, r) in &reports {
-            if let Some(f) = &r.figures {
-                println!(
-                    "{name:<34} {seed:>6} {:>8.1} {:>6} {:>7} {:>10} {:>6}",
-                    f.virtual_ms as f64 / 1000.0,
-                    f.peers,
-                    f.rpcs,
-                    f.bytes,
-                    f.agreements
-                );
-            }
+            println!("{name:<66} seed {seed:>6}  {}", r.figures.as_deref().unwrap_or("-"));
         }
     }
     let passed = cases.len() - failures.len();

@@ -1,36 +1,45 @@
 //! The MIT 6.824 lab suites, ported onto the simulator. Names and thresholds follow the lab.
 
+pub mod kv_3ab;
 pub mod raft_2ab;
 pub mod raft_2c;
 pub mod raft_2d;
 
-use std::future::Future;
-use std::pin::Pin;
+use crate::runner::{run_kv, run_raft, RunReport};
 
-use crate::raft_tester::RaftTester;
+/// Which lab suite a test belongs to (and which `cargo test --test` target runs it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suite {
+    Raft,
+    Kv,
+}
 
-type Body = fn(RaftTester) -> Pin<Box<dyn Future<Output = ()>>>;
+impl Suite {
+    pub fn name(self) -> &'static str {
+        match self {
+            Suite::Raft => "raft",
+            Suite::Kv => "kv",
+        }
+    }
+}
 
-/// One Raft lab test: its cluster (`make_config(servers, unreliable, snapshots)`) and script.
+/// One lab test: its name and how to run it under a seed (panics on failure).
 #[derive(Debug, Clone, Copy)]
-pub struct RaftLabTest {
+pub struct LabTest {
     pub name: &'static str,
-    pub servers: usize,
-    pub unreliable: bool,
-    pub snapshots: bool,
-    pub body: Body,
+    pub suite: Suite,
+    pub run: fn(u64) -> RunReport,
 }
 
 macro_rules! raft_tests {
     ($($module:ident :: $name:ident ($servers:expr, $unreliable:expr, $snapshots:expr)),* $(,)?) => {
-        /// Every test of the Raft suite, in the lab's order.
-        pub const RAFT_SUITE: &[RaftLabTest] = &[
-            $(RaftLabTest {
+        /// Every test of the Raft suite, in the lab's order: `make_config(servers, unreliable,
+        /// snapshots)` and the script.
+        pub const RAFT_SUITE: &[LabTest] = &[
+            $(LabTest {
                 name: stringify!($name),
-                servers: $servers,
-                unreliable: $unreliable,
-                snapshots: $snapshots,
-                body: |t| Box::pin($module::$name(t)),
+                suite: Suite::Raft,
+                run: |seed| run_raft(seed, $servers, $unreliable, $snapshots, |t| Box::pin($module::$name(t))),
             },)*
         ];
     };
@@ -67,6 +76,129 @@ raft_tests! {
     raft_2d::snapshot_init_2d(3, false, true),
 }
 
-pub fn find_raft_test(name: &str) -> Option<&'static RaftLabTest> {
-    RAFT_SUITE.iter().find(|t| t.name == name)
+macro_rules! kv_generic_tests {
+    ($($name:ident: $part:literal, clients $clients:expr, servers $servers:expr, unreliable $unreliable:expr,
+       crash $crash:expr, partitions $partitions:expr, maxraftstate $max:expr, random_keys $random:expr;)*) => {
+        const KV_GENERIC: &[LabTest] = &[
+            $(LabTest {
+                name: stringify!($name),
+                suite: Suite::Kv,
+                run: |seed| run_kv(seed, $servers, $unreliable, $max, |t| Box::pin(kv_3ab::generic_test(t, kv_3ab::Generic {
+                    part: $part,
+                    clients: $clients,
+                    unreliable: $unreliable,
+                    crash: $crash,
+                    partitions: $partitions,
+                    random_keys: $random,
+                }))),
+            },)*
+        ];
+    };
+}
+
+kv_generic_tests! {
+    basic_3a: "3A", clients 1, servers 5, unreliable false, crash false, partitions false, maxraftstate -1, random_keys false;
+    concurrent_3a: "3A", clients 5, servers 5, unreliable false, crash false, partitions false, maxraftstate -1, random_keys false;
+    unreliable_3a: "3A", clients 5, servers 5, unreliable true, crash false, partitions false, maxraftstate -1, random_keys false;
+    many_partitions_one_client_3a: "3A", clients 1, servers 5, unreliable false, crash false, partitions true, maxraftstate -1, random_keys false;
+    many_partitions_many_clients_3a: "3A", clients 5, servers 5, unreliable false, crash false, partitions true, maxraftstate -1, random_keys false;
+    persist_one_client_3a: "3A", clients 1, servers 5, unreliable false, crash true, partitions false, maxraftstate -1, random_keys false;
+    persist_concurrent_3a: "3A", clients 5, servers 5, unreliable false, crash true, partitions false, maxraftstate -1, random_keys false;
+    persist_concurrent_unreliable_3a: "3A", clients 5, servers 5, unreliable true, crash true, partitions false, maxraftstate -1, random_keys false;
+    persist_partition_3a: "3A", clients 5, servers 5, unreliable false, crash true, partitions true, maxraftstate -1, random_keys false;
+    persist_partition_unreliable_3a: "3A", clients 5, servers 5, unreliable true, crash true, partitions true, maxraftstate -1, random_keys false;
+    persist_partition_unreliable_linearizable_3a: "3A", clients 15, servers 7, unreliable true, crash true, partitions true, maxraftstate -1, random_keys true;
+    snapshot_recover_3b: "3B", clients 1, servers 5, unreliable false, crash true, partitions false, maxraftstate 1000, random_keys false;
+    snapshot_recover_many_clients_3b: "3B", clients 20, servers 5, unreliable false, crash true, partitions false, maxraftstate 1000, random_keys false;
+    snapshot_unreliable_3b: "3B", clients 5, servers 5, unreliable true, crash false, partitions false, maxraftstate 1000, random_keys false;
+    snapshot_unreliable_recover_3b: "3B", clients 5, servers 5, unreliable true, crash true, partitions false, maxraftstate 1000, random_keys false;
+    snapshot_unreliable_recover_concurrent_partition_3b: "3B", clients 5, servers 5, unreliable true, crash true, partitions true, maxraftstate 1000, random_keys false;
+    snapshot_unreliable_recover_concurrent_partition_linearizable_3b: "3B", clients 15, servers 7, unreliable true, crash true, partitions true, maxraftstate 1000, random_keys true;
+}
+
+const KV_CUSTOM: &[LabTest] = &[
+    LabTest {
+        name: "speed_3a",
+        suite: Suite::Kv,
+        run: |seed| run_kv(seed, 3, false, -1, |t| Box::pin(kv_3ab::generic_test_speed(t, "3A"))),
+    },
+    LabTest {
+        name: "unreliable_one_key_3a",
+        suite: Suite::Kv,
+        run: |seed| run_kv(seed, 3, true, -1, |t| Box::pin(kv_3ab::unreliable_one_key(t))),
+    },
+    LabTest {
+        name: "one_partition_3a",
+        suite: Suite::Kv,
+        run: |seed| run_kv(seed, 5, false, -1, |t| Box::pin(kv_3ab::one_partition(t))),
+    },
+    LabTest {
+        name: "snapshot_rpc_3b",
+        suite: Suite::Kv,
+        run: |seed| run_kv(seed, 3, false, 1000, |t| Box::pin(kv_3ab::snapshot_rpc(t))),
+    },
+    LabTest {
+        name: "snapshot_size_3b",
+        suite: Suite::Kv,
+        run: |seed| run_kv(seed, 3, false, 1000, |t| Box::pin(kv_3ab::snapshot_size(t))),
+    },
+    LabTest {
+        name: "speed_3b",
+        suite: Suite::Kv,
+        run: |seed| run_kv(seed, 3, false, 1000, |t| Box::pin(kv_3ab::generic_test_speed(t, "3B"))),
+    },
+];
+
+/// The KV suite in the lab's order.
+pub const KV_SUITE_ORDER: [&str; 23] = [
+    "basic_3a",
+    "speed_3a",
+    "concurrent_3a",
+    "unreliable_3a",
+    "unreliable_one_key_3a",
+    "one_partition_3a",
+    "many_partitions_one_client_3a",
+    "many_partitions_many_clients_3a",
+    "persist_one_client_3a",
+    "persist_concurrent_3a",
+    "persist_concurrent_unreliable_3a",
+    "persist_partition_3a",
+    "persist_partition_unreliable_3a",
+    "persist_partition_unreliable_linearizable_3a",
+    "snapshot_rpc_3b",
+    "snapshot_size_3b",
+    "speed_3b",
+    "snapshot_recover_3b",
+    "snapshot_recover_many_clients_3b",
+    "snapshot_unreliable_3b",
+    "snapshot_unreliable_recover_3b",
+    "snapshot_unreliable_recover_concurrent_partition_3b",
+    "snapshot_unreliable_recover_concurrent_partition_linearizable_3b",
+];
+
+/// Every test of the KV suite, in the lab's order.
+pub fn kv_suite() -> Vec<&'static LabTest> {
+    KV_SUITE_ORDER
+        .iter()
+        .map(|name| {
+            KV_GENERIC
+                .iter()
+                .chain(KV_CUSTOM)
+                .find(|t| t.name == *name)
+                .expect("every listed KV test is defined")
+        })
+        .collect()
+}
+
+/// The tests of a suite by name ("raft" or "kv").
+pub fn suite(name: &str) -> Option<Vec<&'static LabTest>> {
+    match name {
+        "raft" => Some(RAFT_SUITE.iter().collect()),
+        "kv" => Some(kv_suite()),
+        _ => None,
+    }
+}
+
+pub fn find_test(name: &str) -> Option<&'static LabTest> {
+    RAFT_SUITE.iter().chain(KV_GENERIC).chain(KV_CUSTOM).find(|t| t.name == name)
 }

@@ -1,0 +1,336 @@
+//! The KV lab tester (the lab's kvraft `config`): a cluster of replicas, clerks with their own
+//! network ends, partitions, crash/restart, op counting, and the history every operation is
+//! recorded into for the linearizability check.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use kvraft_client::{Clerk, NextStep};
+use kvraft_kv::{ClientId, Op, Outcome, SessionLimits};
+use kvraft_linearizability::{check_kv_with_stats, CheckResult, Operation};
+use kvraft_raft::Storage;
+use kvraft_replica::{Replica, ReplicaConfig};
+
+use crate::network::MS;
+use crate::sim::{Sim, Sleep};
+use crate::world::{PeerFactory, World};
+
+/// The lab's electionTimeout for the KV tests.
+pub const ELECTION_TIMEOUT_MS: u64 = 1000;
+/// Mean time a simulated server takes per request (see `Network::processing_delay_us`).
+pub const KV_PROCESSING_DELAY_US: u64 = 5 * MS;
+/// Search steps the linearizability check may take before it gives up ("unknown" fails).
+pub const LINEARIZABILITY_STEP_BUDGET: u64 = 50_000_000;
+
+/// A clerk with its own network ends.
+#[derive(Debug)]
+pub struct KvClient {
+    endpoint: usize,
+    clerk: RefCell<Clerk>,
+}
+
+/// The lab's end-of-test figures for KV tests: virtual seconds, peers, RPCs, ops.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KvFigures {
+    pub virtual_ms: u64,
+    pub peers: usize,
+    pub rpcs: u64,
+    pub ops: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct KvTester {
+    pub sim: Sim,
+    pub n: usize,
+    pub maxraftstate: i64,
+    ops: Rc<Cell<u64>>,
+    history: Rc<RefCell<Vec<Operation>>>,
+    begin: Rc<RefCell<(String, u64, u64, u64)>>,
+    figures: Rc<RefCell<Option<KvFigures>>>,
+}
+
+impl KvTester {
+    /// The lab's `make_config(n, unreliable, maxraftstate)`: all servers started and connected.
+    pub fn new(seed: u64, n: usize, unreliable: bool, maxraftstate: i64) -> KvTester {
+        let config = ReplicaConfig {
+            max_raft_state_bytes: usize::try_from(maxraftstate).ok(),
+            sessions: SessionLimits::default(),
+            ..ReplicaConfig::default()
+        };
+        let make_peer: PeerFactory = Box::new(move |_server, raft_config, recovered| {
+            Box::new(
+                Replica::new(raft_config, recovered, config)
+                    .expect("replica starts from its own storage"),
+            )
+        });
+        let mut world = World::new(seed, n, make_peer);
+        world.net.processing_delay_us = KV_PROCESSING_DELAY_US;
+        let sim = Sim::new(world, seed);
+        let t = KvTester {
+            sim,
+            n,
+            maxraftstate,
+            ops: Rc::new(Cell::new(0)),
+            history: Rc::new(RefCell::new(Vec::new())),
+            begin: Rc::new(RefCell::new((String::new(), 0, 0, 0))),
+            figures: Rc::new(RefCell::new(None)),
+        };
+        for i in 0..n {
+            t.start_server(i);
+        }
+        t.connect_all();
+        t.set_unreliable(unreliable);
+        t
+    }
+
+    fn world(&self) -> std::cell::RefMut<'_, World> {
+        self.sim.world_mut()
+    }
+
+    pub fn all(&self) -> Vec<usize> {
+        (0..self.n).collect()
+    }
+
+    pub fn rand(&self, below: u64) -> u64 {
+        self.world().rng.below(below)
+    }
+
+    pub fn sleep(&self, ms: u64) -> Sleep {
+        self.sim.sleep(ms)
+    }
+
+    pub fn set_unreliable(&self, unreliable: bool) {
+        self.world().net.reliable = !unreliable;
+    }
+
+    pub fn connect_all(&self) {
+        self.world().net.connect_all();
+    }
+
+    /// Links within each group enabled, links across disabled. Client ends are untouched.
+    pub fn partition(&self, p1: &[usize], p2: &[usize]) {
+        let mut w = self.world();
+        for (group, other) in [(p1, p2), (p2, p1)] {
+            for &a in group {
+                for &b in group {
+                    w.net.set_link(a, b, true);
+                }
+                for &b in other {
+                    w.net.set_link(a, b, false);
+                }
+            }
+        }
+    }
+
+    /// Kills server i (disconnected from all servers); its storage survives.
+    pub fn shutdown_server(&self, i: usize) {
+        self.world().crash(i);
+    }
+
+    /// Restarts server i from its storage; not connected to the other servers.
+    pub fn start_server(&self, i: usize) {
+        self.world().start(i);
+    }
+
+    /// A new clerk whose ends reach the servers in `to`.
+    pub fn make_client(&self, to: &[usize]) -> KvClient {
+        let mut w = self.world();
+        let endpoint = w.add_client(to);
+        let id = ClientId(w.rng.next_u64());
+        KvClient { endpoint, clerk: RefCell::new(Clerk::new(id, self.n)) }
+    }
+
+    pub fn connect_client(&self, ck: &KvClient, to: &[usize]) {
+        let mut w = self.world();
+        for &s in to {
+            w.set_client_end(ck.endpoint, s, true);
+        }
+    }
+
+    pub fn disconnect_client(&self, ck: &KvClient, from: &[usize]) {
+        let mut w = self.world();
+        for &s in from {
+            w.set_client_end(ck.endpoint, s, false);
+        }
+    }
+
+    /// The first server whose Raft believes it leads.
+    pub fn leader(&self) -> Option<usize> {
+        (0..self.n).find(|&i| self.world().node(i).is_some_and(|n| n.is_leader()))
+    }
+
+    /// The lab's make_partition: a majority without the leader, and a minority with it.
+    pub fn make_partition(&self) -> (Vec<usize>, Vec<usize>) {
+        let leader = self.leader().unwrap_or(0);
+        let mut p1 = Vec::new();
+        let mut p2 = vec![leader];
+        for i in 0..self.n {
+            if i == leader {
+                continue;
+            }
+            if p1.len() < self.n / 2 + 1 {
+                p1.push(i);
+            } else {
+                p2.push(i);
+            }
+        }
+        (p1, p2)
+    }
+
+    pub fn log_size(&self) -> usize {
+        self.world().servers.iter().map(|s| s.storage.raft_state_size()).max().unwrap_or(0)
+    }
+
+    pub fn snapshot_size(&self) -> usize {
+        self.world().servers.iter().map(|s| s.storage.snapshot_size()).max().unwrap_or(0)
+    }
+
+    /// Runs one operation through the clerk until it completes.
+    async fn run(&self, ck: &KvClient, op: Op) -> Outcome {
+        self.ops.set(self.ops.get() + 1);
+        let req = ck.clerk.borrow_mut().begin(op);
+        loop {
+            let server = ck.clerk.borrow().target();
+            let answer = self.sim.client_call(ck.endpoint, server, req.clone()).await;
+            match ck.clerk.borrow_mut().on_answer(answer) {
+                NextStep::Done(Ok(outcome)) => return outcome,
+                NextStep::Done(Err(e)) => {
+                    panic!("{:?} failed with a non-retryable error: {e}", req.op)
+                }
+                NextStep::Retry { backoff_ms } => {
+                    if backoff_ms > 0 {
+                        self.sleep(backoff_ms).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Get, recorded in the history as client `cli` when `log` is set.
+    pub async fn get(&self, ck: &KvClient, key: &str, log: bool, cli: u64) -> String {
+        let call = self.sim.now_us();
+        let value = match self.run(ck, Op::Get { key: key.to_string() }).await {
+            Outcome::Value(v) => v,
+            Outcome::Done => panic!("Get answered without a value"),
+        };
+        if log {
+            self.history.borrow_mut().push(Operation::get(
+                cli,
+                key,
+                value.clone(),
+                call,
+                self.sim.now_us(),
+            ));
+        }
+        value
+    }
+
+    pub async fn put(&self, ck: &KvClient, key: &str, value: &str, log: bool, cli: u64) {
+        let call = self.sim.now_us();
+        self.run(ck, Op::Put { key: key.to_string(), value: value.to_string() }).await;
+        if log {
+            self.history.borrow_mut().push(Operation::put(
+                cli,
+                key,
+                value,
+                call,
+                self.sim.now_us(),
+            ));
+        }
+    }
+
+    pub async fn append(&self, ck: &KvClient, key: &str, value: &str, log: bool, cli: u64) {
+        let call = self.sim.now_us();
+        self.run(ck, Op::Append { key: key.to_string(), value: value.to_string() }).await;
+        if log {
+            self.history.borrow_mut().push(Operation::append(
+                cli,
+                key,
+                value,
+                call,
+                self.sim.now_us(),
+            ));
+        }
+    }
+
+    /// Get must return exactly `value`.
+    pub async fn check(&self, ck: &KvClient, key: &str, value: &str) {
+        let v = self.get(ck, key, false, 0).await;
+        assert_eq!(v, value, "Get({key}): expected:\n{value}\nreceived:\n{v}");
+    }
+
+    /// Checks the recorded history for linearizability; "unknown" fails too.
+    pub fn check_history(&self) {
+        let history = self.history.borrow();
+        let (result, stats) = check_kv_with_stats(&history, LINEARIZABILITY_STEP_BUDGET);
+        match result {
+            CheckResult::Ok => {}
+            CheckResult::Illegal(report) => panic!("history is not linearizable:\n{report}"),
+            CheckResult::Unknown => panic!(
+                "linearizability check gave up after {} steps on {} operations: undecided fails",
+                stats.steps,
+                history.len()
+            ),
+        }
+    }
+
+    pub fn history_len(&self) -> usize {
+        self.history.borrow().len()
+    }
+
+    pub fn begin(&self, description: &str) {
+        let rpcs = self.world().net.total_rpcs;
+        *self.begin.borrow_mut() =
+            (description.to_string(), self.sim.now_ms(), rpcs, self.ops.get());
+    }
+
+    /// The lab's end(): prints time, peers, RPCs and ops since begin().
+    pub fn end(&self) -> KvFigures {
+        let (description, t0, rpcs0, ops0) = self.begin.borrow().clone();
+        let figures = KvFigures {
+            virtual_ms: self.sim.now_ms() - t0,
+            peers: self.n,
+            rpcs: self.world().net.total_rpcs - rpcs0,
+            ops: self.ops.get() - ops0,
+        };
+        if std::env::var_os("SIM_QUIET").is_none() {
+            println!(
+                "{description}\n  ... Passed --  {:5.1}  {}  {:5}  {:4}",
+                figures.virtual_ms as f64 / 1000.0,
+                figures.peers,
+                figures.rpcs,
+                figures.ops
+            );
+        }
+        *self.figures.borrow_mut() = Some(figures.clone());
+        figures
+    }
+
+    pub fn last_figures(&self) -> Option<KvFigures> {
+        self.figures.borrow().clone()
+    }
+}
+
+/// The lab's checkClntAppends: every "x clnt j y" for j < count appears exactly once, in order.
+pub fn check_clnt_appends(clnt: usize, v: &str, count: usize) {
+    let mut last: Option<usize> = None;
+    for j in 0..count {
+        let wanted = format!("x {clnt} {j} y");
+        let off = v
+            .find(&wanted)
+            .unwrap_or_else(|| panic!("{clnt} missing element {wanted} in Append result {v}"));
+        let off1 = v.rfind(&wanted).expect("found above");
+        assert_eq!(off1, off, "duplicate element {wanted} in Append result");
+        if let Some(l) = last {
+            assert!(off > l, "wrong order for element {wanted} in Append result");
+        }
+        last = Some(off);
+    }
+}
+
+/// The lab's checkConcurrentAppends.
+pub fn check_concurrent_appends(v: &str, counts: &[usize]) {
+    for (i, &n) in counts.iter().enumerate() {
+        check_clnt_appends(i, v, n);
+    }
+}
