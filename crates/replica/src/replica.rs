@@ -125,7 +125,8 @@ impl Replica {
         // (Only for clients with a session, so that the bug shows as stale reads rather than
         // as sessions that never start.)
         #[cfg(feature = "bug-get-from-local-state")]
-        if let (kvraft_kv::Op::Get { key }, Some(_)) = (&req.op, self.sm.sessions().get(req.client)) {
+        if let (kvraft_kv::Op::Get { key }, Some(_)) = (&req.op, self.sm.sessions().get(req.client))
+        {
             let value = self.sm.get(key).to_string();
             self.replies.push((id, Ok(kvraft_kv::Outcome::Value(value))));
             return;

@@ -12,7 +12,7 @@ use std::task::Waker;
 
 use kvraft_kv::{ClientRequest, Op, Outcome, Reply};
 
-use crate::network::MS;
+use crate::network::{RequestFate, MS};
 use crate::world::{Event, World};
 
 #[derive(Debug)]
@@ -101,24 +101,20 @@ impl World {
             call,
             ClientCall { client, server, server_incarnation, request, outcome: None, waker: None },
         );
-        let reachable = self.client_end_enabled(client, server) && self.is_alive(server);
+        let (enabled, alive) = (self.client_end_enabled(client, server), self.is_alive(server));
         let now = self.now_us;
-        if !reachable {
-            let max_ms = if self.net.long_delays { 7000 } else { 100 };
-            let delay = self.rng.below(max_ms) * MS;
-            self.schedule(now + delay, Event::Client(ClientEvent::Fail { call }));
-        } else if self.net.reliable {
-            let delay = self.net.processing_delay(&mut self.rng);
+        if let (true, true, Some(delay)) = (enabled, alive, self.net.duplicate(&mut self.rng)) {
             self.schedule(now + delay, Event::Client(ClientEvent::Arrive { call }));
-        } else {
-            let delay = self.rng.below(27) * MS + self.net.processing_delay(&mut self.rng);
-            let event = if self.rng.chance(100, 1000) {
-                ClientEvent::Fail { call }
-            } else {
-                ClientEvent::Arrive { call }
-            };
-            self.schedule(now + delay, Event::Client(event));
         }
+        let event = match self.net.request_fate(&mut self.rng, enabled, alive) {
+            RequestFate::Unreachable => {
+                let delay = self.net.unreachable_delay(&mut self.rng);
+                (now + delay, ClientEvent::Fail { call })
+            }
+            RequestFate::Dropped { after_us } => (now + after_us, ClientEvent::Fail { call }),
+            RequestFate::Deliver { delay_us } => (now + delay_us, ClientEvent::Arrive { call }),
+        };
+        self.schedule(event.0, Event::Client(event.1));
         call
     }
 
@@ -162,7 +158,11 @@ impl World {
         match event {
             ClientEvent::Fail { call } => self.finish_client_call(call, None),
             ClientEvent::Arrive { call } => {
-                let c = &self.client_calls.calls[&call];
+                // A duplicate may arrive after the call was decided.
+                let Some(c) = self.client_calls.calls.get(&call) else { return };
+                if c.outcome.is_some() {
+                    return;
+                }
                 let (server, request) = (c.server, c.request.clone());
                 if self.servers[server].incarnation != c.server_incarnation {
                     self.finish_client_call(call, None);
@@ -180,6 +180,15 @@ impl World {
                 self.watch_client_call(call);
             }
             ClientEvent::Watch { call } => self.watch_client_call(call),
+        }
+    }
+
+    /// The server a client event runs on: arrivals run on the server; failures and the
+    /// caller's watch run on the client.
+    pub(crate) fn client_event_target(&self, event: &ClientEvent) -> Option<usize> {
+        match event {
+            ClientEvent::Arrive { call } => self.client_calls.calls.get(call).map(|c| c.server),
+            ClientEvent::Fail { .. } | ClientEvent::Watch { .. } => None,
         }
     }
 

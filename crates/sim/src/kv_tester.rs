@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use kvraft_client::{Clerk, NextStep};
 use kvraft_kv::{ClientId, Op, Outcome, SessionLimits};
-use kvraft_linearizability::{check_kv_with_stats, CheckResult, Operation};
+use kvraft_linearizability::{check_kv_with_stats, CheckResult, KvInput, Operation};
 use kvraft_raft::Storage;
 use kvraft_replica::{Replica, ReplicaConfig};
 
@@ -20,7 +20,7 @@ pub const ELECTION_TIMEOUT_MS: u64 = 1000;
 /// Mean time a simulated server takes per request (see `Network::processing_delay_us`).
 pub const KV_PROCESSING_DELAY_US: u64 = 5 * MS;
 /// Search steps the linearizability check may take before it gives up ("unknown" fails).
-pub const LINEARIZABILITY_STEP_BUDGET: u64 = 50_000_000;
+pub const LINEARIZABILITY_STEP_BUDGET: u64 = 10_000_000;
 
 /// A clerk with its own network ends.
 #[derive(Debug)]
@@ -192,7 +192,8 @@ impl KvTester {
         loop {
             let server = ck.clerk.borrow().target();
             let answer = self.sim.client_call(ck.endpoint, server, req.clone()).await;
-            match ck.clerk.borrow_mut().on_answer(answer) {
+            let next = ck.clerk.borrow_mut().on_answer(answer);
+            match next {
                 NextStep::Done(Ok(outcome)) => return outcome,
                 NextStep::Done(Err(e)) => {
                     panic!("{:?} failed with a non-retryable error: {e}", req.op)
@@ -262,6 +263,21 @@ impl KvTester {
     /// Checks the recorded history for linearizability; "unknown" fails too.
     pub fn check_history(&self) {
         let history = self.history.borrow();
+        if let Some(path) = std::env::var_os("SIM_DUMP_HISTORY") {
+            // One operation per line: client, kind, key, value/output, call, return (us).
+            let lines: Vec<String> = history
+                .iter()
+                .map(|op| {
+                    let (kind, key, value) = match &op.input {
+                        KvInput::Get { key } => ("get", key, &op.output),
+                        KvInput::Put { key, value } => ("put", key, value),
+                        KvInput::Append { key, value } => ("append", key, value),
+                    };
+                    format!("{}\t{kind}\t{key}\t{value}\t{}\t{}", op.client_id, op.call, op.ret)
+                })
+                .collect();
+            std::fs::write(&path, lines.join("\n")).expect("SIM_DUMP_HISTORY is writable");
+        }
         let (result, stats) = check_kv_with_stats(&history, LINEARIZABILITY_STEP_BUDGET);
         match result {
             CheckResult::Ok => {}

@@ -20,6 +20,7 @@ pub mod peer;
 pub mod raft_tester;
 pub mod runner;
 pub mod sim;
+pub mod swarm;
 pub mod trace;
 pub mod world;
 

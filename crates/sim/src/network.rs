@@ -20,8 +20,9 @@ pub const MS: u64 = 1000;
 pub enum RequestFate {
     /// The end is disabled or the server is missing: the call fails, no handler runs.
     Unreachable,
-    /// Unreliable network: lost before reaching the handler.
-    Dropped,
+    /// Unreliable network: lost before reaching the handler; the caller learns after
+    /// `after_us`.
+    Dropped { after_us: u64 },
     /// Reaches the handler after this many microseconds.
     Deliver { delay_us: u64 },
 }
@@ -33,6 +34,27 @@ pub enum ReplyFate {
     Deliver { delay_us: u64 },
 }
 
+/// What "unreliable" means: labrpc's numbers by default; the swarm draws its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unreliability {
+    pub request_drop_per_mille: u64,
+    pub reply_drop_per_mille: u64,
+    /// Requests are delayed U[0, max_delay_ms) ms.
+    pub max_delay_ms: u64,
+    /// Requests delivered twice (not in labrpc; the swarm uses it).
+    pub duplicate_per_mille: u64,
+}
+
+impl Unreliability {
+    /// labrpc: 10% of requests and 10% of replies lost, requests delayed 0-27 ms.
+    pub const LABRPC: Unreliability = Unreliability {
+        request_drop_per_mille: 100,
+        reply_drop_per_mille: 100,
+        max_delay_ms: 27,
+        duplicate_per_mille: 0,
+    };
+}
+
 #[derive(Debug)]
 pub struct Network {
     /// `enabled[from][to]`: the end from `from` to `to` carries calls.
@@ -40,6 +62,8 @@ pub struct Network {
     /// The Raft tester's notion of which servers are connected.
     connected: Vec<bool>,
     pub reliable: bool,
+    /// The faults of the unreliable mode.
+    pub unreliability: Unreliability,
     pub long_delays: bool,
     pub long_reordering: bool,
     /// Mean time a request spends before its handler runs, standing in for the CPU and
@@ -57,6 +81,7 @@ impl Network {
             enabled: vec![vec![false; servers]; servers],
             connected: vec![false; servers],
             reliable: true,
+            unreliability: Unreliability::LABRPC,
             long_delays: false,
             long_reordering: false,
             processing_delay_us: 0,
@@ -100,31 +125,52 @@ impl Network {
         self.enabled = vec![vec![true; n]; n];
     }
 
+    /// Enables or disables the one end from `from` to `to` (asymmetric partitions).
+    pub fn set_one_way(&mut self, from: usize, to: usize, enabled: bool) {
+        self.enabled[from][to] = enabled;
+    }
+
     /// Enables or disables both ends between two servers (the KV tester's partitions).
     pub fn set_link(&mut self, a: usize, b: usize, enabled: bool) {
         self.enabled[a][b] = enabled;
         self.enabled[b][a] = enabled;
     }
 
-    pub fn request_fate(
-        &self,
-        rng: &mut DetRng,
-        from: usize,
-        to: usize,
-        server_alive: bool,
-    ) -> RequestFate {
-        if !self.enabled[from][to] || !server_alive {
+    /// The fate of a request on an end that is `enabled` (or not) to a server that is
+    /// `alive` (or not).
+    pub fn request_fate(&self, rng: &mut DetRng, enabled: bool, alive: bool) -> RequestFate {
+        if !enabled || !alive {
             return RequestFate::Unreachable;
         }
         let processing_us = self.processing_delay(rng);
         if self.reliable {
             return RequestFate::Deliver { delay_us: processing_us };
         }
-        let delay_us = rng.below(27) * MS + processing_us;
-        if rng.chance(100, 1000) {
-            return RequestFate::Dropped;
+        let faults = &self.unreliability;
+        let delay_us = rng.below(faults.max_delay_ms) * MS + processing_us;
+        if rng.chance(faults.request_drop_per_mille, 1000) {
+            return RequestFate::Dropped { after_us: delay_us };
         }
         RequestFate::Deliver { delay_us }
+    }
+
+    /// With an unreliable network that duplicates, a second copy of a request arrives after
+    /// this delay (handled as a separate call, with its own reply).
+    pub fn duplicate(&self, rng: &mut DetRng) -> Option<u64> {
+        let faults = &self.unreliability;
+        if self.reliable
+            || faults.duplicate_per_mille == 0
+            || !rng.chance(faults.duplicate_per_mille, 1000)
+        {
+            return None;
+        }
+        Some(rng.below(faults.max_delay_ms) * MS + self.processing_delay(rng))
+    }
+
+    /// How long a call to an unreachable server takes to fail.
+    pub fn unreachable_delay(&self, rng: &mut DetRng) -> u64 {
+        let max_ms = if self.long_delays { 7000 } else { 100 };
+        rng.below(max_ms) * MS
     }
 
     /// Draws a request's processing delay (none unless `processing_delay_us` is set).
@@ -136,7 +182,7 @@ impl Network {
     }
 
     pub fn reply_fate(&self, rng: &mut DetRng) -> ReplyFate {
-        if !self.reliable && rng.chance(100, 1000) {
+        if !self.reliable && rng.chance(self.unreliability.reply_drop_per_mille, 1000) {
             return ReplyFate::Dropped;
         }
         if self.long_reordering && rng.chance(600, 900) {
@@ -177,8 +223,8 @@ mod tests {
         let mut dropped = 0;
         let mut max_delay = 0;
         for _ in 0..n {
-            match net.request_fate(&mut rng, 0, 1, true) {
-                RequestFate::Dropped => dropped += 1,
+            match net.request_fate(&mut rng, net.is_enabled(0, 1), true) {
+                RequestFate::Dropped { .. } => dropped += 1,
                 RequestFate::Deliver { delay_us } => max_delay = max_delay.max(delay_us),
                 RequestFate::Unreachable => unreachable!(),
             }
@@ -199,6 +245,6 @@ mod tests {
         assert!((9_000..11_000).contains(&lost), "reply drops {lost} of {n}");
         // 2/3 of the 90% delivered.
         assert!((58_000..62_000).contains(&long), "long reorderings {long} of {n}");
-        assert_eq!(net.request_fate(&mut rng, 0, 1, false), RequestFate::Unreachable);
+        assert_eq!(net.request_fate(&mut rng, true, false), RequestFate::Unreachable);
     }
 }

@@ -39,11 +39,10 @@ impl Failure {
 }
 
 pub fn reproduce_command(test: &str, seed: u64) -> String {
-    let features: String = kvraft_raft::PLANTED_BUGS
-        .iter()
-        .map(|bug| format!(" --features kvraft-raft/{bug}"))
-        .collect();
-    format!("SIM_SEED={seed} cargo test --release -p kvraft-sim{features} --test raft -- --exact {test}")
+    let features: String =
+        crate::planted_bugs().iter().map(|bug| format!(" --features {bug}")).collect();
+    let target = find_test(test).map_or("raft", |t| t.suite.name());
+    format!("SIM_SEED={seed} cargo test --release -p kvraft-sim{features} --test {target} -- --exact {test}")
 }
 
 type Body<T> = fn(T) -> Pin<Box<dyn Future<Output = ()>>>;

@@ -85,6 +85,9 @@ pub struct World {
     dirty: BTreeSet<usize>,
     pub events_processed: u64,
     pub(crate) client_calls: ClientCalls,
+    /// A paused server (think SIGSTOP or a long GC pause) does nothing until this time; events
+    /// for it wait.
+    paused_until: Vec<u64>,
 }
 
 impl std::fmt::Debug for World {
@@ -125,6 +128,7 @@ impl World {
             dirty: BTreeSet::new(),
             events_processed: 0,
             client_calls: ClientCalls::default(),
+            paused_until: vec![0; servers],
         }
     }
 
@@ -235,9 +239,19 @@ impl World {
         self.net.total_rpcs += 1;
         self.net.total_bytes += message_len(&msg) as u64;
         let callee = server_index(msg.to);
-        let alive = self.is_alive(callee);
-        match self.net.request_fate(&mut self.rng, caller, callee, alive) {
-            RequestFate::Unreachable | RequestFate::Dropped => {
+        let (enabled, alive) = (self.net.is_enabled(caller, callee), self.is_alive(callee));
+        if let (true, true, Some(delay_us)) = (enabled, alive, self.net.duplicate(&mut self.rng)) {
+            let event = Event::Request {
+                caller,
+                caller_incarnation: self.servers[caller].incarnation,
+                callee,
+                callee_incarnation: self.servers[callee].incarnation,
+                msg: msg.clone(),
+            };
+            self.schedule(self.now_us + delay_us, event);
+        }
+        match self.net.request_fate(&mut self.rng, enabled, alive) {
+            RequestFate::Unreachable | RequestFate::Dropped { .. } => {
                 self.trace.record(self.now_us, "lost-request", caller as u64, callee as u64);
             }
             RequestFate::Deliver { delay_us } => {
@@ -258,6 +272,13 @@ impl World {
         let ((at, _), event) = self.queue.pop_first()?;
         debug_assert!(at >= self.now_us, "time went backwards");
         self.now_us = at;
+        if let Some(server) = self.event_target(&event) {
+            if self.paused_until[server] > at {
+                let resume = self.paused_until[server];
+                self.schedule(resume, event);
+                return Some(None);
+            }
+        }
         self.events_processed += 1;
         let waker = match event {
             Event::Wake(waker) => Some(waker),
@@ -280,6 +301,23 @@ impl World {
         };
         self.checker.after_event(&self.servers);
         Some(waker)
+    }
+
+    /// The server an event runs on, if any (for pauses).
+    fn event_target(&self, event: &Event) -> Option<usize> {
+        match event {
+            Event::Tick { server, .. } => Some(*server),
+            Event::Request { callee, .. } => Some(*callee),
+            Event::Reply { caller, .. } => Some(*caller),
+            Event::Client(e) => self.client_event_target(e),
+            Event::Wake(_) => None,
+        }
+    }
+
+    /// Freezes a server until `until_us`: it neither ticks nor handles anything meanwhile.
+    pub fn pause(&mut self, server: usize, until_us: u64) {
+        self.trace.record(self.now_us, "pause", server as u64, until_us);
+        self.paused_until[server] = self.paused_until[server].max(until_us);
     }
 
     fn handle_tick(&mut self, server: usize, incarnation: u64) {

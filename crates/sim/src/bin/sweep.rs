@@ -1,6 +1,6 @@
 //! Runs whole lab suites over ranges of seeds.
 //!
-//! `sweep --suite raft|kv --seeds 1000..1100 [--test NAME]... [--jobs N] [--stats] [--expect-failure]`
+//! `sweep --suite raft|kv|swarm --seeds 1000..1100 [--test NAME]... [--jobs N] [--stats] [--expect-failure]`
 //!
 //! Prints each failure with its reproduce command, then `N passed, M failed` (one count per
 //! test and seed). Exits non-zero on any failure, or, with `--expect-failure` (used to prove
@@ -11,8 +11,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use kvraft_sim::lab::LabTest;
+use kvraft_sim::lab::{LabTest, Suite};
 use kvraft_sim::runner::{install_quiet_panic_hook, run_catching, Failure, RunReport};
+use kvraft_sim::swarm::SwarmParams;
 
 struct Options {
     seeds: std::ops::Range<u64>,
@@ -25,7 +26,7 @@ struct Options {
 fn usage(problem: &str) -> ! {
     eprintln!("sweep: {problem}");
     eprintln!(
-        "usage: sweep --suite raft|kv --seeds A..B [--test NAME]... [--jobs N] [--stats] [--expect-failure]"
+        "usage: sweep --suite raft|kv|swarm --seeds A..B [--test NAME]... [--jobs N] [--stats] [--expect-failure]"
     );
     std::process::exit(2);
 }
@@ -109,8 +110,13 @@ fn main() -> ExitCode {
                         reports.lock().expect("reports").push((test.name.to_string(), seed, report))
                     }
                     Err(failure) => {
+                        let params = if test.suite == Suite::Swarm {
+                            format!("\n  scenario: {}", SwarmParams::derive(seed))
+                        } else {
+                            String::new()
+                        };
                         eprintln!(
-                            "FAILED {} seed {}: {}\n  reproduce: {}",
+                            "FAILED {} seed {}: {}{params}\n  reproduce: {}",
                             failure.test,
                             failure.seed,
                             failure.message,

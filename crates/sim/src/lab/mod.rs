@@ -12,6 +12,7 @@ use crate::runner::{run_kv, run_raft, RunReport};
 pub enum Suite {
     Raft,
     Kv,
+    Swarm,
 }
 
 impl Suite {
@@ -19,6 +20,7 @@ impl Suite {
         match self {
             Suite::Raft => "raft",
             Suite::Kv => "kv",
+            Suite::Swarm => "swarm",
         }
     }
 }
@@ -190,15 +192,20 @@ pub fn kv_suite() -> Vec<&'static LabTest> {
         .collect()
 }
 
-/// The tests of a suite by name ("raft" or "kv").
+/// The swarm "suite": one randomized scenario per seed (see `swarm`).
+pub const SWARM_SUITE: &[LabTest] =
+    &[LabTest { name: "swarm", suite: Suite::Swarm, run: crate::swarm::run_swarm }];
+
+/// The tests of a suite by name ("raft", "kv" or "swarm").
 pub fn suite(name: &str) -> Option<Vec<&'static LabTest>> {
     match name {
         "raft" => Some(RAFT_SUITE.iter().collect()),
         "kv" => Some(kv_suite()),
+        "swarm" => Some(SWARM_SUITE.iter().collect()),
         _ => None,
     }
 }
 
 pub fn find_test(name: &str) -> Option<&'static LabTest> {
-    RAFT_SUITE.iter().chain(KV_GENERIC).chain(KV_CUSTOM).find(|t| t.name == name)
+    RAFT_SUITE.iter().chain(KV_GENERIC).chain(KV_CUSTOM).chain(SWARM_SUITE).find(|t| t.name == name)
 }
