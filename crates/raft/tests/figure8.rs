@@ -114,9 +114,9 @@ impl Cluster {
     }
 }
 
-#[test]
-fn a_leader_never_commits_an_old_term_entry_by_counting_replicas() {
-    // Figure 8 (b): S1 led term 2 and put 2@2 on S2; S5 led term 3 with 2@3 on itself only.
+/// Figure 8 (b): S1 led term 2 and put 2@2 on S2; S5 led term 3 with 2@3 on itself only.
+/// Then (c): S5 is down; S1 wins term 4 and copies 2@2 to S3, so a majority holds it.
+fn figure8_c() -> Cluster {
     let mut c = Cluster::new([
         (2, 1, &[1, 2]),
         (2, 1, &[1, 2]),
@@ -124,9 +124,14 @@ fn a_leader_never_commits_an_old_term_entry_by_counting_replicas() {
         (3, 5, &[1]),
         (3, 5, &[1, 3]),
     ]);
-    // (c): S5 is down; S1 wins term 4 and copies 2@2 to S3: a majority now holds it.
     c.up.remove(&5);
     c.elect(1);
+    c
+}
+
+#[test]
+fn a_leader_never_commits_an_old_term_entry_by_counting_replicas() {
+    let mut c = figure8_c();
     assert_eq!(c.node(1).term(), Term(4));
     assert_eq!(c.node(3).log().term(LogIndex(2)), Some(Term(2)), "S3 should hold 2@2");
     assert_eq!(
@@ -151,15 +156,7 @@ fn a_leader_never_commits_an_old_term_entry_by_counting_replicas() {
 
 #[test]
 fn a_current_term_entry_commits_the_older_entries_before_it() {
-    let mut c = Cluster::new([
-        (2, 1, &[1, 2]),
-        (2, 1, &[1, 2]),
-        (3, 5, &[1]),
-        (3, 5, &[1]),
-        (3, 5, &[1, 3]),
-    ]);
-    c.up.remove(&5);
-    c.elect(1);
+    let mut c = figure8_c();
     let (index, term) = c.nodes[0].propose(Bytes::from_static(b"3@4")).unwrap();
     assert_eq!((index, term), (LogIndex(3), Term(4)));
     c.stabilize();

@@ -227,30 +227,26 @@ impl KvTester {
     }
 
     pub async fn put(&self, ck: &KvClient, key: &str, value: &str, log: bool, cli: u64) {
-        let call = self.sim.now_us();
-        self.run(ck, Op::Put { key: key.to_string(), value: value.to_string() }).await;
-        if log {
-            self.history.borrow_mut().push(Operation::put(
-                cli,
-                key,
-                value,
-                call,
-                self.sim.now_us(),
-            ));
-        }
+        self.write(ck, Op::Put { key: key.to_string(), value: value.to_string() }, log, cli).await;
     }
 
     pub async fn append(&self, ck: &KvClient, key: &str, value: &str, log: bool, cli: u64) {
+        self.write(ck, Op::Append { key: key.to_string(), value: value.to_string() }, log, cli)
+            .await;
+    }
+
+    /// A Put or Append, recorded in the history as client `cli` when `log` is set.
+    async fn write(&self, ck: &KvClient, op: Op, log: bool, cli: u64) {
         let call = self.sim.now_us();
-        self.run(ck, Op::Append { key: key.to_string(), value: value.to_string() }).await;
-        if log {
-            self.history.borrow_mut().push(Operation::append(
-                cli,
-                key,
-                value,
-                call,
-                self.sim.now_us(),
-            ));
+        let recorded = log.then(|| match &op {
+            Op::Put { key, value } => Operation::put(cli, key, value, call, 0),
+            Op::Append { key, value } => Operation::append(cli, key, value, call, 0),
+            Op::Get { .. } => unreachable!("writes only"),
+        });
+        self.run(ck, op).await;
+        if let Some(mut entry) = recorded {
+            entry.ret = self.sim.now_us();
+            self.history.borrow_mut().push(entry);
         }
     }
 

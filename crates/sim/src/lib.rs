@@ -32,3 +32,25 @@ pub fn planted_bugs() -> Vec<String> {
     bugs.extend(kvraft_replica::PLANTED_BUGS.iter().map(|b| format!("kvraft-replica/{b}")));
     bugs
 }
+
+/// Declares one `#[test]` per lab test of a suite (each honouring `SIM_SEED`), plus a test that
+/// the list matches the suite exactly.
+#[macro_export]
+macro_rules! lab_test_wrappers {
+    ($suite:literal: $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::runner::run_test_from_env(stringify!($name));
+            }
+        )*
+
+        #[test]
+        fn every_lab_test_is_wrapped() {
+            let wrapped = [$(stringify!($name)),*];
+            let suite: Vec<&str> =
+                $crate::lab::suite($suite).expect("known suite").iter().map(|t| t.name).collect();
+            assert_eq!(wrapped.to_vec(), suite);
+        }
+    };
+}
