@@ -18,6 +18,7 @@ use kvraft_raft::DetRng;
 use crate::kv_tester::KvTester;
 use crate::network::{Unreliability, MS};
 use crate::runner::RunReport;
+use crate::world::sim_raft_config;
 
 /// Virtual time the safety phase lasts.
 const SAFETY_MS: u64 = 20_000;
@@ -41,6 +42,9 @@ pub struct SwarmParams {
     /// Relative weights of the fault kinds: partition, one-way link cut, crash, restart,
     /// pause, heal.
     pub fault_weights: [u64; 6],
+    /// Raft options under test (both on by default in production).
+    pub pre_vote: bool,
+    pub check_quorum: bool,
 }
 
 const FAULT_NAMES: [&str; 6] = ["partition", "one-way cut", "crash", "restart", "pause", "heal"];
@@ -72,6 +76,8 @@ impl SwarmParams {
             *w = pick(&mut r, &[0, 1, 3]);
         }
         fault_weights[5] += 1; // always some healing
+        let pre_vote = r.chance(3, 4);
+        let check_quorum = r.chance(3, 4);
         SwarmParams {
             servers,
             clients,
@@ -83,6 +89,8 @@ impl SwarmParams {
             long_reordering,
             fault_every_ms,
             fault_weights,
+            pre_vote,
+            check_quorum,
         }
     }
 }
@@ -220,6 +228,20 @@ async fn fault_injector(t: KvTester, p: SwarmParams, stop: Rc<Cell<bool>>) {
 
 async fn swarm(t: KvTester, p: SwarmParams) {
     t.begin(&format!("Swarm: {p}"));
+    {
+        let (pre_vote, check_quorum) = (p.pre_vote, p.check_quorum);
+        t.sim.world_mut().raft_config = Box::new(move |id, voters| {
+            let mut c = sim_raft_config(id, voters);
+            c.pre_vote = pre_vote;
+            c.check_quorum = check_quorum;
+            c
+        });
+    }
+    // Restart the (still empty) servers with this scenario's Raft options.
+    for i in 0..t.n {
+        t.start_server(i);
+    }
+    t.connect_all();
     {
         let mut w = t.sim.world_mut();
         if let Some(u) = p.unreliability {

@@ -80,7 +80,7 @@ pub struct World {
     pub checker: Checker,
     pub trace: Trace,
     /// Raft settings for every peer; the seed is replaced per incarnation.
-    pub raft_config: fn(NodeId, Vec<NodeId>) -> Config,
+    pub raft_config: Box<dyn Fn(NodeId, Vec<NodeId>) -> Config>,
     /// Peers with proposals waiting for their next `ready()`.
     dirty: BTreeSet<usize>,
     pub events_processed: u64,
@@ -124,7 +124,7 @@ impl World {
             make_peer,
             checker: Checker::new(servers),
             trace: Trace::from_env(),
-            raft_config: sim_raft_config,
+            raft_config: Box::new(sim_raft_config),
             dirty: BTreeSet::new(),
             events_processed: 0,
             client_calls: ClientCalls::default(),
