@@ -22,7 +22,7 @@ pub struct Failure<S> {
     /// The operations of the failing partition, as the model's `partition` listed them.
     pub partition: Vec<usize>,
     /// The longest sequence of the partition's operations the search managed to linearize, in
-    /// linearization order.
+    /// linearization order (the longest path it placed, extended greedily).
     pub longest_prefix: Vec<usize>,
     /// The model's state after `longest_prefix`.
     pub state_after_prefix: S,
@@ -37,6 +37,10 @@ pub struct Stats {
     pub partitions: usize,
     /// Partitions whose search finished, with either verdict.
     pub partitions_checked: usize,
+    /// The most entries any one partition's memo cache held (each partition has its own, freed
+    /// when its search ends). An entry is two 64-bit fingerprints, so the cache takes about
+    /// 16-40 bytes per entry, depending on where the hash table is in its growth.
+    pub peak_cache_entries: usize,
 }
 
 /// Checks `history` against `model`, taking at most `step_budget` search steps in total.
@@ -51,6 +55,17 @@ pub fn check_operations<M: Model>(
     history: &[Op<M::Input, M::Output>],
     step_budget: u64,
 ) -> (Verdict<M::State>, Stats) {
+    let (verdict, stats, _) = check_with_witness(model, history, step_budget);
+    (verdict, stats)
+}
+
+/// [`check_operations`], also returning, when the history is linearizable, one linearization
+/// of each partition (indices into `history`), for callers that want to double-check it.
+pub(crate) fn check_with_witness<M: Model>(
+    model: &M,
+    history: &[Op<M::Input, M::Output>],
+    step_budget: u64,
+) -> (Verdict<M::State>, Stats, Vec<Vec<usize>>) {
     for (i, op) in history.iter().enumerate() {
         assert!(
             op.call <= op.ret,
@@ -62,20 +77,25 @@ pub fn check_operations<M: Model>(
     }
     let partitions = model.partition(history);
     let mut budget = Budget { used: 0, limit: step_budget };
-    let mut stats = Stats { steps: 0, partitions: partitions.len(), partitions_checked: 0 };
+    let mut stats = Stats { partitions: partitions.len(), ..Stats::default() };
+    let mut witness = Vec::with_capacity(partitions.len());
     for members in partitions {
-        let verdict = check_partition(model, history, &members, &mut budget);
+        let (verdict, cache_entries) = check_partition(model, history, &members, &mut budget);
         stats.steps = budget.used;
+        stats.peak_cache_entries = stats.peak_cache_entries.max(cache_entries);
         match verdict {
-            PartitionVerdict::Linearizable => stats.partitions_checked += 1,
+            PartitionVerdict::Linearizable { order } => {
+                stats.partitions_checked += 1;
+                witness.push(order);
+            }
             PartitionVerdict::Illegal { longest_prefix, state_after } => {
                 stats.partitions_checked += 1;
                 let failure =
                     Failure { partition: members, longest_prefix, state_after_prefix: state_after };
-                return (Verdict::Illegal(failure), stats);
+                return (Verdict::Illegal(failure), stats, Vec::new());
             }
-            PartitionVerdict::OutOfBudget => return (Verdict::Unknown, stats),
+            PartitionVerdict::OutOfBudget => return (Verdict::Unknown, stats, Vec::new()),
         }
     }
-    (Verdict::Linearizable, stats)
+    (Verdict::Linearizable, stats, witness)
 }

@@ -25,6 +25,8 @@ struct Node {
 #[derive(Clone, Debug)]
 pub(crate) struct EntryList {
     nodes: Vec<Node>,
+    /// The node of each operation's call event.
+    call_nodes: Vec<usize>,
 }
 
 impl EntryList {
@@ -63,7 +65,7 @@ impl EntryList {
             nodes[call_node[op]].partner = return_node[op];
             nodes[return_node[op]].partner = call_node[op];
         }
-        EntryList { nodes }
+        EntryList { nodes, call_nodes: call_node }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -83,6 +85,28 @@ impl EntryList {
         let next = self.nodes[node].next;
         debug_assert_ne!(next, NIL, "a call event is always followed by its return");
         next
+    }
+
+    /// For every node, in time order, the first node at or after it that is the call event of
+    /// an operation with `marked[op]`, or `usize::MAX` if there is none. Indexed by node, so
+    /// `result[node + 1]` finds the next such call strictly after `node`.
+    pub(crate) fn next_marked_calls(&self, marked: &[bool]) -> Vec<usize> {
+        let mut next = vec![NIL; self.nodes.len() + 1];
+        for node in (1..self.nodes.len()).rev() {
+            let n = &self.nodes[node];
+            next[node] = if n.is_call && marked[n.op] { node } else { next[node + 1] };
+        }
+        next
+    }
+
+    /// The call event of operation `op`.
+    pub(crate) fn call_node(&self, op: usize) -> usize {
+        self.call_nodes[op]
+    }
+
+    /// The event after `node` (a node in the list), or `usize::MAX` after the last one.
+    pub(crate) fn next(&self, node: usize) -> usize {
+        self.nodes[node].next
     }
 
     pub(crate) fn is_call(&self, node: usize) -> bool {

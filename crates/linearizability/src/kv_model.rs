@@ -94,6 +94,11 @@ impl fmt::Display for Op<KvInput, String> {
 }
 
 /// The key/value model: state is the value of the partition's single key.
+///
+/// This is the plain specification, on real strings. [`check_kv`](crate::check_kv) runs an
+/// equivalent model on rolling hashes of the values instead (O(1) per step and 16 bytes per
+/// state, where this one copies the whole value on every append), and only uses this one to
+/// double-check the linearizations it finds and to print reports.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct KvModel;
 
@@ -116,6 +121,33 @@ impl Model for KvModel {
 
     fn is_read_only(&self, input: &KvInput) -> bool {
         matches!(input, KvInput::Get { .. })
+    }
+
+    /// Appends only extend the value: the order is "is a prefix of".
+    fn is_monotone(&self, input: &KvInput) -> bool {
+        matches!(input, KvInput::Get { .. } | KvInput::Append { .. })
+    }
+
+    /// Only a Get can be refused.
+    fn accepts_any_state(&self, input: &KvInput, _: &String) -> bool {
+        !matches!(input, KvInput::Get { .. })
+    }
+
+    /// A Put sets the value whatever it was.
+    fn blind_write(&self, input: &KvInput, _output: &String) -> Option<String> {
+        match input {
+            KvInput::Put { value, .. } => Some(value.clone()),
+            KvInput::Get { .. } | KvInput::Append { .. } => None,
+        }
+    }
+
+    /// A Get can be answered by an extension of the current value iff that value is a prefix
+    /// of its output.
+    fn may_accept_later(&self, state: &String, input: &KvInput, output: &String) -> bool {
+        match input {
+            KvInput::Get { .. } => output.starts_with(state.as_str()),
+            KvInput::Put { .. } | KvInput::Append { .. } => true,
+        }
     }
 
     /// One part per key, in key order, so reports and step counts are deterministic.

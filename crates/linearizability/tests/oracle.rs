@@ -6,8 +6,10 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::{build, proptest_config, rewire_reads, rewire_strategy, spec_strategy};
-use kvraft_linearizability::{check_kv, KvInput, Operation};
+use common::{
+    build, hot_key_spec_strategy, proptest_config, rewire_reads, rewire_strategy, spec_strategy,
+};
+use kvraft_linearizability::{check_kv, check_operations, KvInput, KvModel, Operation, Verdict};
 use proptest::prelude::*;
 
 fn brute_force_linearizable(history: &[Operation]) -> bool {
@@ -71,5 +73,22 @@ proptest! {
         let result = check_kv(&g.history, u64::MAX);
         prop_assert_eq!(result.is_ok(), expected, "{}\n{:#?}", result, g.history);
         prop_assert!(!result.is_unknown());
+    }
+
+    /// The same on one hot key where some calls hang across many others: the shape the
+    /// dead-end and irrelevant-state shortcuts of the search are for. Checked with both the
+    /// rolling-hash model (`check_kv`) and the string model.
+    #[test]
+    fn agrees_with_brute_force_on_a_hot_key_with_stalls(
+        specs in prop::collection::vec(hot_key_spec_strategy(4, 6, 20), 0..9),
+        rewires in rewire_strategy(),
+    ) {
+        let mut g = build(&specs);
+        rewire_reads(&mut g, &rewires, false);
+        let expected = brute_force_linearizable(&g.history);
+        let result = check_kv(&g.history, u64::MAX);
+        prop_assert_eq!(result.is_ok(), expected, "{}\n{:#?}", result, g.history);
+        let (verdict, _) = check_operations(&KvModel, &g.history, u64::MAX);
+        prop_assert_eq!(verdict == Verdict::Linearizable, expected, "{:?}", verdict);
     }
 }

@@ -160,6 +160,28 @@ pub fn spec_strategy(clients: u64, keys: u64, max_duration: u64) -> impl Strateg
     )
 }
 
+/// Random operation shapes on one hot key: `clients` clients, mostly Appends (Gets 3/8, Puts
+/// 1/8), calls lasting `0..max_duration`, except that one in eight hangs for
+/// `stall..2*stall` (a server crashed), so that it overlaps many others.
+pub fn hot_key_spec_strategy(
+    clients: u64,
+    max_duration: u64,
+    stall: u64,
+) -> impl Strategy<Value = Spec> {
+    let kind = prop_oneof![3 => Just(Kind::Get), 1 => Just(Kind::Put), 4 => Just(Kind::Append)];
+    let duration = prop_oneof![7 => 0..max_duration, 1 => stall..2 * stall];
+    (0..clients, kind, 0..4u64, duration, 0..=100u64).prop_map(
+        |(client, kind, gap, duration, effect_pct)| Spec {
+            client,
+            key: 0,
+            kind,
+            gap,
+            duration,
+            effect_pct,
+        },
+    )
+}
+
 /// Up to three (target, source) picks for [`rewire_reads`].
 pub fn rewire_strategy() -> impl Strategy<Value = Vec<(Index, Index)>> {
     prop::collection::vec((any::<Index>(), any::<Index>()), 0..4)
@@ -180,4 +202,105 @@ pub fn rewire_reads(g: &mut Generated, picks: &[(Index, Index)], same_key_only: 
             g.history[t].output = g.value_before[s].clone();
         }
     }
+}
+
+/// Reads a history in the simulator's tab-separated format: one operation per line, fields
+/// client_id, kind (`get`, `put` or `append`), key, value (written, or returned by a get; may
+/// be empty), call time, return time.
+pub fn load_tsv(path: &std::path::Path) -> Vec<Operation> {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    parse_tsv(&text)
+}
+
+pub fn parse_tsv(text: &str) -> Vec<Operation> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.is_empty())
+        .map(|(n, line)| {
+            let fields: Vec<&str> = line.split('\t').collect();
+            let [client, kind, key, value, call, ret] = fields[..] else {
+                panic!("line {}: expected 6 tab-separated fields: {line:?}", n + 1)
+            };
+            let number = |s: &str| -> u64 {
+                s.parse().unwrap_or_else(|_| panic!("line {}: not a number: {s:?}", n + 1))
+            };
+            let (client, call, ret) = (number(client), number(call), number(ret));
+            match kind {
+                "get" => Operation::get(client, key, value, call, ret),
+                "put" => Operation::put(client, key, value, call, ret),
+                "append" => Operation::append(client, key, value, call, ret),
+                _ => panic!("line {}: unknown kind {kind:?}", n + 1),
+            }
+        })
+        .collect()
+}
+
+/// Writes a history in the format [`parse_tsv`] reads (for looking at a generated history with
+/// other tools).
+pub fn to_tsv(history: &[Operation]) -> String {
+    let mut out = String::new();
+    for op in history {
+        let (kind, value) = match &op.input {
+            KvInput::Get { .. } => ("get", op.output.as_str()),
+            KvInput::Put { value, .. } => ("put", value.as_str()),
+            KvInput::Append { value, .. } => ("append", value.as_str()),
+        };
+        let key = op.input.key();
+        out.push_str(&format!(
+            "{}\t{kind}\t{key}\t{value}\t{}\t{}\n",
+            op.client_id, op.call, op.ret
+        ));
+    }
+    out
+}
+
+/// The shape of a history like the simulator's fault-injection runs on a hot key: a few
+/// clients on one key, and now and then a call that hangs for a long time (its server crashed
+/// or was cut off) while the other clients carry on.
+#[derive(Clone, Copy, Debug)]
+pub struct Stalls {
+    pub clients: u64,
+    pub ops: usize,
+    /// Out of 1000 operations, how many are Gets and Puts; the rest are Appends.
+    pub gets_per_mille: u64,
+    pub puts_per_mille: u64,
+    /// Out of 1000 operations, how many hang; a hung call lasts `stall/2..=stall`.
+    pub stalls_per_mille: u64,
+    pub stall: u64,
+    /// Other calls last `0..=max_duration`, with `0..=max_gap` between a client's calls.
+    pub max_duration: u64,
+    pub max_gap: u64,
+}
+
+/// A linearizable history of that shape, all on key "k". Every call takes effect at a uniformly
+/// random instant of its interval, hung ones included.
+pub fn stalled_history(seed: u64, shape: Stalls) -> Generated {
+    let mut rng = Rng::new(seed);
+    let specs: Vec<Spec> = (0..shape.ops)
+        .map(|_| {
+            let roll = rng.below(1000);
+            let kind = if roll < shape.gets_per_mille {
+                Kind::Get
+            } else if roll < shape.gets_per_mille + shape.puts_per_mille {
+                Kind::Put
+            } else {
+                Kind::Append
+            };
+            let duration = if rng.below(1000) < shape.stalls_per_mille {
+                shape.stall / 2 + rng.below(shape.stall / 2 + 1)
+            } else {
+                rng.below(shape.max_duration + 1)
+            };
+            Spec {
+                client: rng.below(shape.clients),
+                key: 0,
+                kind,
+                gap: rng.below(shape.max_gap + 1),
+                duration,
+                effect_pct: rng.below(101),
+            }
+        })
+        .collect();
+    build(&specs)
 }
