@@ -1,14 +1,15 @@
 //! kvraft-sim: a deterministic simulator for kvraft, and the MIT 6.824 lab suites on it.
 //!
 //! One seed drives everything. [`world::World`] holds the virtual clock, an event queue
-//! (ticks, RPC requests and replies, timer wake-ups), the Raft peers with their storage, the
-//! labrpc-faithful [`network::Network`], and the [`checker::Checker`] that verifies Raft's
-//! safety invariants after every event. Test scripts are async functions on a tiny
-//! deterministic executor ([`exec`]) driven by [`sim::Sim`], so the lab's sleeps and
+//! (ticks, RPC requests and replies, client calls, timer wake-ups), the hosted servers
+//! ([`peer::Peer`]: the lab's bare Raft peer, or a `kvraft_replica::Replica`) with their storage,
+//! the labrpc-faithful [`network::Network`] and [`clients`] calls, and the [`checker::Checker`]
+//! that verifies Raft's safety invariants after every event. Test scripts are async functions
+//! on a tiny deterministic executor ([`exec`]) driven by [`sim::Sim`], so the lab's sleeps and
 //! "goroutines" run in virtual time: a 120 s lab test takes a fraction of a second.
-//! [`raft_tester::RaftTester`] is the lab's test harness (`one`, `check_one_leader`, ...),
-//! [`lab`] holds the ported tests, and [`runner`] runs them under seeds for `cargo test` and the
-//! `sweep` binary.
+//! [`raft_tester::RaftTester`] and [`kv_tester::KvTester`] are the lab's harnesses, [`lab`]
+//! holds the ported tests, [`swarm`] the randomized scenarios, and [`runner`] runs them under
+//! seeds for `cargo test` and the `sweep` binary.
 
 pub mod checker;
 pub mod clients;
