@@ -1,0 +1,29 @@
+//! kvraft-storage: the disk under the write-ahead log and snapshot files.
+//!
+//! - [`disk`]: the [`Disk`] trait, a flat directory of named files with exactly the POSIX
+//!   durability points (`sync_data` for a file's bytes, `sync_dir` for creates, renames and
+//!   removes), and [`DiskError`], whose variants all name the file.
+//! - [`file_disk`]: [`FileDisk`], the trait over `std::fs` for real nodes.
+//! - [`sim_disk`]: [`SimDisk`], an in-memory disk for the deterministic simulator, with
+//!   seeded fault injection ([`FaultPlan`]) and counters ([`DiskStats`]).
+//! - [`record`]: the WAL record codec (checksummed, versioned records), built on top of these.
+//! - [`sim_crash`]: [`SimDisk::crash`], power loss that keeps the synced state and a random,
+//!   seed-determined part of the rest.
+//!
+//! Why `SimDisk` keeps *written* and *synced* state apart: a real disk returns freshly written
+//! bytes to readers long before they are durable, so a storage layer that forgets an fsync
+//! (or fsyncs the file but not the directory after a rename) passes every test that never
+//! loses power. Modelling the page cache and the durable media separately, and letting a
+//! crash keep any prefix or subset of what was unsynced, is what lets the simulator find
+//! those bugs, and the torn tails and reordered writes that WAL recovery must survive.
+
+pub mod disk;
+pub mod file_disk;
+pub mod record;
+pub mod sim_crash;
+pub mod sim_disk;
+
+pub use disk::{Disk, DiskError};
+pub use file_disk::FileDisk;
+pub use sim_crash::{CrashPolicy, CrashReport, FileFate};
+pub use sim_disk::{DiskStats, FaultPlan, SimDisk};
