@@ -7,6 +7,9 @@
 //! - [`sim_disk`]: [`SimDisk`], an in-memory disk for the deterministic simulator, with
 //!   seeded fault injection ([`FaultPlan`]) and counters ([`DiskStats`]).
 //! - [`record`]: the WAL record codec (checksummed, versioned records), built on top of these.
+//! - [`snapshot_file`]: the checksummed snapshot file format and its file names.
+//! - [`wal`]: [`WalStorage`], the durable `kvraft_raft::Storage`: a segmented WAL (group commit,
+//!   one append and one fsync per batch) plus snapshot files, with crash recovery.
 //! - [`sim_crash`]: [`SimDisk::crash`], power loss that keeps the synced state and a random,
 //!   seed-determined part of the rest.
 //!
@@ -22,8 +25,11 @@ pub mod file_disk;
 pub mod record;
 pub mod sim_crash;
 pub mod sim_disk;
+pub mod snapshot_file;
+pub mod wal;
 
 pub use disk::{Disk, DiskError};
 pub use file_disk::FileDisk;
 pub use sim_crash::{CrashPolicy, CrashReport, FileFate};
 pub use sim_disk::{DiskStats, FaultPlan, SimDisk};
+pub use wal::{RecoveryReport, WalConfig, WalError, WalStorage};

@@ -1,0 +1,642 @@
+//! [`WalStorage`]: a [`Storage`] with [`MemStorage`](kvraft_raft::MemStorage)'s exact semantics,
+//! made durable on a [`Disk`] as a segmented write-ahead log plus snapshot files.
+//!
+//! # Layout
+//!
+//! - Segments `wal-{sequence:016x}.log`, each a [segment header](crate::record) followed by
+//!   records. Sequence numbers are consecutive; the highest is the one being written.
+//! - Snapshots `snapshot-{index:016x}-{term:016x}.snap` (see [`crate::snapshot_file`]).
+//!
+//! # Writing
+//!
+//! `persist` encodes the whole batch into one buffer: a `SnapshotMark` if the batch has a
+//! snapshot (followed by `Truncate(0)` when MemStorage would drop every entry), a `Truncate` if
+//! the entries replace a stored suffix, the entries, and **always** a closing `HardState`
+//! record (the current one if the batch does not change it). It does one `append` and one
+//! `sync_data`: there is never a second write to a segment before the previous one is synced.
+//!
+//! The closing `HardState` is the batch's commit marker: a torn write can leave a clean prefix
+//! of a batch's records on disk, and recovery ignores (and truncates away) every record after
+//! the last `HardState`, so a batch survives a crash entirely or not at all.
+//!
+//! A snapshot's data is written before its batch: `snap.tmp`, `sync_data`, rename, `sync_dir`.
+//! Once the batch is durable, other snapshot files are removed, and segments holding nothing
+//! that recovery still needs (no retained entry, not the latest `SnapshotMark`, not the newest
+//! segment) are removed oldest first, with a `sync_dir` after each, so a crash never leaves a
+//! gap in the sequence.
+//!
+//! # Recovery
+//!
+//! [`WalStorage::open`] first reads and validates everything, changing nothing; any of these
+//! stops it with a [`WalError`] naming the file (and offset): a corrupt record anywhere, a torn
+//! tail or an unterminated batch in a segment other than the last, a gap in the sequence, a bad
+//! segment header (including an unknown format version), a missing or damaged snapshot file for
+//! the last `SnapshotMark`. Only then does it repair what a crash may legitimately leave
+//! behind, and says so in the [`RecoveryReport`]: a torn tail (or unterminated batch) in the
+//! last segment is truncated and synced, and a last segment shorter than its header (a rollover
+//! interrupted by the crash) is removed.
+//!
+//! The snapshot used is the one named by the last `SnapshotMark` in the log, not simply the
+//! newest snapshot file: a newer file can exist if the crash hit after the file was renamed into
+//! place but before its batch was durable, and that batch was never acknowledged.
+//!
+//! # Errors while writing
+//!
+//! Any disk error while writing a batch (a failed `sync_data` in particular) poisons the WAL:
+//! every later `persist` returns [`WalError::Poisoned`]. An fsync is never retried, because
+//! after a failed fsync the kernel may have dropped the data while reads still return it.
+
+use kvraft_raft::{
+    size, Entry, HardState, LogIndex, PersistBatch, RecoveredState, Snapshot, SnapshotMeta, Storage,
+};
+use thiserror::Error;
+
+use crate::disk::{Disk, DiskError};
+use crate::record::{
+    decode_records, decode_segment_header, encode_record, encode_segment_header, CorruptReason,
+    DecodeEnd, RecordError, SegmentHeader, WalRecord, SEGMENT_HEADER_LEN,
+};
+use crate::snapshot_file::{
+    decode_snapshot, encode_snapshot, parse_snapshot_file_name, snapshot_file_name,
+    SnapshotFileError, SNAPSHOT_TMP_NAME,
+};
+
+/// Tuning for [`WalStorage`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WalConfig {
+    /// A new segment is started before a batch once the current one is larger than this.
+    pub segment_size: u64,
+}
+
+impl Default for WalConfig {
+    fn default() -> WalConfig {
+        WalConfig { segment_size: 64 << 20 }
+    }
+}
+
+/// Errors from [`WalStorage`]. Recovery errors name the file and, where it applies, the byte
+/// offset in that file.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum WalError {
+    #[error(transparent)]
+    Disk(#[from] DiskError),
+
+    /// A write or fsync failed earlier; the WAL accepts no more writes.
+    #[error("the WAL is poisoned by an earlier write or fsync failure and accepts no writes")]
+    Poisoned,
+
+    /// The batch could not be encoded (nothing was written).
+    #[error("cannot encode batch: {0}")]
+    Encode(RecordError),
+
+    #[error("{file}: bad segment header: {source}")]
+    SegmentHeader { file: String, source: RecordError },
+
+    #[error("{file}: segment header has sequence {found}, expected {expected}")]
+    SequenceMismatch { file: String, expected: u64, found: u64 },
+
+    #[error("{file}: missing WAL segment (sequence {expected}) before {next}")]
+    MissingSegment { file: String, expected: u64, next: String },
+
+    #[error("{file}: {len} bytes, shorter than a segment header, and not the last segment")]
+    ShortSegment { file: String, len: u64 },
+
+    #[error("{file}: corrupt record at offset {offset}: {reason}")]
+    Corrupt { file: String, offset: u64, reason: CorruptReason },
+
+    #[error(
+        "{file}: torn or unterminated batch at offset {offset} in a segment that is not the last"
+    )]
+    TornNotLast { file: String, offset: u64 },
+
+    #[error("{file}: record at offset {offset} does not follow the log: {detail}")]
+    Inconsistent { file: String, offset: u64, detail: String },
+
+    #[error("{file}: snapshot named by the WAL is missing")]
+    MissingSnapshot { file: String },
+
+    #[error("{file}: bad snapshot file: {source}")]
+    BadSnapshot { file: String, source: SnapshotFileError },
+}
+
+/// A torn tail that recovery cut off.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TruncatedTail {
+    pub file: String,
+    /// The file's new length (the end of its last complete batch).
+    pub offset: u64,
+    /// How many bytes were dropped.
+    pub dropped_bytes: u64,
+}
+
+/// What [`WalStorage::open`] found and repaired.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Segments replayed, in order.
+    pub segments: Vec<String>,
+    /// The torn tail (or unterminated last batch) cut from the last segment.
+    pub truncated: Option<TruncatedTail>,
+    /// A last segment shorter than a header (an interrupted rollover), removed.
+    pub removed_incomplete_segment: Option<String>,
+    /// The segment created because the disk held none.
+    pub created_segment: Option<String>,
+    /// The snapshot file loaded.
+    pub snapshot_file: Option<String>,
+    /// Snapshot files not named by the log (left by an unacknowledged persist), ignored.
+    pub ignored_snapshots: Vec<String>,
+}
+
+/// The file name of segment `sequence`.
+pub fn segment_file_name(sequence: u64) -> String {
+    format!("wal-{sequence:016x}.log")
+}
+
+/// The sequence number named by a segment file name, or `None` if `name` is not one.
+pub fn parse_segment_file_name(name: &str) -> Option<u64> {
+    let hex = name.strip_prefix("wal-")?.strip_suffix(".log")?;
+    if hex.len() != 16 {
+        return None;
+    }
+    u64::from_str_radix(hex, 16).ok()
+}
+
+/// A durable [`Storage`] on a [`Disk`]. See the module docs.
+#[derive(Debug)]
+pub struct WalStorage<D: Disk> {
+    disk: D,
+    config: WalConfig,
+    state: RecoveredState,
+    entry_bytes: usize,
+    /// The segment each retained entry was written to, parallel to `state.entries`.
+    entry_segments: Vec<u64>,
+    /// The segment holding the latest `SnapshotMark`.
+    mark_segment: Option<u64>,
+    /// Live segments, ascending; the last is written to.
+    segments: Vec<u64>,
+    current_len: u64,
+    snapshot_file: Option<String>,
+    poisoned: bool,
+    report: RecoveryReport,
+}
+
+/// Log state rebuilt by replaying records.
+#[derive(Default)]
+struct Replay {
+    hard_state: HardState,
+    mark: Option<SnapshotMeta>,
+    mark_segment: Option<u64>,
+    entries: Vec<Entry>,
+    entry_segments: Vec<u64>,
+}
+
+impl Replay {
+    fn apply(&mut self, record: WalRecord, seg: u64) -> Result<(), String> {
+        match record {
+            WalRecord::HardState(hs) => self.hard_state = hs,
+            WalRecord::SnapshotMark(meta) => {
+                let keep = self.entries.iter().take_while(|e| e.index <= meta.index).count();
+                self.entries.drain(..keep);
+                self.entry_segments.drain(..keep);
+                self.mark = Some(meta);
+                self.mark_segment = Some(seg);
+            }
+            WalRecord::Truncate(index) => {
+                let keep = self.entries.iter().take_while(|e| e.index < index).count();
+                self.entries.truncate(keep);
+                self.entry_segments.truncate(keep);
+            }
+            WalRecord::Entry(entry) => {
+                if let Some(last) = self.entries.last() {
+                    if entry.index != last.index.next() {
+                        return Err(format!(
+                            "entry {} after entry {}",
+                            entry.index.0, last.index.0
+                        ));
+                    }
+                }
+                self.entries.push(entry);
+                self.entry_segments.push(seg);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The mutation recovery must make once everything is validated.
+enum Repair {
+    Truncate { name: String, len: u64, dropped: u64 },
+    Remove { name: String },
+}
+
+impl<D: Disk> WalStorage<D> {
+    /// Opens (recovering) the WAL on `disk` with the default configuration.
+    pub fn open(disk: D) -> Result<WalStorage<D>, WalError> {
+        WalStorage::open_with(disk, WalConfig::default())
+    }
+
+    /// Opens (recovering) the WAL on `disk`. An empty disk gets a fresh first segment.
+    pub fn open_with(mut disk: D, config: WalConfig) -> Result<WalStorage<D>, WalError> {
+        let names = disk.list()?;
+        let mut seqs: Vec<u64> = names.iter().filter_map(|n| parse_segment_file_name(n)).collect();
+        seqs.sort_unstable();
+
+        // Phase 1: read and validate; change nothing.
+        let mut report = RecoveryReport::default();
+        let mut replay = Replay::default();
+        let mut repair = None;
+        let mut live: Vec<u64> = Vec::new();
+        let mut current_len = 0u64;
+        for (i, &seq) in seqs.iter().enumerate() {
+            let file = segment_file_name(seq);
+            let is_last = i + 1 == seqs.len();
+            if let Some(&prev) = live.last() {
+                if seq != prev + 1 {
+                    return Err(WalError::MissingSegment {
+                        file: segment_file_name(prev + 1),
+                        expected: prev + 1,
+                        next: file,
+                    });
+                }
+            }
+            let data = disk.read(&file)?;
+            if data.len() < SEGMENT_HEADER_LEN {
+                if is_last {
+                    repair = Some(Repair::Remove { name: file.clone() });
+                    report.removed_incomplete_segment = Some(file);
+                    break;
+                }
+                return Err(WalError::ShortSegment { file, len: data.len() as u64 });
+            }
+            let header = decode_segment_header(&data)
+                .map_err(|source| WalError::SegmentHeader { file: file.clone(), source })?;
+            if header.sequence != seq {
+                return Err(WalError::SequenceMismatch {
+                    file,
+                    expected: seq,
+                    found: header.sequence,
+                });
+            }
+            let body = &data[SEGMENT_HEADER_LEN..];
+            let outcome = decode_records(body);
+            let at = |offset: usize| (SEGMENT_HEADER_LEN + offset) as u64;
+            match outcome.end {
+                DecodeEnd::Corrupt { offset, reason } => {
+                    return Err(WalError::Corrupt { file, offset: at(offset), reason });
+                }
+                DecodeEnd::TornTail { offset } if !is_last => {
+                    return Err(WalError::TornNotLast { file, offset: at(offset) });
+                }
+                _ => {}
+            }
+            // A batch is committed by its closing HardState record.
+            let committed = outcome
+                .records
+                .iter()
+                .rposition(|r| matches!(r.record, WalRecord::HardState(_)))
+                .map_or(0, |p| p + 1);
+            let committed_len =
+                outcome.records[..committed].last().map_or(0, |r| r.offset + r.encoded_len);
+            if committed_len < body.len() {
+                if !is_last {
+                    return Err(WalError::TornNotLast { file, offset: at(committed_len) });
+                }
+                repair = Some(Repair::Truncate {
+                    name: file.clone(),
+                    len: at(committed_len),
+                    dropped: (body.len() - committed_len) as u64,
+                });
+            }
+            for r in outcome.records.into_iter().take(committed) {
+                let offset = at(r.offset);
+                replay.apply(r.record, seq).map_err(|detail| WalError::Inconsistent {
+                    file: file.clone(),
+                    offset,
+                    detail,
+                })?;
+            }
+            report.segments.push(file);
+            live.push(seq);
+            current_len = at(committed_len);
+        }
+
+        let snapshot = match replay.mark {
+            None => Snapshot::default(),
+            Some(meta) => {
+                let file = snapshot_file_name(meta);
+                let data = match disk.read(&file) {
+                    Ok(data) => data,
+                    Err(DiskError::NotFound { .. }) => {
+                        return Err(WalError::MissingSnapshot { file })
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                let snapshot = decode_snapshot(&data)
+                    .map_err(|source| WalError::BadSnapshot { file: file.clone(), source })?;
+                if snapshot.meta != meta {
+                    return Err(WalError::Inconsistent {
+                        file,
+                        offset: 0,
+                        detail: format!("snapshot file holds {:?}", snapshot.meta),
+                    });
+                }
+                report.snapshot_file = Some(file);
+                snapshot
+            }
+        };
+        if let Some(first) = replay.entries.first() {
+            let expected = snapshot.meta.index.next();
+            if first.index != expected {
+                let file = report.segments.last().cloned().unwrap_or_default();
+                return Err(WalError::Inconsistent {
+                    file,
+                    offset: 0,
+                    detail: format!(
+                        "log starts at entry {}, the snapshot ends at {}",
+                        first.index.0, snapshot.meta.index.0
+                    ),
+                });
+            }
+        }
+        report.ignored_snapshots = names
+            .iter()
+            .filter(|n| parse_snapshot_file_name(n).is_some())
+            .filter(|n| Some(*n) != report.snapshot_file.as_ref())
+            .cloned()
+            .collect();
+
+        // Phase 2: repair what a crash may leave behind.
+        match repair {
+            Some(Repair::Truncate { name, len, dropped }) => {
+                disk.truncate(&name, len)?;
+                disk.sync_data(&name)?;
+                report.truncated =
+                    Some(TruncatedTail { file: name, offset: len, dropped_bytes: dropped });
+            }
+            Some(Repair::Remove { name }) => {
+                disk.remove(&name)?;
+                disk.sync_dir()?;
+            }
+            None => {}
+        }
+
+        let entry_bytes = replay.entries.iter().map(size::entry_len).sum();
+        let mut wal = WalStorage {
+            disk,
+            config,
+            state: RecoveredState {
+                hard_state: replay.hard_state,
+                snapshot,
+                entries: replay.entries,
+            },
+            entry_bytes,
+            entry_segments: replay.entry_segments,
+            mark_segment: replay.mark_segment,
+            segments: live,
+            current_len,
+            snapshot_file: report.snapshot_file.clone(),
+            poisoned: false,
+            report,
+        };
+        if wal.segments.is_empty() {
+            let name = wal.start_segment(1)?;
+            wal.report.created_segment = Some(name);
+        }
+        Ok(wal)
+    }
+}
+
+impl<D: Disk> WalStorage<D> {
+    /// What the recovery in `open` found and repaired.
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.report
+    }
+
+    pub fn disk(&self) -> &D {
+        &self.disk
+    }
+
+    /// The disk, e.g. for a test to change its fault plan. Writing to the WAL's files through
+    /// it voids every guarantee.
+    pub fn disk_mut(&mut self) -> &mut D {
+        &mut self.disk
+    }
+
+    pub fn into_disk(self) -> D {
+        self.disk
+    }
+
+    /// The state a restart would recover, without reading the disk.
+    pub fn state(&self) -> &RecoveredState {
+        &self.state
+    }
+
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned
+    }
+
+    /// Live segment file names, oldest first.
+    pub fn segment_files(&self) -> Vec<String> {
+        self.segments.iter().map(|&s| segment_file_name(s)).collect()
+    }
+
+    /// Creates segment `seq` with its header, durably (file and directory entry).
+    fn start_segment(&mut self, seq: u64) -> Result<String, WalError> {
+        let name = segment_file_name(seq);
+        let first_index =
+            self.state.entries.last().map_or(self.state.snapshot.meta.index, |e| e.index).next();
+        let header = encode_segment_header(&SegmentHeader { sequence: seq, first_index });
+        self.disk.create(&name)?;
+        self.disk.append(&name, &header)?;
+        self.disk.sync_data(&name)?;
+        self.disk.sync_dir()?;
+        self.segments.push(seq);
+        self.current_len = SEGMENT_HEADER_LEN as u64;
+        Ok(name)
+    }
+
+    /// Position of `index` in the stored entries (they are contiguous).
+    fn position(&self, index: LogIndex) -> Option<usize> {
+        let first = self.state.entries.first()?.index;
+        let pos = index.0.checked_sub(first.0)? as usize;
+        (pos < self.state.entries.len()).then_some(pos)
+    }
+
+    fn drop_entries(&mut self, range: std::ops::Range<usize>) {
+        self.entry_segments.drain(range.clone());
+        let removed: usize = self.state.entries.drain(range).map(|e| size::entry_len(&e)).sum();
+        self.entry_bytes -= removed;
+    }
+
+    /// Writes the snapshot file durably under its final name.
+    fn write_snapshot_file(&mut self, snapshot: &Snapshot) -> Result<String, WalError> {
+        let name = snapshot_file_name(snapshot.meta);
+        match self.disk.remove(SNAPSHOT_TMP_NAME) {
+            Ok(()) | Err(DiskError::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.disk.create(SNAPSHOT_TMP_NAME)?;
+        self.disk.append(SNAPSHOT_TMP_NAME, &encode_snapshot(snapshot))?;
+        self.disk.sync_data(SNAPSHOT_TMP_NAME)?;
+        self.disk.rename(SNAPSHOT_TMP_NAME, &name)?;
+        if !cfg!(feature = "bug-skip-dir-fsync-after-rename") {
+            self.disk.sync_dir()?;
+        }
+        Ok(name)
+    }
+
+    /// Everything after the batch is durable: drop other snapshot files and unneeded segments.
+    fn clean_up(&mut self, snapshot_written: bool) -> Result<(), WalError> {
+        if snapshot_written {
+            let stale: Vec<String> = self
+                .disk
+                .list()?
+                .into_iter()
+                .filter(|n| parse_snapshot_file_name(n).is_some())
+                .filter(|n| Some(n) != self.snapshot_file.as_ref())
+                .collect();
+            for name in &stale {
+                self.disk.remove(name)?;
+            }
+            if !stale.is_empty() {
+                self.disk.sync_dir()?;
+            }
+        }
+        let Some(&current) = self.segments.last() else { return Ok(()) };
+        let needed = [self.mark_segment, self.entry_segments.first().copied(), Some(current)]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(current);
+        while self.segments.len() > 1 && self.segments[0] < needed {
+            let name = segment_file_name(self.segments[0]);
+            self.disk.remove(&name)?;
+            // One at a time, so a crash can only lose a prefix of the sequence, never a middle.
+            self.disk.sync_dir()?;
+            self.segments.remove(0);
+        }
+        Ok(())
+    }
+
+    fn persist_inner(&mut self, batch: PersistBatch<'_>) -> Result<(), WalError> {
+        // Plan the records against the current state, as MemStorage would apply the batch.
+        let mut records = Vec::new();
+        let mut snapshot_keeps: Option<usize> = None; // entries dropped: ..n, or None = all
+        let mut snapshot_index = self.state.snapshot.meta.index;
+        let mut stored_last = self.state.entries.last().map(|e| e.index);
+        let mut first_stored = self.state.entries.first().map(|e| e.index);
+        if let Some(snapshot) = batch.snapshot {
+            let meta = snapshot.meta;
+            records.push(WalRecord::SnapshotMark(meta));
+            match self.position(meta.index) {
+                Some(pos) if self.state.entries[pos].term == meta.term => {
+                    snapshot_keeps = Some(pos + 1);
+                    first_stored = self.state.entries.get(pos + 1).map(|e| e.index);
+                    if first_stored.is_none() {
+                        stored_last = None;
+                    }
+                }
+                _ => {
+                    if !self.state.entries.is_empty() {
+                        records.push(WalRecord::Truncate(LogIndex::ZERO));
+                    }
+                    first_stored = None;
+                    stored_last = None;
+                }
+            }
+            snapshot_index = meta.index;
+        }
+        let skip = batch.entries.iter().take_while(|e| e.index <= snapshot_index).count();
+        let new = &batch.entries[skip..];
+        let mut truncate_at: Option<LogIndex> = None;
+        if let Some(first) = new.first() {
+            let overlaps = match (first_stored, stored_last) {
+                (Some(lo), Some(hi)) => first.index >= lo && first.index <= hi,
+                _ => false,
+            };
+            if overlaps {
+                truncate_at = Some(first.index);
+                records.push(WalRecord::Truncate(first.index));
+            }
+            let expected =
+                if overlaps { first.index } else { stored_last.unwrap_or(snapshot_index).next() };
+            assert_eq!(first.index, expected, "persisting entries with a gap in the log");
+            records.extend(new.iter().cloned().map(WalRecord::Entry));
+        }
+        let hard_state = batch.hard_state.unwrap_or(self.state.hard_state);
+        records.push(WalRecord::HardState(hard_state));
+        let mut buf = Vec::new();
+        for record in &records {
+            encode_record(record, &mut buf).map_err(WalError::Encode)?;
+        }
+
+        // Write: the snapshot file, then the batch, as one append and one sync.
+        let poison = |wal: &mut Self, e: WalError| {
+            wal.poisoned = true;
+            e
+        };
+        let snapshot_name = match batch.snapshot {
+            Some(s) => Some(self.write_snapshot_file(s).map_err(|e| poison(self, e))?),
+            None => None,
+        };
+        if self.current_len > self.config.segment_size {
+            let next = self.segments.last().map_or(1, |s| s + 1);
+            self.start_segment(next).map_err(|e| poison(self, e))?;
+        }
+        let seq = *self.segments.last().expect("a WAL always has a segment");
+        let name = segment_file_name(seq);
+        self.disk.append(&name, &buf).map_err(|e| poison(self, e.into()))?;
+        if !cfg!(feature = "bug-ack-before-fsync") {
+            self.disk.sync_data(&name).map_err(|e| poison(self, e.into()))?;
+        }
+        self.current_len += buf.len() as u64;
+
+        // Durable: apply to the in-memory state exactly as MemStorage does.
+        if let Some(snapshot) = batch.snapshot {
+            match snapshot_keeps {
+                Some(n) => self.drop_entries(0..n),
+                None => self.drop_entries(0..self.state.entries.len()),
+            }
+            self.state.snapshot = snapshot.clone();
+            self.mark_segment = Some(seq);
+            self.snapshot_file = snapshot_name;
+        }
+        if let Some(at) = truncate_at {
+            let pos = self.position(at).expect("truncation point is stored");
+            self.drop_entries(pos..self.state.entries.len());
+        }
+        if !new.is_empty() {
+            self.entry_bytes += new.iter().map(size::entry_len).sum::<usize>();
+            self.state.entries.extend_from_slice(new);
+            self.entry_segments.resize(self.entry_segments.len() + new.len(), seq);
+        }
+        self.state.hard_state = hard_state;
+
+        self.clean_up(batch.snapshot.is_some()).map_err(|e| poison(self, e))
+    }
+}
+
+impl<D: Disk> Storage for WalStorage<D> {
+    type Error = WalError;
+
+    fn recover(&self) -> Result<RecoveredState, WalError> {
+        Ok(self.state.clone())
+    }
+
+    fn persist(&mut self, batch: PersistBatch<'_>) -> Result<(), WalError> {
+        if self.poisoned {
+            return Err(WalError::Poisoned);
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.persist_inner(batch)
+    }
+
+    fn raft_state_size(&self) -> usize {
+        size::HARD_STATE_LEN + self.entry_bytes
+    }
+
+    fn snapshot_size(&self) -> usize {
+        self.state.snapshot.data.len()
+    }
+}
