@@ -8,7 +8,6 @@ use std::rc::Rc;
 use kvraft_client::{Clerk, NextStep};
 use kvraft_kv::{ClientId, Op, Outcome, SessionLimits};
 use kvraft_linearizability::{check_kv_with_stats, CheckResult, KvInput, Operation};
-use kvraft_raft::Storage;
 use kvraft_replica::{Replica, ReplicaConfig};
 
 use crate::network::MS;

@@ -21,6 +21,7 @@ pub mod peer;
 pub mod raft_tester;
 pub mod runner;
 pub mod sim;
+pub mod sim_storage;
 pub mod swarm;
 pub mod trace;
 pub mod world;

@@ -6,9 +6,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kvraft_raft::{
-    Entry, LogIndex, Message, ProposeError, RawNode, Ready, Snapshot, Storage, Term,
-};
+use kvraft_raft::{Entry, LogIndex, Message, ProposeError, RawNode, Ready, Snapshot, Term};
 
 use crate::peer::Peer;
 use crate::sim::Sim;

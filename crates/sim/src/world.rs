@@ -6,14 +6,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::Bytes;
 use kvraft_raft::size::message_len;
 use kvraft_raft::{
-    Config, DetRng, LogIndex, MemStorage, Message, NodeId, ProposeError, RawNode, RecoveredState,
-    Storage, Term,
+    Config, DetRng, LogIndex, Message, NodeId, ProposeError, RawNode, RecoveredState, Term,
 };
 
 use crate::checker::Checker;
 use crate::clients::{ClientCalls, ClientEvent};
 use crate::network::{Network, ReplyFate, RequestFate, MS};
 use crate::peer::Peer;
+use crate::sim_storage::SimStorage;
 use crate::trace::Trace;
 
 /// How long a peer's tick is.
@@ -32,7 +32,7 @@ impl std::fmt::Debug for ServerSlot {
 /// survives crashes (the lab persister).
 pub struct ServerSlot {
     pub peer: Option<Box<dyn Peer>>,
-    pub storage: MemStorage,
+    pub storage: SimStorage,
     /// Bumped at every crash and restart: calls to or from an older incarnation are void.
     pub incarnation: u64,
     /// Requests dispatched to the current incarnation (labrpc's per-server count).
@@ -114,9 +114,9 @@ impl World {
             rng: DetRng::new(seed),
             net: Network::new(servers),
             servers: (0..servers)
-                .map(|_| ServerSlot {
+                .map(|i| ServerSlot {
                     peer: None,
-                    storage: MemStorage::new(),
+                    storage: SimStorage::from_env(seed ^ (i as u64 + 1)),
                     incarnation: 0,
                     rpc_count: 0,
                 })
@@ -156,6 +156,7 @@ impl World {
         self.net.disconnect(server);
         let slot = &mut self.servers[server];
         if slot.peer.take().is_some() {
+            slot.storage.crash(&mut self.rng);
             self.trace.record(self.now_us, "crash", server as u64, 0);
         }
         slot.incarnation += 1;
@@ -169,7 +170,7 @@ impl World {
         let mut config = (self.raft_config)(node_id(server), voters);
         config.seed = self.rng.next_u64();
         let slot = &mut self.servers[server];
-        let recovered = slot.storage.recover().expect("in-memory storage cannot fail");
+        let recovered = slot.storage.recover();
         slot.incarnation += 1;
         slot.rpc_count = 0;
         let peer = (self.make_peer)(server, config, recovered);
@@ -215,7 +216,7 @@ impl World {
             let mut rd = peer.ready();
             out.append(&mut rd.messages);
             self.checker.on_persist(server, peer.raft(), &rd.entries);
-            slot.storage.persist(rd.persist_batch()).expect("in-memory storage cannot fail");
+            slot.storage.persist(rd.persist_batch());
             peer.on_persisted(rd.number);
             out.append(&mut rd.persisted_messages);
             peer.apply(&mut rd, slot.storage.raft_state_size());
