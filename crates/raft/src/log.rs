@@ -221,8 +221,9 @@ impl RaftLog {
 
     /// Entries not yet handed to storage, marking them handed out.
     pub fn take_unstable(&mut self) -> Vec<Entry> {
-        let out: Vec<Entry> =
-            self.entries.iter().filter(|e| e.index >= self.unstable_from).cloned().collect();
+        // Entries are contiguous, so the unstable ones are a suffix: no scan of the whole log.
+        let skip = self.unstable_from.0.saturating_sub(self.first_index().0) as usize;
+        let out: Vec<Entry> = self.entries.iter().skip(skip).cloned().collect();
         self.unstable_from = self.last_index().next();
         out
     }

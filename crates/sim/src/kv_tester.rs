@@ -121,6 +121,19 @@ impl KvTester {
         }
     }
 
+    /// Puts each server in one of two groups at random (either may be empty) and partitions.
+    pub fn random_partition(&self) {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for i in 0..self.n {
+            if self.rand(2) == 0 {
+                a.push(i);
+            } else {
+                b.push(i);
+            }
+        }
+        self.partition(&a, &b);
+    }
+
     /// Kills server i (disconnected from all servers); its storage survives.
     pub fn shutdown_server(&self, i: usize) {
         self.world().crash(i);

@@ -189,15 +189,7 @@ async fn fault_injector(t: KvTester, p: SwarmParams, stop: Rc<Cell<bool>>) {
         let n = t.n as u64;
         match kind.expect("weights sum to total") {
             0 => {
-                let (mut a, mut b) = (Vec::new(), Vec::new());
-                for i in 0..t.n {
-                    if t.rand(2) == 0 {
-                        a.push(i)
-                    } else {
-                        b.push(i)
-                    }
-                }
-                t.partition(&a, &b);
+                t.random_partition();
             }
             1 => {
                 let (a, b) = (t.rand(n) as usize, t.rand(n) as usize);

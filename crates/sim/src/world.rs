@@ -241,30 +241,29 @@ impl World {
         self.net.total_bytes += message_len(&msg) as u64;
         let callee = server_index(msg.to);
         let (enabled, alive) = (self.net.is_enabled(caller, callee), self.is_alive(callee));
-        if let (true, true, Some(delay_us)) = (enabled, alive, self.net.duplicate(&mut self.rng)) {
-            let event = Event::Request {
-                caller,
-                caller_incarnation: self.servers[caller].incarnation,
-                callee,
-                callee_incarnation: self.servers[callee].incarnation,
-                msg: msg.clone(),
-            };
+        let request = |msg| Event::Request {
+            caller,
+            caller_incarnation: self.servers[caller].incarnation,
+            callee,
+            callee_incarnation: self.servers[callee].incarnation,
+            msg,
+        };
+        let duplicate = match (enabled, alive) {
+            (true, true) => {
+                self.net.duplicate(&mut self.rng).map(|delay| (delay, request(msg.clone())))
+            }
+            _ => None,
+        };
+        let fate = self.net.request_fate(&mut self.rng, enabled, alive);
+        let original = request(msg);
+        if let Some((delay_us, event)) = duplicate {
             self.schedule(self.now_us + delay_us, event);
         }
-        match self.net.request_fate(&mut self.rng, enabled, alive) {
+        match fate {
             RequestFate::Unreachable | RequestFate::Dropped { .. } => {
                 self.trace.record(self.now_us, "lost-request", caller as u64, callee as u64);
             }
-            RequestFate::Deliver { delay_us } => {
-                let event = Event::Request {
-                    caller,
-                    caller_incarnation: self.servers[caller].incarnation,
-                    callee,
-                    callee_incarnation: self.servers[callee].incarnation,
-                    msg,
-                };
-                self.schedule(self.now_us + delay_us, event);
-            }
+            RequestFate::Deliver { delay_us } => self.schedule(self.now_us + delay_us, original),
         }
     }
 

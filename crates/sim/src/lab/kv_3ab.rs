@@ -76,15 +76,7 @@ async fn generic_client(t: KvTester, cli: usize, g: Generic, stop: Rc<Cell<bool>
 /// Repartitions the servers at random about once a second until told to stop.
 async fn partitioner(t: KvTester, stop: Rc<Cell<bool>>) {
     while !stop.get() {
-        let (mut a, mut b) = (Vec::new(), Vec::new());
-        for i in 0..t.n {
-            if t.rand(2) == 0 {
-                a.push(i);
-            } else {
-                b.push(i);
-            }
-        }
-        t.partition(&a, &b);
+        t.random_partition();
         t.sleep(ELECTION_TIMEOUT_MS + t.rand(200)).await;
     }
 }
