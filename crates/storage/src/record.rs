@@ -170,7 +170,7 @@ impl WalRecord {
         RECORD_HEADER_LEN + self.payload_len()
     }
 
-    fn payload_len(&self) -> usize {
+    pub(crate) fn payload_len(&self) -> usize {
         match self {
             WalRecord::Entry(entry) => ENTRY_FIXED_LEN + entry.data.len(),
             WalRecord::HardState(_) => HARD_STATE_LEN,

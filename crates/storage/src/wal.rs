@@ -47,14 +47,15 @@
 //! after a failed fsync the kernel may have dropped the data while reads still return it.
 
 use kvraft_raft::{
-    size, Entry, HardState, LogIndex, PersistBatch, RecoveredState, Snapshot, SnapshotMeta, Storage,
+    size, Entry, HardState, LogIndex, NodeId, PersistBatch, RecoveredState, Snapshot, SnapshotMeta,
+    Storage,
 };
 use thiserror::Error;
 
 use crate::disk::{Disk, DiskError};
 use crate::record::{
     decode_records, decode_segment_header, encode_record, encode_segment_header, CorruptReason,
-    DecodeEnd, RecordError, SegmentHeader, WalRecord, SEGMENT_HEADER_LEN,
+    DecodeEnd, RecordError, SegmentHeader, WalRecord, MAX_PAYLOAD_LEN, SEGMENT_HEADER_LEN,
 };
 use crate::snapshot_file::{
     decode_snapshot, encode_snapshot, parse_snapshot_file_name, snapshot_file_name,
@@ -175,6 +176,10 @@ pub struct WalStorage<D: Disk> {
     segments: Vec<u64>,
     current_len: u64,
     snapshot_file: Option<String>,
+    /// The segment written by `write_batches` and not yet synced.
+    unsynced: Option<String>,
+    /// A batch since the last sync wrote a snapshot file (so the sync removes the old ones).
+    snapshot_written: bool,
     poisoned: bool,
     report: RecoveryReport,
 }
@@ -394,6 +399,8 @@ impl<D: Disk> WalStorage<D> {
             segments: live,
             current_len,
             snapshot_file: report.snapshot_file.clone(),
+            unsynced: None,
+            snapshot_written: false,
             poisoned: false,
             report,
         };
@@ -517,8 +524,15 @@ impl<D: Disk> WalStorage<D> {
         Ok(())
     }
 
-    fn persist_inner(&mut self, batch: PersistBatch<'_>) -> Result<(), WalError> {
-        // Plan the records against the current state, as MemStorage would apply the batch.
+    /// Plans one batch's records against the current state, writes its snapshot file (if
+    /// any), and applies the batch to the in-memory state exactly as MemStorage would. The
+    /// records are appended to `buf`; nothing is written to the segment here.
+    fn stage_batch(
+        &mut self,
+        batch: PersistBatch<'_>,
+        seq: u64,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), WalError> {
         let mut records = Vec::new();
         let mut snapshot_keeps: Option<usize> = None; // entries dropped: ..n, or None = all
         let mut snapshot_index = self.state.snapshot.meta.index;
@@ -564,41 +578,21 @@ impl<D: Disk> WalStorage<D> {
         }
         let hard_state = batch.hard_state.unwrap_or(self.state.hard_state);
         records.push(WalRecord::HardState(hard_state));
-        let mut buf = Vec::new();
         for record in &records {
-            encode_record(record, &mut buf).map_err(WalError::Encode)?;
+            encode_record(record, buf).expect("batch validated by check_encodable");
         }
 
-        // Write: the snapshot file, then the batch, as one append and one sync.
-        let poison = |wal: &mut Self, e: WalError| {
-            wal.poisoned = true;
-            e
-        };
-        let snapshot_name = match batch.snapshot {
-            Some(s) => Some(self.write_snapshot_file(s).map_err(|e| poison(self, e))?),
-            None => None,
-        };
-        if self.current_len > self.config.segment_size {
-            let next = self.segments.last().map_or(1, |s| s + 1);
-            self.start_segment(next).map_err(|e| poison(self, e))?;
-        }
-        let seq = *self.segments.last().expect("a WAL always has a segment");
-        let name = segment_file_name(seq);
-        self.disk.append(&name, &buf).map_err(|e| poison(self, e.into()))?;
-        if !cfg!(feature = "bug-ack-before-fsync") {
-            self.disk.sync_data(&name).map_err(|e| poison(self, e.into()))?;
-        }
-        self.current_len += buf.len() as u64;
-
-        // Durable: apply to the in-memory state exactly as MemStorage does.
+        // The snapshot file goes to disk (durably) before the batch that names it.
         if let Some(snapshot) = batch.snapshot {
+            let name = self.write_snapshot_file(snapshot)?;
             match snapshot_keeps {
                 Some(n) => self.drop_entries(0..n),
                 None => self.drop_entries(0..self.state.entries.len()),
             }
             self.state.snapshot = snapshot.clone();
             self.mark_segment = Some(seq);
-            self.snapshot_file = snapshot_name;
+            self.snapshot_file = Some(name);
+            self.snapshot_written = true;
         }
         if let Some(at) = truncate_at {
             let pos = self.position(at).expect("truncation point is stored");
@@ -610,9 +604,96 @@ impl<D: Disk> WalStorage<D> {
             self.entry_segments.resize(self.entry_segments.len() + new.len(), seq);
         }
         self.state.hard_state = hard_state;
-
-        self.clean_up(batch.snapshot.is_some()).map_err(|e| poison(self, e))
+        Ok(())
     }
+
+    /// Writes `batches`, in order, as **one** append to the current segment, without syncing
+    /// it (group commit: one write and one fsync for everything that queued up meanwhile).
+    /// Each batch closes with its own `HardState` record, so a crash keeps a prefix of whole
+    /// batches. [`state`](WalStorage::state) reflects the batches at once; they are durable,
+    /// and may be acknowledged, only once [`sync`](WalStorage::sync) returns Ok.
+    ///
+    /// # Panics
+    /// If an earlier write is still unsynced: a second write before the fsync of the first
+    /// could reach the disk without it, leaving a hole that recovery must call corruption.
+    pub fn write_batches(&mut self, batches: &[PersistBatch<'_>]) -> Result<(), WalError> {
+        if self.poisoned {
+            return Err(WalError::Poisoned);
+        }
+        assert!(self.unsynced.is_none(), "write_batches before the previous write was synced");
+        if batches.iter().all(PersistBatch::is_empty) {
+            return Ok(());
+        }
+        for batch in batches {
+            check_encodable(batch).map_err(WalError::Encode)?;
+        }
+        let result = self.write_batches_inner(batches);
+        if result.is_err() {
+            // The in-memory state may be ahead of the disk now: accept nothing more.
+            self.poisoned = true;
+        }
+        result
+    }
+
+    fn write_batches_inner(&mut self, batches: &[PersistBatch<'_>]) -> Result<(), WalError> {
+        if self.current_len > self.config.segment_size {
+            let next = self.segments.last().map_or(1, |s| s + 1);
+            self.start_segment(next)?;
+        }
+        let seq = *self.segments.last().expect("a WAL always has a segment");
+        let mut buf = Vec::new();
+        for batch in batches.iter().filter(|b| !b.is_empty()) {
+            self.stage_batch(*batch, seq, &mut buf)?;
+        }
+        let name = segment_file_name(seq);
+        self.disk.append(&name, &buf)?;
+        self.current_len += buf.len() as u64;
+        self.unsynced = Some(name);
+        Ok(())
+    }
+
+    /// Makes the last [`write_batches`](WalStorage::write_batches) durable (one `sync_data`),
+    /// then removes what it superseded (older snapshot files, segments no longer needed). A
+    /// no-op if nothing is unsynced. A failed fsync poisons the WAL: it is never retried.
+    pub fn sync(&mut self) -> Result<(), WalError> {
+        if self.poisoned {
+            return Err(WalError::Poisoned);
+        }
+        let Some(name) = self.unsynced.take() else { return Ok(()) };
+        let result = self.sync_inner(&name);
+        if result.is_err() {
+            self.poisoned = true;
+        }
+        result
+    }
+
+    fn sync_inner(&mut self, name: &str) -> Result<(), WalError> {
+        if !cfg!(feature = "bug-ack-before-fsync") {
+            self.disk.sync_data(name)?;
+        }
+        let snapshot_written = std::mem::take(&mut self.snapshot_written);
+        self.clean_up(snapshot_written)
+    }
+
+    /// True between `write_batches` and `sync`.
+    pub fn has_unsynced(&self) -> bool {
+        self.unsynced.is_some()
+    }
+}
+
+/// The errors `encode_record` could give for this batch's records, found before anything is
+/// written or changed.
+fn check_encodable(batch: &PersistBatch<'_>) -> Result<(), RecordError> {
+    if let Some(HardState { vote: Some(NodeId(0)), .. }) = batch.hard_state {
+        return Err(RecordError::VoteForNodeZero);
+    }
+    for entry in batch.entries {
+        let len = WalRecord::Entry(entry.clone()).payload_len();
+        if len > MAX_PAYLOAD_LEN {
+            return Err(RecordError::RecordTooLarge { len });
+        }
+    }
+    Ok(())
 }
 
 impl<D: Disk> Storage for WalStorage<D> {
@@ -626,10 +707,8 @@ impl<D: Disk> Storage for WalStorage<D> {
         if self.poisoned {
             return Err(WalError::Poisoned);
         }
-        if batch.is_empty() {
-            return Ok(());
-        }
-        self.persist_inner(batch)
+        self.write_batches(&[batch])?;
+        self.sync()
     }
 
     fn raft_state_size(&self) -> usize {

@@ -286,6 +286,59 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Group commit: several batches written as one append, then one sync. A crash between
+    /// the write and the sync recovers the state after some prefix of the group (whole batches
+    /// only); a crash after the sync recovers the state after all of them.
+    #[test]
+    fn group_commit_crash_keeps_a_prefix_of_whole_batches(
+        groups in prop::collection::vec(prop::collection::vec(op_strategy(), 1..5), 1..10),
+        seed in any::<u64>(),
+    ) {
+        let mut rng = DetRng::new(seed);
+        let mut crash_rng = DetRng::new(seed ^ 0x9c);
+        let mut model = MemStorage::new();
+        let mut wal = WalStorage::open_with(SimDisk::new(seed), SMALL).unwrap();
+        for group in &groups {
+            let mut states = vec![model.state().clone()];
+            let mut batches = Vec::new();
+            for op in group {
+                let batch = make_batch(op, model.state(), &mut rng);
+                model.persist(batch.as_batch()).unwrap();
+                states.push(model.state().clone());
+                batches.push(batch);
+            }
+            let views: Vec<PersistBatch<'_>> = batches.iter().map(Batch::as_batch).collect();
+            wal.write_batches(&views).unwrap();
+            prop_assert!(wal.has_unsynced() || views.iter().all(PersistBatch::is_empty));
+            prop_assert_eq!(wal.state(), states.last().unwrap());
+
+            let mut unsynced = wal.disk().clone();
+            unsynced.crash(&mut crash_rng);
+            let state = reopen(unsynced);
+            prop_assert!(states.contains(&state), "recovered a state that is no prefix: {:?}", state);
+
+            wal.sync().unwrap();
+            prop_assert!(!wal.has_unsynced());
+            let mut synced = wal.disk().clone();
+            synced.crash(&mut crash_rng);
+            prop_assert_eq!(&reopen(synced), states.last().unwrap());
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "before the previous write was synced")]
+fn a_second_write_before_the_sync_is_refused() {
+    let mut wal = WalStorage::open(SimDisk::new(3)).unwrap();
+    let hs = |commit| HardState { term: Term(1), vote: None, commit: LogIndex(commit) };
+    let batch = |hs| PersistBatch { hard_state: Some(hs), snapshot: None, entries: &[] };
+    wal.write_batches(&[batch(hs(0))]).unwrap();
+    let _ = wal.write_batches(&[batch(hs(0))]);
+}
+
 /// Builds a WAL of several small batches in one segment; returns the disk and the model.
 fn build(batches: u64) -> (WalStorage<SimDisk>, MemStorage) {
     let mut model = MemStorage::new();
