@@ -1,5 +1,7 @@
 //! kvraft-storage: the disk under the write-ahead log and snapshot files.
 //!
+//! - [`data_dir`]: the data directory's identity file ([`open_data_dir`]), checked before the
+//!   WAL is opened so a node never runs on another node's or another cluster's data.
 //! - [`disk`]: the [`Disk`] trait, a flat directory of named files with exactly the POSIX
 //!   durability points (`sync_data` for a file's bytes, `sync_dir` for creates, renames and
 //!   removes), and [`DiskError`], whose variants all name the file.
@@ -20,6 +22,7 @@
 //! crash keep any prefix or subset of what was unsynced, is what lets the simulator find
 //! those bugs, and the torn tails and reordered writes that WAL recovery must survive.
 
+pub mod data_dir;
 pub mod disk;
 pub mod file_disk;
 pub mod record;
@@ -28,6 +31,9 @@ pub mod sim_disk;
 pub mod snapshot_file;
 pub mod wal;
 
+pub use data_dir::{
+    open_data_dir, read_data_dir_identity, ClusterId, DataDirError, DataDirStatus, NodeIdentity,
+};
 pub use disk::{Disk, DiskError};
 pub use file_disk::FileDisk;
 pub use sim_crash::{CrashPolicy, CrashReport, FileFate};
