@@ -151,6 +151,8 @@ impl RawNode {
     pub fn commit_index(&self) -> LogIndex {
         self.log.committed()
     }
+    /// The last committed entry handed out in a `Ready`. The driver may not have applied it
+    /// yet (its Ready can be waiting for the disk): a state machine keeps its own index.
     pub fn applied_index(&self) -> LogIndex {
         self.log.applied()
     }

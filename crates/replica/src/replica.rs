@@ -187,7 +187,9 @@ impl Replica {
         }
         if let Some(max) = self.config.max_raft_state_bytes {
             if raft_state_size * 100 >= max * self.config.snapshot_at_percent {
-                let index = self.raft.applied_index();
+                // The state machine's own index, not RawNode's: Readies handed out but still
+                // waiting for the disk hold entries RawNode counts as applied.
+                let index = LogIndex(self.sm.applied());
                 if index > self.raft.log().snapshot_meta().index {
                     self.raft
                         .snapshot(index, self.sm.encode_snapshot())

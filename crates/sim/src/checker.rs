@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use kvraft_raft::{Entry, LogIndex, RawNode, Role, Term};
+use kvraft_raft::{Entry, HardState, LogIndex, RawNode, Role, Term};
 
 use crate::trace::hash_bytes;
 use crate::world::ServerSlot;
@@ -13,8 +13,11 @@ use crate::world::ServerSlot;
 pub struct Checker {
     /// The one server that led each term.
     leader_of_term: HashMap<Term, usize>,
-    /// Highest term each server has reported, across restarts (terms are persisted).
+    /// Highest term each server's current incarnation has reported.
     max_term: Vec<Term>,
+    /// The last hard state each server's storage acknowledged as durable. A term reached but
+    /// not yet durable may be lost in a crash (nothing that depends on it has been sent).
+    durable: Vec<HardState>,
     /// Commit index each server's current incarnation has reached.
     seen_commit: Vec<LogIndex>,
     /// The term of the entry committed at each index, as first observed.
@@ -32,6 +35,7 @@ impl Checker {
         Checker {
             leader_of_term: HashMap::new(),
             max_term: vec![Term(0); servers],
+            durable: vec![HardState::default(); servers],
             seen_commit: vec![LogIndex(0); servers],
             committed_term: HashMap::new(),
             highest_committed: None,
@@ -39,13 +43,30 @@ impl Checker {
         }
     }
 
+    /// The server's storage made `hard_state` durable.
+    pub fn on_durable(&mut self, server: usize, hard_state: HardState) {
+        self.durable[server] = hard_state;
+    }
+
     pub fn on_restart(&mut self, server: usize, node: &RawNode) {
+        let durable = self.durable[server];
         assert!(
-            node.term() >= self.max_term[server],
-            "server {server} restarted at term {} after reaching {}: term was not persisted",
+            node.term() >= durable.term,
+            "server {server} restarted at term {} after its storage acknowledged term {}",
             node.term(),
-            self.max_term[server]
+            durable.term
         );
+        // A vote, once durable, holds for its term (a crash may also keep an unacknowledged
+        // later write, so a durable "no vote" proves nothing).
+        if node.term() == durable.term && durable.vote.is_some() {
+            assert_eq!(
+                node.vote(),
+                durable.vote,
+                "server {server} restarted with another vote in term {} than it persisted",
+                durable.term
+            );
+        }
+        self.max_term[server] = node.term();
         self.seen_commit[server] = node.log().snapshot_meta().index;
     }
 

@@ -175,8 +175,7 @@ impl World {
                     .as_mut()
                     .expect("live incarnation has a peer")
                     .submit(call, request);
-                let out = self.drive(server);
-                self.send_all(server, out);
+                self.drive(server);
                 self.watch_client_call(call);
             }
             ClientEvent::Watch { call } => self.watch_client_call(call),

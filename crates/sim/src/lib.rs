@@ -18,6 +18,7 @@ pub mod kv_tester;
 pub mod lab;
 pub mod network;
 pub mod peer;
+mod persist_queue;
 pub mod raft_tester;
 pub mod runner;
 pub mod sim;

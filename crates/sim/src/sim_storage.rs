@@ -1,17 +1,26 @@
 //! The storage of a simulated server: the real write-ahead log over a simulated disk (the
 //! default, so every lab test and swarm seed exercises crash recovery of the storage code the
 //! server runs), or the in-memory store with the lab persister's semantics (`SIM_STORAGE=mem`).
+//!
+//! Writes are asynchronous, as in the server's WAL thread: [`SimStorage::begin`] writes a group
+//! of batches, and [`SimStorage::finish`] (a later event) makes them durable. A crash in between
+//! finds them unsynced: the disk may keep none, all, or a torn prefix of them.
 
 use kvraft_raft::{DetRng, MemStorage, PersistBatch, RecoveredState, Storage};
-use kvraft_storage::{SimDisk, WalConfig, WalStorage};
+use kvraft_storage::{FaultPlan, SimDisk, WalConfig, WalError, WalStorage};
 
 /// Small segments, so that rolling and segment deletion happen in every test.
 const SIM_SEGMENT_BYTES: u64 = 16 * 1024;
 
 #[derive(Debug)]
 pub enum SimStorage {
+    /// Batches are kept only once finished: a crash before that loses them whole.
     Mem(MemStorage),
-    Wal(Box<WalStorage<SimDisk>>),
+    Wal {
+        wal: Box<WalStorage<SimDisk>>,
+        /// What has been acknowledged (finished), for checking what a crash recovers.
+        acked: MemStorage,
+    },
 }
 
 impl SimStorage {
@@ -19,57 +28,106 @@ impl SimStorage {
     pub fn from_env(seed: u64) -> SimStorage {
         match std::env::var("SIM_STORAGE").as_deref() {
             Ok("mem") => SimStorage::Mem(MemStorage::new()),
-            Ok("wal") | Err(_) => SimStorage::Wal(Box::new(open_wal(SimDisk::new(seed)))),
+            Ok("wal") | Err(_) => SimStorage::Wal {
+                wal: Box::new(open_wal(SimDisk::new(seed))),
+                acked: MemStorage::new(),
+            },
             Ok(other) => panic!("SIM_STORAGE must be wal or mem, not {other:?}"),
         }
     }
 
+    /// The acknowledged state: what a restart recovers.
     pub fn recover(&self) -> RecoveredState {
         match self {
-            SimStorage::Mem(m) => m.recover().expect("in-memory storage cannot fail"),
-            SimStorage::Wal(w) => w.recover().expect("an open WAL recovers its own state"),
+            SimStorage::Mem(m) => m.state().clone(),
+            SimStorage::Wal { wal, acked } => {
+                debug_assert!(!wal.has_unsynced(), "recovering while a write is in flight");
+                debug_assert_eq!(wal.state(), acked.state());
+                acked.state().clone()
+            }
         }
     }
 
-    pub fn persist(&mut self, batch: PersistBatch<'_>) {
+    /// Starts writing `batches` (one append, no fsync yet). An error means the disk failed:
+    /// the server must stop.
+    pub fn begin(&mut self, batches: &[PersistBatch<'_>]) -> Result<(), WalError> {
         match self {
-            SimStorage::Mem(m) => m.persist(batch).expect("in-memory storage cannot fail"),
-            SimStorage::Wal(w) => w
-                .persist(batch)
-                .unwrap_or_else(|e| panic!("WAL write failed on a fault-free disk: {e}")),
+            SimStorage::Mem(_) => Ok(()),
+            SimStorage::Wal { wal, .. } => wal.write_batches(batches),
+        }
+    }
+
+    /// Makes the batches of the last `begin` durable (the fsync). An error means the disk
+    /// failed: the server must stop, and the batches were never acknowledged.
+    pub fn finish(&mut self, batches: &[PersistBatch<'_>]) -> Result<(), WalError> {
+        match self {
+            SimStorage::Mem(m) => {
+                for batch in batches {
+                    m.persist(*batch).expect("in-memory storage cannot fail");
+                }
+                Ok(())
+            }
+            SimStorage::Wal { wal, acked } => {
+                wal.sync()?;
+                for batch in batches {
+                    acked.persist(*batch).expect("in-memory storage cannot fail");
+                }
+                debug_assert_eq!(wal.state(), acked.state());
+                Ok(())
+            }
         }
     }
 
     pub fn raft_state_size(&self) -> usize {
         match self {
             SimStorage::Mem(m) => m.raft_state_size(),
-            SimStorage::Wal(w) => w.raft_state_size(),
+            SimStorage::Wal { wal, .. } => wal.raft_state_size(),
         }
     }
 
     pub fn snapshot_size(&self) -> usize {
         match self {
             SimStorage::Mem(m) => m.snapshot_size(),
-            SimStorage::Wal(w) => w.snapshot_size(),
+            SimStorage::Wal { wal, .. } => wal.snapshot_size(),
         }
     }
 
-    /// Power loss, then the storage as a restarted server finds it: the disk keeps what was
-    /// synced (and maybe some of the rest), and the WAL is reopened through recovery. What was
-    /// acknowledged must survive: recovery must return exactly the state before the crash.
-    pub fn crash(&mut self, rng: &mut DetRng) {
-        if let SimStorage::Wal(w) = self {
-            let before = w.recover().expect("an open WAL recovers its own state");
-            let mut disk = w.disk().clone();
-            disk.crash(rng);
-            let reopened = open_wal(disk);
-            let after = reopened.recover().expect("a reopened WAL recovers its state");
-            assert_eq!(
-                after, before,
-                "WAL recovery after a crash lost or changed acknowledged state"
-            );
-            **w = reopened;
+    /// Sets the disk's fault plan (no-op for the in-memory store).
+    pub fn set_faults(&mut self, faults: FaultPlan) {
+        if let SimStorage::Wal { wal, .. } = self {
+            wal.disk_mut().set_faults(faults);
         }
+    }
+
+    /// Power loss while `in_flight` (begun, not finished) was being written, then the storage
+    /// as a restarted server finds it: the disk keeps what was synced and maybe some of the
+    /// rest, and the WAL is reopened through recovery. Nothing acknowledged may be lost and
+    /// nothing half-written may appear: recovery must give the acknowledged state plus some
+    /// prefix of whole in-flight batches.
+    pub fn crash(&mut self, rng: &mut DetRng, in_flight: &[PersistBatch<'_>]) {
+        let SimStorage::Wal { wal, acked } = self else { return };
+        let mut disk = wal.disk().clone();
+        disk.set_faults(FaultPlan::NONE);
+        disk.crash(rng);
+        let reopened = open_wal(disk);
+        let after = reopened.recover().expect("a reopened WAL recovers its state");
+        let mut candidate = acked.clone();
+        let mut matched = candidate.state() == &after;
+        for batch in in_flight {
+            if matched {
+                break;
+            }
+            candidate.persist(*batch).expect("in-memory storage cannot fail");
+            matched = candidate.state() == &after;
+        }
+        assert!(
+            matched,
+            "WAL recovery after a crash lost acknowledged state or kept part of a batch:\n\
+             recovered {after:?}\nacknowledged {:?}",
+            acked.state()
+        );
+        *acked = candidate;
+        **wal = reopened;
     }
 }
 

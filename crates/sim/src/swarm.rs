@@ -2,8 +2,9 @@
 //! fault mix (Groce et al.'s "swarm testing": varied configurations find more bugs than one
 //! tuned one). A run has three phases:
 //! 1. safety: clients run while faults strike (drops, delays, duplicates, reordering,
-//!    symmetric and one-way partitions, crashes and restarts, paused servers); the checkers run
-//!    after every event;
+//!    symmetric and one-way partitions, crashes and restarts, paused servers, slow disks, and on
+//!    a minority of servers, disks whose writes and fsyncs fail and stop the server); the
+//!    checkers run after every event, and every crash checks what the WAL recovers;
 //! 2. liveness: every fault is healed; the clients' pending operations and a fresh client's
 //!    put and get must complete within a bound;
 //! 3. the whole history must be linearizable, and every acknowledged append must be in its
@@ -14,11 +15,12 @@ use std::fmt;
 use std::rc::Rc;
 
 use kvraft_raft::DetRng;
+use kvraft_storage::FaultPlan;
 
 use crate::kv_tester::KvTester;
 use crate::network::{Unreliability, MS};
 use crate::runner::RunReport;
-use crate::world::sim_raft_config;
+use crate::world::{sim_raft_config, DiskLatency};
 
 /// Virtual time the safety phase lasts.
 const SAFETY_MS: u64 = 20_000;
@@ -45,6 +47,11 @@ pub struct SwarmParams {
     /// Raft options under test (both on by default in production).
     pub pre_vote: bool,
     pub check_quorum: bool,
+    pub disk_latency: DiskLatency,
+    /// How many servers (a minority) have a failing disk during the safety phase, and how it
+    /// fails: a failed write or fsync stops the server, which stays down until restarted.
+    pub faulty_disks: usize,
+    pub disk_faults: FaultPlan,
 }
 
 const FAULT_NAMES: [&str; 6] = ["partition", "one-way cut", "crash", "restart", "pause", "heal"];
@@ -76,6 +83,20 @@ impl SwarmParams {
         fault_weights[5] += 1; // always some healing
         let pre_vote = r.chance(3, 4);
         let check_quorum = r.chance(3, 4);
+        let disk_latency = [
+            DiskLatency::SSD,
+            // A disk behind a busy controller: usually quick, sometimes very slow.
+            DiskLatency { min_us: 50, max_us: 500, spike_per_mille: 20, spike_max_us: 80_000 },
+            // A spinning disk.
+            DiskLatency { min_us: 2_000, max_us: 12_000, spike_per_mille: 0, spike_max_us: 0 },
+        ][r.below(3) as usize];
+        let faulty_disks =
+            if r.chance(1, 2) { r.range(1, (servers as u64 - 1) / 2 + 1) } else { 0 };
+        let disk_faults = FaultPlan {
+            write_error_per_mille: pick(&mut r, &[0, 2, 10]) as u32,
+            sync_error_per_mille: pick(&mut r, &[1, 5, 20]) as u32,
+            capacity_bytes: None,
+        };
         SwarmParams {
             servers,
             clients,
@@ -89,6 +110,9 @@ impl SwarmParams {
             fault_weights,
             pre_vote,
             check_quorum,
+            disk_latency,
+            faulty_disks: faulty_disks as usize,
+            disk_faults,
         }
     }
 }
@@ -127,7 +151,22 @@ impl fmt::Display for SwarmParams {
             .filter(|(_, w)| *w > 0)
             .map(|(n, w)| format!("{n}:{w}"))
             .collect();
-        write!(f, "{}", faults.join(","))
+        write!(f, "{}", faults.join(","))?;
+        let d = &self.disk_latency;
+        write!(f, " disk={}-{}us", d.min_us, d.max_us)?;
+        if d.spike_per_mille > 0 {
+            write!(f, "+{}‰<{}ms", d.spike_per_mille, d.spike_max_us / 1000)?;
+        }
+        if self.faulty_disks > 0 {
+            write!(
+                f,
+                " faulty-disks={} (write {}‰ fsync {}‰)",
+                self.faulty_disks,
+                self.disk_faults.write_error_per_mille,
+                self.disk_faults.sync_error_per_mille
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -204,6 +243,10 @@ async fn fault_injector(t: KvTester, p: SwarmParams, stop: Rc<Cell<bool>>) {
                     for other in 0..t.n {
                         w.net.set_link(s, other, true);
                     }
+                    // The disk is still the faulty one (a crash image comes back fault-free).
+                    if s < p.faulty_disks {
+                        w.servers[s].storage.set_faults(p.disk_faults);
+                    }
                 }
             }
             4 => {
@@ -239,6 +282,10 @@ async fn swarm(t: KvTester, p: SwarmParams) {
             w.net.unreliability = u;
         }
         w.net.long_reordering = p.long_reordering;
+        w.disk_latency = p.disk_latency;
+        for server in 0..p.faulty_disks {
+            w.servers[server].storage.set_faults(p.disk_faults);
+        }
     }
     let stop_clients = Rc::new(Cell::new(false));
     let stop_faults = Rc::new(Cell::new(false));
@@ -260,11 +307,15 @@ async fn swarm(t: KvTester, p: SwarmParams) {
     stop_clients.set(true);
     injector.await;
 
-    // Phase 2: heal everything; the cluster must converge and serve.
+    // Phase 2: heal everything (the failing disks are replaced); the cluster must converge
+    // and serve.
     {
         let mut w = t.sim.world_mut();
         w.net.reliable = true;
         w.net.long_reordering = false;
+        for server in 0..p.faulty_disks {
+            w.servers[server].storage.set_faults(FaultPlan::NONE);
+        }
     }
     for i in 0..t.n {
         if !t.sim.world().is_alive(i) {
@@ -315,8 +366,14 @@ pub fn run_swarm(seed: u64) -> RunReport {
     if std::env::var_os("SIM_QUIET").is_none() {
         println!("swarm seed {seed}: {p}");
     }
-    crate::runner::run_kv(seed, p.servers, false, p.maxraftstate, |t| {
-        let p = SwarmParams::derive(t.sim.seed());
-        Box::pin(swarm(t, p))
-    })
+    let tester = KvTester::new(seed, p.servers, false, p.maxraftstate);
+    let summary = tester.sim.block_on(swarm(tester.clone(), p), crate::raft_tester::TEST_LIMIT_MS);
+    let w = tester.sim.world();
+    let figures = format!(
+        "{:5.1} s  {} events  {} disk failures",
+        w.now_us as f64 / 1e6,
+        w.events_processed,
+        w.disk_failures.len()
+    );
+    RunReport { summary, figures: Some(figures) }
 }

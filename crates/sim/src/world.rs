@@ -1,7 +1,7 @@
 //! The simulated world: virtual clock, event queue, hosted peers (Raft plus what sits on it),
 //! the network, and client calls. Single-threaded; one seed determines everything.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
 use kvraft_raft::size::message_len;
@@ -13,6 +13,7 @@ use crate::checker::Checker;
 use crate::clients::{ClientCalls, ClientEvent};
 use crate::network::{Network, ReplyFate, RequestFate, MS};
 use crate::peer::Peer;
+use crate::persist_queue::PersistQueue;
 use crate::sim_storage::SimStorage;
 use crate::trace::Trace;
 
@@ -37,6 +38,11 @@ pub struct ServerSlot {
     pub incarnation: u64,
     /// Requests dispatched to the current incarnation (labrpc's per-server count).
     pub rpc_count: u64,
+    /// Readies waiting for the disk.
+    persist: PersistQueue,
+    /// Requests whose handler has run but whose response waits (for the disk, usually): per
+    /// caller, the callers' incarnations in request order. Responses leave in that order.
+    open_calls: BTreeMap<usize, VecDeque<u64>>,
 }
 
 #[derive(Debug)]
@@ -56,6 +62,11 @@ pub(crate) enum Event {
         caller: usize,
         caller_incarnation: u64,
         msg: Message,
+    },
+    /// The write under way on a server's disk completes (its fsync returns).
+    Persisted {
+        server: usize,
+        incarnation: u64,
     },
     Wake(std::task::Waker),
     Client(ClientEvent),
@@ -88,6 +99,34 @@ pub struct World {
     /// A paused server (think SIGSTOP or a long GC pause) does nothing until this time; events
     /// for it wait.
     paused_until: Vec<u64>,
+    /// How long a group write (append plus fsync) takes.
+    pub disk_latency: DiskLatency,
+    /// Servers stopped by a disk error (a failed write or fsync), in order; each stays down
+    /// until restarted.
+    pub disk_failures: Vec<usize>,
+}
+
+/// The time a simulated group write takes: uniform in `[min_us, max_us]`, except that one in
+/// `1000 / spike_per_mille` takes up to `spike_max_us` (a slow fsync behind other IO).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DiskLatency {
+    pub min_us: u64,
+    pub max_us: u64,
+    pub spike_per_mille: u32,
+    pub spike_max_us: u64,
+}
+
+impl DiskLatency {
+    /// An SSD's fsync, without spikes: what the lab tests run on.
+    pub const SSD: DiskLatency =
+        DiskLatency { min_us: 50, max_us: 500, spike_per_mille: 0, spike_max_us: 0 };
+
+    fn sample(&self, rng: &mut DetRng) -> u64 {
+        if self.spike_per_mille > 0 && rng.chance(u64::from(self.spike_per_mille), 1000) {
+            return self.max_us + rng.below(self.spike_max_us.saturating_sub(self.max_us) + 1);
+        }
+        self.min_us + rng.below(self.max_us - self.min_us + 1)
+    }
 }
 
 impl std::fmt::Debug for World {
@@ -119,6 +158,8 @@ impl World {
                     storage: SimStorage::from_env(seed ^ (i as u64 + 1)),
                     incarnation: 0,
                     rpc_count: 0,
+                    persist: PersistQueue::default(),
+                    open_calls: BTreeMap::new(),
                 })
                 .collect(),
             make_peer,
@@ -129,6 +170,8 @@ impl World {
             events_processed: 0,
             client_calls: ClientCalls::default(),
             paused_until: vec![0; servers],
+            disk_latency: DiskLatency::SSD,
+            disk_failures: Vec::new(),
         }
     }
 
@@ -156,9 +199,11 @@ impl World {
         self.net.disconnect(server);
         let slot = &mut self.servers[server];
         if slot.peer.take().is_some() {
-            slot.storage.crash(&mut self.rng);
+            slot.storage.crash(&mut self.rng, &slot.persist.in_flight());
             self.trace.record(self.now_us, "crash", server as u64, 0);
         }
+        slot.persist.clear();
+        slot.open_calls.clear();
         slot.incarnation += 1;
         self.dirty.remove(&server);
     }
@@ -201,36 +246,135 @@ impl World {
     pub fn flush_proposals(&mut self) {
         while let Some(server) = self.dirty.pop_first() {
             if self.is_alive(server) {
-                let out = self.drive(server);
-                self.send_all(server, out);
+                self.drive(server);
             }
         }
     }
 
-    /// Processes one peer's Ready until it has none; returns the messages to send, in order.
-    pub(crate) fn drive(&mut self, server: usize) -> Vec<Message> {
-        let mut out = Vec::new();
+    /// Takes every Ready the peer has: sends what may go now, queues the rest for the disk,
+    /// finishes Readies that wait for nothing, starts a group write if the disk is idle; then
+    /// delivers client replies.
+    pub(crate) fn drive(&mut self, server: usize) {
+        loop {
+            let slot = &mut self.servers[server];
+            let Some(peer) = slot.peer.as_mut() else { break };
+            let mut out = Vec::new();
+            while peer.has_ready() {
+                let mut rd = peer.ready();
+                out.append(&mut rd.messages);
+                self.checker.on_persist(server, peer.raft(), &rd.entries);
+                slot.persist.push(rd);
+            }
+            let mut progressed = false;
+            while let Some(mut rd) = slot.persist.pop_without_write() {
+                progressed = true;
+                peer.on_persisted(rd.number);
+                out.append(&mut rd.persisted_messages);
+                peer.apply(&mut rd, slot.storage.raft_state_size());
+            }
+            let started = match slot.persist.start_group() {
+                Some(batches) => Some(slot.storage.begin(&batches)),
+                None => None,
+            };
+            self.dispatch(server, out);
+            match started {
+                Some(Ok(())) => {
+                    let at = self.now_us + self.disk_latency.sample(&mut self.rng);
+                    let incarnation = self.servers[server].incarnation;
+                    self.schedule(at, Event::Persisted { server, incarnation });
+                }
+                Some(Err(e)) => {
+                    self.stop_on_disk_failure(server, &e);
+                    break;
+                }
+                None => {}
+            }
+            let slot = &self.servers[server];
+            let more = slot.peer.as_ref().is_some_and(|p| p.has_ready());
+            if !progressed && !more {
+                break;
+            }
+        }
+        if let Some(peer) = self.servers[server].peer.as_mut() {
+            for (call, reply) in peer.take_replies() {
+                self.client_calls.on_server_reply(call, reply);
+            }
+        }
+        self.route_client_replies();
+    }
+
+    /// The group write under way on `server` is durable: its Readies' messages go out and their
+    /// committed entries apply.
+    fn handle_persisted(&mut self, server: usize, incarnation: u64) {
         let slot = &mut self.servers[server];
-        let peer = slot.peer.as_mut().expect("driving a live peer");
-        while peer.has_ready() {
-            let mut rd = peer.ready();
-            out.append(&mut rd.messages);
-            self.checker.on_persist(server, peer.raft(), &rd.entries);
-            slot.storage.persist(rd.persist_batch());
+        if slot.incarnation != incarnation {
+            return;
+        }
+        let result = slot.storage.finish(&slot.persist.in_flight());
+        if let Err(e) = result {
+            self.stop_on_disk_failure(server, &e);
+            return;
+        }
+        self.trace.record(self.now_us, "persisted", server as u64, 0);
+        let peer = slot.peer.as_mut().expect("live incarnation has a peer");
+        let mut out = Vec::new();
+        for mut rd in slot.persist.take_written() {
+            if let Some(hard_state) = rd.hard_state {
+                self.checker.on_durable(server, hard_state);
+            }
             peer.on_persisted(rd.number);
             out.append(&mut rd.persisted_messages);
             peer.apply(&mut rd, slot.storage.raft_state_size());
         }
-        for (call, reply) in peer.take_replies() {
-            self.client_calls.on_server_reply(call, reply);
-        }
-        self.route_client_replies();
-        out
+        self.dispatch(server, out);
+        self.drive(server);
     }
 
-    pub(crate) fn send_all(&mut self, from: usize, msgs: Vec<Message>) {
+    /// A disk error stops the server, as the real server stops: never retry an fsync. It
+    /// stays down, with what its disk kept, until restarted.
+    fn stop_on_disk_failure(&mut self, server: usize, error: &kvraft_storage::WalError) {
+        self.trace.record(self.now_us, "disk-failure", server as u64, 0);
+        if std::env::var_os("SIM_VERBOSE").is_some() {
+            eprintln!("t={}us server {server} stops: {error}", self.now_us);
+        }
+        self.disk_failures.push(server);
+        self.crash(server);
+    }
+
+    /// Sends a server's output: requests as new calls, responses as the replies of the calls
+    /// they answer.
+    fn dispatch(&mut self, from: usize, msgs: Vec<Message>) {
         for msg in msgs {
-            self.call(from, msg);
+            if msg.body.is_request() {
+                self.call(from, msg);
+            } else {
+                self.reply(from, msg);
+            }
+        }
+    }
+
+    /// The reply to the oldest open call from the response's addressee (labrpc: the
+    /// handler's return value, dropped or delayed on the way back).
+    fn reply(&mut self, callee: usize, msg: Message) {
+        let caller = server_index(msg.to);
+        let caller_incarnation = self.servers[callee]
+            .open_calls
+            .get_mut(&caller)
+            .and_then(VecDeque::pop_front)
+            .unwrap_or_else(|| panic!("server {callee} responds to {caller} with no call open"));
+        if !self.net.is_enabled(caller, callee) {
+            return;
+        }
+        match self.net.reply_fate(&mut self.rng) {
+            ReplyFate::Dropped => {
+                self.trace.record(self.now_us, "lost-reply", callee as u64, caller as u64)
+            }
+            ReplyFate::Deliver { delay_us } => {
+                self.schedule(
+                    self.now_us + delay_us,
+                    Event::Reply { caller, caller_incarnation, msg },
+                );
+            }
         }
     }
 
@@ -298,6 +442,10 @@ impl World {
                 self.handle_client_event(event);
                 None
             }
+            Event::Persisted { server, incarnation } => {
+                self.handle_persisted(server, incarnation);
+                None
+            }
         };
         self.checker.after_event(&self.servers);
         Some(waker)
@@ -309,6 +457,7 @@ impl World {
             Event::Tick { server, .. } => Some(*server),
             Event::Request { callee, .. } => Some(*callee),
             Event::Reply { caller, .. } => Some(*caller),
+            Event::Persisted { server, .. } => Some(*server),
             Event::Client(e) => self.client_event_target(e),
             Event::Wake(_) => None,
         }
@@ -326,8 +475,7 @@ impl World {
         }
         self.trace.record(self.now_us, "tick", server as u64, 0);
         self.servers[server].peer.as_mut().expect("live incarnation has a peer").tick();
-        let out = self.drive(server);
-        self.send_all(server, out);
+        self.drive(server);
         self.schedule(self.now_us + TICK_US, Event::Tick { server, incarnation });
     }
 
@@ -347,29 +495,9 @@ impl World {
         }
         slot.rpc_count += 1;
         self.trace.record_message(self.now_us, "request", &msg);
+        slot.open_calls.entry(caller).or_default().push_back(caller_incarnation);
         slot.peer.as_mut().expect("live incarnation has a peer").step(msg);
-        let mut out = self.drive(callee);
-        let caller_id = node_id(caller);
-        let mut responses =
-            out.iter().enumerate().filter(|(_, m)| m.to == caller_id && !m.body.is_request());
-        let (position, _) = responses.next().expect("every request gets exactly one response");
-        assert!(responses.next().is_none(), "a request got two responses");
-        let reply = out.remove(position);
-        self.send_all(callee, out);
-        if !self.net.is_enabled(caller, callee) {
-            return;
-        }
-        match self.net.reply_fate(&mut self.rng) {
-            ReplyFate::Dropped => {
-                self.trace.record(self.now_us, "lost-reply", callee as u64, caller as u64)
-            }
-            ReplyFate::Deliver { delay_us } => {
-                self.schedule(
-                    self.now_us + delay_us,
-                    Event::Reply { caller, caller_incarnation, msg: reply },
-                );
-            }
-        }
+        self.drive(callee);
     }
 
     fn handle_reply(&mut self, caller: usize, caller_incarnation: u64, msg: Message) {
@@ -379,7 +507,6 @@ impl World {
         }
         self.trace.record_message(self.now_us, "reply", &msg);
         self.servers[caller].peer.as_mut().expect("live incarnation has a peer").step(msg);
-        let out = self.drive(caller);
-        self.send_all(caller, out);
+        self.drive(caller);
     }
 }
