@@ -1,0 +1,28 @@
+//! kvraft-server: the real-world driver of the sans-IO replica (`kvraft-replica`).
+//!
+//! One task ([`node`]) owns the replica and is the only owner of the state: it ticks it, feeds
+//! it peer messages and client requests, and drives its `Ready`s exactly as the simulator
+//! does. Around it:
+//! - [`wal_thread`]: a dedicated thread that owns the WAL (`kvraft-storage` on real files),
+//!   writes every batch queued meanwhile as one append and one fsync (group commit), and
+//!   reports back;
+//! - [`transport`]: per peer, a bounded send queue and a task that keeps one long-lived gRPC
+//!   stream open (reconnecting with backoff) and pushes message batches down it;
+//! - [`service`]: the gRPC services, the client one (`KvService`, with size and rate limits)
+//!   and the peer one (`RaftService`, refusing foreign clusters);
+//! - [`config`]: flags, environment and TOML file, validated up front.
+//!
+//! [`start`] brings a node up and returns a [`ServerHandle`]; [`run_until_signal`] is what
+//! `kvraft server` runs. Every acknowledged write is fsynced first, so kill -9 at any point
+//! loses nothing acknowledged.
+
+pub mod config;
+pub mod node;
+pub mod service;
+pub mod transport;
+pub mod wal_thread;
+
+mod server;
+
+pub use config::{ConfigError, Member, ServerArgs, ServerConfig};
+pub use server::{init_logging, run_until_signal, start, ServerError, ServerHandle};

@@ -1,0 +1,260 @@
+//! Bringing a node up and down: data directory and recovery, the node task, peer senders, the
+//! gRPC server, and shutdown on a signal or a fatal error.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kvraft_kv::SessionLimits;
+use kvraft_proto::v1::kv_service_server::KvServiceServer;
+use kvraft_proto::v1::raft_service_server::RaftServiceServer;
+use kvraft_raft::{Config, Storage};
+use kvraft_replica::{Replica, ReplicaConfig, ReplicaError};
+use kvraft_storage::{
+    open_data_dir, ClusterId, DataDirError, DataDirStatus, DiskError, FileDisk, NodeIdentity,
+    WalError, WalStorage,
+};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::config::ServerConfig;
+use crate::node::{Node, NodeError};
+use crate::service::{KvServer, RaftServer, Shared};
+use crate::transport::{start_peer_senders, MAX_PEER_MESSAGE_BYTES};
+use crate::wal_thread::WalThread;
+
+/// Why a server could not start, or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("data directory {dir}: {source}")]
+    DataDir { dir: String, source: DataDirError },
+    #[error("data directory {dir}: {source}")]
+    Disk { dir: String, source: DiskError },
+    #[error("cannot create data directory {dir}: {source}")]
+    CreateDir { dir: String, source: std::io::Error },
+    #[error("recovering the write-ahead log in {dir}: {source}")]
+    Recovery { dir: String, source: WalError },
+    #[error("cannot start from the stored state: {0}")]
+    Replica(#[from] ReplicaError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot start the WAL thread: {0}")]
+    Thread(std::io::Error),
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    #[error("gRPC server: {0}")]
+    Grpc(#[from] tonic::transport::Error),
+    #[error("a server task panicked: {0}")]
+    Panicked(String),
+}
+
+/// A running node.
+#[derive(Debug)]
+pub struct ServerHandle {
+    local_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    node: JoinHandle<Result<(), NodeError>>,
+    grpc: JoinHandle<Result<(), tonic::transport::Error>>,
+    senders: Vec<JoinHandle<()>>,
+}
+
+impl ServerHandle {
+    /// The address the gRPC server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Resolves when the node stops by itself (a fatal error such as a failed fsync).
+    pub async fn stopped(&mut self) -> Result<(), ServerError> {
+        join(&mut self.node).await?.map_err(ServerError::from)
+    }
+
+    /// Stops the node: no new requests, the WAL thread finishes its write, connections close.
+    pub async fn shutdown(mut self) -> Result<(), ServerError> {
+        let _ = self.shutdown.send(true);
+        let node = join(&mut self.node).await;
+        // Graceful: in-flight calls finish; a client that holds a call open longer is cut off.
+        let grpc = match tokio::time::timeout(GRACE, &mut self.grpc).await {
+            Ok(joined) => joined.map_err(|e| ServerError::Panicked(e.to_string())),
+            Err(_) => {
+                tracing::warn!("gRPC calls still open after {GRACE:?}; closing them");
+                self.grpc.abort();
+                Ok(Ok(()))
+            }
+        };
+        for sender in &mut self.senders {
+            let _ = join(sender).await;
+        }
+        node??;
+        grpc??;
+        Ok(())
+    }
+}
+
+/// How long a shutdown waits for open gRPC calls.
+const GRACE: Duration = Duration::from_secs(2);
+
+async fn join<T>(task: &mut JoinHandle<T>) -> Result<T, ServerError> {
+    task.await.map_err(|e| ServerError::Panicked(e.to_string()))
+}
+
+/// Installs the log subscriber: level from `RUST_LOG` (default `info`), to stderr.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Starts a node; returns once it listens.
+pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
+    let config = Arc::new(config);
+    let dir = config.data_dir.display().to_string();
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|source| ServerError::CreateDir { dir: dir.clone(), source })?;
+    let mut disk = FileDisk::open(&config.data_dir)
+        .map_err(|source| ServerError::Disk { dir: dir.clone(), source })?;
+    let identity = NodeIdentity { cluster_id: ClusterId(config.cluster_id), node_id: config.id };
+    match open_data_dir(&mut disk, identity)
+        .map_err(|source| ServerError::DataDir { dir: dir.clone(), source })?
+    {
+        DataDirStatus::Created => tracing::info!("initialized data directory {dir}"),
+        DataDirStatus::Existing => {}
+    }
+    let wal = WalStorage::open(disk)
+        .map_err(|source| ServerError::Recovery { dir: dir.clone(), source })?;
+    let report = wal.recovery_report();
+    if let Some(t) = &report.truncated {
+        tracing::warn!(
+            "recovery cut a torn tail of {} bytes from {} at offset {}",
+            t.dropped_bytes,
+            t.file,
+            t.offset
+        );
+    }
+    let recovered =
+        wal.recover().map_err(|source| ServerError::Recovery { dir: dir.clone(), source })?;
+    tracing::info!(
+        "node {} recovered: term {}, commit {}, snapshot at {}, {} log entries",
+        config.id.0,
+        recovered.hard_state.term.0,
+        recovered.hard_state.commit.0,
+        recovered.snapshot.meta.index.0,
+        recovered.entries.len()
+    );
+    let raft_state_size = wal.raft_state_size();
+
+    let mut raft = Config::new(config.id, config.cluster.iter().map(|m| m.id).collect());
+    raft.election_timeout_ticks = config.election_timeout_ticks;
+    raft.heartbeat_interval_ticks = config.heartbeat_interval_ticks;
+    raft.seed = seed_from_clock(config.id.0);
+    let replica_config = ReplicaConfig {
+        max_raft_state_bytes: config.max_raft_state_bytes,
+        sessions: SessionLimits::default(),
+        ..ReplicaConfig::default()
+    };
+    let replica = Replica::new(raft, recovered, replica_config)?;
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServerError::Listen { addr: config.listen, source })?;
+    let local_addr = listener
+        .local_addr()
+        .map_err(|source| ServerError::Listen { addr: config.listen, source })?;
+
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let (wal_done_tx, wal_done) = mpsc::unbounded_channel();
+    let wal = WalThread::spawn(wal, wal_done_tx).map_err(ServerError::Thread)?;
+    let peers: Vec<_> = config.peers().cloned().collect();
+    let (queues, senders) =
+        start_peer_senders(config.id, config.cluster_id, &peers, shutdown_rx.clone());
+    let (inputs, inputs_rx) = mpsc::channel(4096);
+    let node =
+        Node::new(replica, wal, wal_done, queues, raft_state_size, config.max_pending_requests);
+    let tick = Duration::from_millis(config.tick_ms);
+    let node = tokio::spawn(node.run(tick, inputs_rx, shutdown_rx.clone()));
+
+    let shared = Shared {
+        inputs,
+        config: config.clone(),
+        started: Instant::now(),
+        shutdown: shutdown_rx.clone(),
+    };
+    let max_client_message = config.max_key_bytes + config.max_value_bytes + 4096;
+    let kv = KvServiceServer::new(KvServer::new(shared.clone()))
+        .max_decoding_message_size(max_client_message);
+    let peer = RaftServiceServer::new(RaftServer::new(shared))
+        .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES);
+    let mut grpc_shutdown = shutdown_rx;
+    let incoming = TcpListenerStream::new(listener);
+    let serve = tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .add_service(kv)
+        .add_service(peer)
+        .serve_with_incoming_shutdown(incoming, async move {
+            let _ = grpc_shutdown.wait_for(|stop| *stop).await;
+        });
+    let grpc = tokio::spawn(async move {
+        let result = serve.await;
+        if let Err(e) = &result {
+            tracing::error!("gRPC server stopped: {e}");
+        }
+        result
+    });
+    tracing::info!(
+        "node {} of cluster {} listening on {local_addr} (cluster address {})",
+        config.id.0,
+        ClusterId(config.cluster_id),
+        config.address()
+    );
+    Ok(ServerHandle { local_addr, shutdown, node, grpc, senders })
+}
+
+/// Election timeouts must differ between nodes and between restarts; the Raft core takes
+/// its randomness as a seed, so the driver supplies one.
+fn seed_from_clock(id: u64) -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    nanos ^ id.rotate_left(32) ^ u64::from(std::process::id())
+}
+
+/// What `kvraft server` runs: start, then run until SIGTERM or Ctrl-C (then shut down
+/// cleanly) or until the node stops by itself.
+pub async fn run_until_signal(config: ServerConfig) -> Result<(), ServerError> {
+    let mut handle = start(config).await?;
+    tokio::select! {
+        result = handle.stopped() => {
+            result?;
+            Ok(())
+        }
+        _ = shutdown_signal() => {
+            tracing::info!("shutting down");
+            handle.shutdown().await
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

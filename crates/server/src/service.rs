@@ -1,0 +1,306 @@
+//! The gRPC services: `KvService` for clients and `RaftService` for peers. Both only check,
+//! convert and forward to the node task; the node decides everything.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kvraft_kv::{ClientRequest, KvError, Reply};
+use kvraft_proto::v1 as pb;
+use kvraft_proto::v1::kv_service_server::KvService;
+use kvraft_proto::v1::raft_service_server::RaftService;
+use kvraft_proto::{ClusterId, PeerBatch};
+use kvraft_raft::NodeId;
+use tokio::sync::{mpsc, oneshot, watch};
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::config::ServerConfig;
+use crate::node::{Input, NodeStatus, Refusal};
+
+/// What both services share: the way to the node task and the static facts they report.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    pub inputs: mpsc::Sender<Input>,
+    pub config: Arc<ServerConfig>,
+    pub started: Instant,
+    /// Flips to true when the server shuts down: long-lived peer streams end then, rather than
+    /// hold the graceful shutdown open.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl Shared {
+    async fn to_node(&self, input: Input) -> Result<(), Status> {
+        self.inputs.send(input).await.map_err(|_| Status::unavailable("the node is shutting down"))
+    }
+
+    fn address_of(&self, id: NodeId) -> Option<String> {
+        self.config.member(id).map(|m| m.address.clone())
+    }
+}
+
+/// The client service.
+#[derive(Debug)]
+pub struct KvServer {
+    shared: Shared,
+    limiter: Option<RateLimiter>,
+}
+
+impl KvServer {
+    pub fn new(shared: Shared) -> KvServer {
+        let limiter = shared.config.max_requests_per_sec.map(RateLimiter::new);
+        KvServer { shared, limiter }
+    }
+
+    fn check_rate<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        let (Some(limiter), Some(peer)) = (&self.limiter, request.remote_addr()) else {
+            return Ok(());
+        };
+        if limiter.admit(peer) {
+            Ok(())
+        } else {
+            Err(Status::resource_exhausted(format!(
+                "more than {} requests per second on this connection",
+                limiter.per_sec
+            )))
+        }
+    }
+
+    fn check_sizes(&self, key: &str, value: Option<&str>) -> Result<(), Status> {
+        let c = &self.shared.config;
+        if key.len() > c.max_key_bytes {
+            return Err(Status::invalid_argument(format!(
+                "key of {} bytes exceeds the limit of {} bytes",
+                key.len(),
+                c.max_key_bytes
+            )));
+        }
+        if let Some(value) = value {
+            if value.len() > c.max_value_bytes {
+                return Err(Status::invalid_argument(format!(
+                    "value of {} bytes exceeds the limit of {} bytes",
+                    value.len(),
+                    c.max_value_bytes
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands a request to the node and waits for its decision.
+    async fn execute(&self, request: ClientRequest) -> Result<Reply, Status> {
+        let (reply, decided) = oneshot::channel();
+        self.shared.to_node(Input::Client { request, reply }).await?;
+        match decided.await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(Refusal::Overloaded)) => {
+                Err(Status::resource_exhausted(Refusal::Overloaded.to_string()))
+            }
+            // The node stopped (shutdown) before deciding: the outcome is unknown, the client
+            // retries elsewhere with the same sequence number.
+            Err(_) => Err(Status::unavailable("the node stopped before answering")),
+        }
+    }
+
+    fn error(&self, e: KvError) -> pb::Error {
+        pb::Error::from(e).with_leader_address(|id| self.shared.address_of(id))
+    }
+}
+
+fn invalid(e: impl std::fmt::Display) -> Status {
+    Status::invalid_argument(e.to_string())
+}
+
+/// Converts a domain reply to a wire reply; a client reusing a sequence number for another
+/// kind of operation gets its mistake named.
+fn wire_reply<T>(
+    server: &KvServer,
+    reply: Reply,
+    from_error: impl FnOnce(pb::Error) -> T,
+) -> Result<T, Status>
+where
+    T: TryFrom<Reply, Error = kvraft_proto::OutcomeMismatch>,
+{
+    match reply {
+        Err(e) => Ok(from_error(server.error(e))),
+        ok => T::try_from(ok).map_err(invalid),
+    }
+}
+
+#[tonic::async_trait]
+impl KvService for KvServer {
+    async fn put(
+        &self,
+        request: Request<pb::PutRequest>,
+    ) -> Result<Response<pb::PutReply>, Status> {
+        self.check_rate(&request)?;
+        let r = request.into_inner();
+        self.check_sizes(&r.key, Some(&r.value))?;
+        let reply = self.execute(ClientRequest::try_from(r).map_err(invalid)?).await?;
+        let error = |e| pb::PutReply { result: Some(pb::put_reply::Result::Error(e)) };
+        wire_reply(self, reply, error).map(Response::new)
+    }
+
+    async fn append(
+        &self,
+        request: Request<pb::AppendRequest>,
+    ) -> Result<Response<pb::AppendReply>, Status> {
+        self.check_rate(&request)?;
+        let r = request.into_inner();
+        self.check_sizes(&r.key, Some(&r.value))?;
+        let reply = self.execute(ClientRequest::try_from(r).map_err(invalid)?).await?;
+        let error = |e| pb::AppendReply { result: Some(pb::append_reply::Result::Error(e)) };
+        wire_reply(self, reply, error).map(Response::new)
+    }
+
+    async fn get(
+        &self,
+        request: Request<pb::GetRequest>,
+    ) -> Result<Response<pb::GetReply>, Status> {
+        self.check_rate(&request)?;
+        let r = request.into_inner();
+        self.check_sizes(&r.key, None)?;
+        let reply = self.execute(ClientRequest::try_from(r).map_err(invalid)?).await?;
+        let error = |e| pb::GetReply { result: Some(pb::get_reply::Result::Error(e)) };
+        wire_reply(self, reply, error).map(Response::new)
+    }
+
+    async fn status(
+        &self,
+        _request: Request<pb::StatusRequest>,
+    ) -> Result<Response<pb::StatusReply>, Status> {
+        let (reply, answered) = oneshot::channel();
+        self.shared.to_node(Input::Status(reply)).await?;
+        let status = answered.await.map_err(|_| Status::unavailable("the node stopped"))?;
+        Ok(Response::new(status_reply(&self.shared, status)))
+    }
+}
+
+fn status_reply(shared: &Shared, s: NodeStatus) -> pb::StatusReply {
+    let c = &shared.config;
+    pb::StatusReply {
+        node_id: c.id.0,
+        address: c.address().to_string(),
+        cluster_id: c.cluster_id,
+        role: s.role.map_or(pb::Role::Unspecified, pb::Role::from).into(),
+        term: s.term,
+        leader_id: s.leader.map_or(0, |l| l.0),
+        leader_address: s.leader.and_then(|l| shared.address_of(l)).unwrap_or_default(),
+        commit_index: s.commit_index,
+        applied_index: s.applied_index,
+        last_log_index: s.last_log_index,
+        snapshot_index: s.snapshot_index,
+        snapshot_term: s.snapshot_term,
+        members: c
+            .cluster
+            .iter()
+            .map(|m| pb::Member { node_id: m.id.0, address: m.address.clone() })
+            .collect(),
+        uptime_ms: shared.started.elapsed().as_millis() as u64,
+        server_version: env!("CARGO_PKG_VERSION").to_string(),
+    }
+}
+
+/// A token bucket per client connection (remote address), refilled every second.
+#[derive(Debug)]
+struct RateLimiter {
+    per_sec: u32,
+    buckets: Mutex<HashMap<SocketAddr, (Instant, u32)>>,
+}
+
+impl RateLimiter {
+    fn new(per_sec: u32) -> RateLimiter {
+        RateLimiter { per_sec, buckets: Mutex::new(HashMap::new()) }
+    }
+
+    fn admit(&self, peer: SocketAddr) -> bool {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().expect("rate limiter lock");
+        if buckets.len() > 100_000 {
+            // Forget idle connections rather than grow without bound.
+            buckets.retain(|_, (since, _)| now.duration_since(*since) < Duration::from_secs(1));
+        }
+        let (since, used) = buckets.entry(peer).or_insert((now, 0));
+        if now.duration_since(*since) >= Duration::from_secs(1) {
+            *since = now;
+            *used = 0;
+        }
+        if *used < self.per_sec {
+            *used += 1;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The peer service: one stream per sending peer, each batch checked then forwarded.
+#[derive(Debug)]
+pub struct RaftServer {
+    shared: Shared,
+}
+
+impl RaftServer {
+    pub fn new(shared: Shared) -> RaftServer {
+        RaftServer { shared }
+    }
+
+    fn check(&self, batch: &PeerBatch) -> Result<(), Status> {
+        let c = &self.shared.config;
+        if batch.cluster_id != ClusterId(c.cluster_id) {
+            return Err(Status::failed_precondition(format!(
+                "node {} belongs to cluster {}, not to cluster {} of node {}: check --cluster \
+                 (and --cluster-id) on both nodes",
+                c.id.0,
+                ClusterId(c.cluster_id),
+                batch.cluster_id,
+                batch.from.0
+            )));
+        }
+        if batch.to != c.id {
+            return Err(Status::failed_precondition(format!(
+                "this is node {}, the batch is for node {}: the sender's --cluster maps \
+                 addresses differently",
+                c.id.0, batch.to.0
+            )));
+        }
+        if batch.from == c.id || c.member(batch.from).is_none() {
+            return Err(Status::failed_precondition(format!(
+                "node {} is not a peer of node {}",
+                batch.from.0, c.id.0
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[tonic::async_trait]
+impl RaftService for RaftServer {
+    async fn send(
+        &self,
+        request: Request<Streaming<pb::MessageBatch>>,
+    ) -> Result<Response<pb::SendSummary>, Status> {
+        let mut stream = request.into_inner();
+        let mut summary = pb::SendSummary::default();
+        let mut shutdown = self.shared.shutdown.clone();
+        loop {
+            let batch = tokio::select! {
+                batch = stream.message() => match batch? {
+                    Some(batch) => batch,
+                    None => break,
+                },
+                _ = shutdown.wait_for(|stop| *stop) => {
+                    return Err(Status::unavailable("the node is shutting down"));
+                }
+            };
+            let batch = PeerBatch::try_from(batch).map_err(invalid)?;
+            self.check(&batch)?;
+            summary.batches += 1;
+            summary.messages += batch.messages.len() as u64;
+            for msg in batch.messages {
+                self.shared.to_node(Input::Peer(msg)).await?;
+            }
+        }
+        Ok(Response::new(summary))
+    }
+}

@@ -1,0 +1,230 @@
+//! Three real servers in one process, on loopback: replication, failover, restart from disk,
+//! and refusals (foreign data directory, oversized requests).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use kvraft_proto::v1 as pb;
+use kvraft_proto::v1::kv_service_client::KvServiceClient;
+use kvraft_server::{ServerArgs, ServerConfig, ServerHandle};
+use tonic::transport::Channel;
+
+struct Cluster {
+    dir: PathBuf,
+    cluster: String,
+    addrs: Vec<String>,
+    nodes: Vec<Option<ServerHandle>>,
+}
+
+fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<_> =
+        (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    listeners.iter().map(|l| l.local_addr().unwrap().port()).collect()
+}
+
+fn config(dir: &std::path::Path, cluster: &str, id: u64) -> ServerConfig {
+    ServerConfig::resolve(&ServerArgs {
+        id: Some(id),
+        cluster: Some(cluster.to_string()),
+        data_dir: Some(dir.join(format!("node{id}"))),
+        max_raft_state_bytes: Some(4096),
+        ..ServerArgs::default()
+    })
+    .unwrap()
+}
+
+impl Cluster {
+    async fn start(name: &str) -> Cluster {
+        if std::env::var_os("TEST_DEBUG").is_some() {
+            kvraft_server::init_logging();
+        }
+        let dir = std::env::temp_dir().join(format!("kvraft-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let addrs: Vec<String> = free_ports(3).iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let cluster =
+            addrs.iter().enumerate().map(|(i, a)| format!("{}={a}", i + 1)).collect::<Vec<_>>();
+        let mut c = Cluster { dir, cluster: cluster.join(","), addrs, nodes: Vec::new() };
+        for id in 1..=3 {
+            let handle = kvraft_server::start(config(&c.dir, &c.cluster, id)).await.unwrap();
+            c.nodes.push(Some(handle));
+        }
+        c
+    }
+
+    async fn restart(&mut self, i: usize) {
+        let handle =
+            kvraft_server::start(config(&self.dir, &self.cluster, i as u64 + 1)).await.unwrap();
+        self.nodes[i] = Some(handle);
+    }
+
+    async fn stop(&mut self, i: usize) {
+        self.nodes[i].take().unwrap().shutdown().await.unwrap();
+    }
+
+    async fn client(&self, i: usize) -> Option<KvServiceClient<Channel>> {
+        KvServiceClient::connect(format!("http://{}", self.addrs[i])).await.ok()
+    }
+
+    /// The index of the node that says it leads, waiting up to `within`.
+    async fn leader(&self, within: Duration) -> usize {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            for i in 0..self.nodes.len() {
+                if self.nodes[i].is_none() {
+                    continue;
+                }
+                let Some(mut c) = self.client(i).await else { continue };
+                if let Ok(s) = c.status(pb::StatusRequest {}).await {
+                    let s = s.into_inner();
+                    if std::env::var_os("TEST_DEBUG").is_some() {
+                        eprintln!(
+                            "node {}: role {} term {} commit {}",
+                            s.node_id, s.role, s.term, s.commit_index
+                        );
+                    }
+                    if s.role == pb::Role::Leader as i32 {
+                        return i;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("no leader within {within:?}");
+    }
+
+    async fn shutdown(mut self) {
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].is_some() {
+                self.stop(i).await;
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Sends to the leader until it answers (a tiny clerk, enough for these tests).
+async fn put(c: &Cluster, client: u64, seq: u64, key: &str, value: &str, append: bool) {
+    for _ in 0..200 {
+        let leader = c.leader(Duration::from_secs(5)).await;
+        let Some(mut kv) = c.client(leader).await else { continue };
+        let done = if append {
+            let r = pb::AppendRequest {
+                client_id: client,
+                sequence: seq,
+                key: key.into(),
+                value: value.into(),
+            };
+            matches!(
+                kv.append(r).await.map(|r| r.into_inner().result),
+                Ok(Some(pb::append_reply::Result::Done(_)))
+            )
+        } else {
+            let r = pb::PutRequest {
+                client_id: client,
+                sequence: seq,
+                key: key.into(),
+                value: value.into(),
+            };
+            matches!(
+                kv.put(r).await.map(|r| r.into_inner().result),
+                Ok(Some(pb::put_reply::Result::Done(_)))
+            )
+        };
+        if done {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("put {key} never succeeded");
+}
+
+async fn get(c: &Cluster, client: u64, seq: u64, key: &str) -> String {
+    for _ in 0..200 {
+        let leader = c.leader(Duration::from_secs(5)).await;
+        let Some(mut kv) = c.client(leader).await else { continue };
+        let r = pb::GetRequest { client_id: client, sequence: seq, key: key.into() };
+        if let Ok(Some(pb::get_reply::Result::Value(v))) =
+            kv.get(r).await.map(|r| r.into_inner().result)
+        {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("get {key} never succeeded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicates_fails_over_and_restarts_from_disk() {
+    let mut c = Cluster::start("failover").await;
+    put(&c, 7, 1, "a", "1", false).await;
+    put(&c, 7, 2, "a", "2", true).await;
+    assert_eq!(get(&c, 7, 3, "a").await, "12");
+
+    // Enough writes to compact the log (max_raft_state_bytes is 4 KiB).
+    for seq in 4..80 {
+        put(&c, 7, seq, "k", &format!("{seq};"), true).await;
+    }
+
+    let old = c.leader(Duration::from_secs(5)).await;
+    c.stop(old).await;
+    let stopped_at = Instant::now();
+    let new = c.leader(Duration::from_secs(5)).await;
+    let failover = stopped_at.elapsed();
+    assert_ne!(new, old);
+    eprintln!("failover: a new leader {failover:?} after the old one stopped");
+    assert!(failover < Duration::from_secs(2), "failover took {failover:?}");
+    put(&c, 7, 80, "a", "3", true).await;
+
+    c.restart(old).await;
+    // The restarted node catches up (by snapshot, since the log was compacted).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut kv = c.client(old).await.unwrap();
+        let s = kv.status(pb::StatusRequest {}).await.unwrap().into_inner();
+        if s.applied_index >= 80 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "restarted node stuck at {}", s.applied_index);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Whole-cluster restart: everything acknowledged is still there.
+    for i in 0..3 {
+        c.stop(i).await;
+    }
+    for i in 0..3 {
+        c.restart(i).await;
+    }
+    assert_eq!(get(&c, 8, 1, "a").await, "123");
+    let k = get(&c, 8, 2, "k").await;
+    let expected: String = (4..80).map(|s| format!("{s};")).collect();
+    assert_eq!(k, expected);
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refuses_foreign_data_dirs_and_bad_requests() {
+    let c = Cluster::start("refusals").await;
+    // Another cluster's definition on node 1's directory.
+    let other = "1=127.0.0.1:1,2=127.0.0.1:2,3=127.0.0.1:3";
+    let err = kvraft_server::start(config(&c.dir, other, 1)).await.unwrap_err().to_string();
+    assert!(err.contains("another cluster") || err.contains("cluster"), "{err}");
+    // Node 2's directory for node 1.
+    let mut wrong = config(&c.dir, &c.cluster, 1);
+    wrong.data_dir = c.dir.join("node2");
+    let err = kvraft_server::start(wrong).await.unwrap_err().to_string();
+    assert!(err.contains("node"), "{err}");
+
+    let leader = c.leader(Duration::from_secs(5)).await;
+    let mut kv = c.client(leader).await.unwrap();
+    let big = "x".repeat(5000);
+    let r = pb::PutRequest { client_id: 1, sequence: 1, key: big, value: "v".into() };
+    let status = kv.put(r).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status}");
+    assert!(status.message().contains("key of 5000 bytes"), "{status}");
+    let r = pb::PutRequest { client_id: 0, sequence: 1, key: "k".into(), value: "v".into() };
+    assert_eq!(kv.put(r).await.unwrap_err().code(), tonic::Code::InvalidArgument);
+    // Nothing was written.
+    assert_eq!(get(&c, 2, 1, "k").await, "");
+    c.shutdown().await;
+}
