@@ -57,6 +57,41 @@ impl Clerk {
         self.leader
     }
 
+    /// The number of servers the clerk chooses among (indices `0..servers()`).
+    pub fn servers(&self) -> usize {
+        self.servers
+    }
+
+    /// Grows the server list by one (a driver that learned of a server it was not configured
+    /// with, e.g. from a leader hint); returns the new server's index. Existing indices keep
+    /// their meaning.
+    pub fn add_server(&mut self) -> usize {
+        self.servers += 1;
+        self.servers - 1
+    }
+
+    /// Whether an operation is in progress (begun, not yet `Done` or abandoned).
+    pub fn is_busy(&self) -> bool {
+        self.current.is_some()
+    }
+
+    /// Gives up on the operation in progress, if any (the driver's deadline passed, or its
+    /// caller went away). Its outcome stays unknown. The next operation gets the next sequence
+    /// number, so once that one is applied, a late copy of the abandoned one is refused as
+    /// stale rather than applied after it.
+    pub fn abandon(&mut self) {
+        self.current = None;
+        self.failures = 0;
+    }
+
+    /// Starts a new session under `client`: sequence numbers restart at 1. For a driver that
+    /// was told its session expired. Keeps the leader guess and the server list.
+    pub fn renew_session(&mut self, client: ClientId) {
+        assert!(self.current.is_none(), "renewing the session during an operation");
+        self.client = client;
+        self.next_seq = Sequence(1);
+    }
+
     /// Feeds the answer from `target()`: `None` if the call failed or timed out.
     pub fn on_answer(&mut self, answer: Option<Reply>) -> NextStep {
         assert!(self.current.is_some(), "answer without an operation");
@@ -126,6 +161,35 @@ mod tests {
         );
         assert_eq!(c.on_answer(None), NextStep::Retry { backoff_ms: ROUND_BACKOFF_MS });
         assert_eq!(c.target(), 0);
+    }
+
+    #[test]
+    fn added_servers_can_be_hinted_and_are_in_the_rotation() {
+        let mut c = Clerk::new(ClientId(5), 2);
+        c.begin(get());
+        // A hint beyond the known servers is ignored: next server.
+        c.on_answer(Some(Err(KvError::WrongLeader { leader_hint: Some(2) })));
+        assert_eq!(c.target(), 1);
+        assert_eq!(c.add_server(), 2);
+        assert_eq!(c.servers(), 3);
+        c.on_answer(Some(Err(KvError::WrongLeader { leader_hint: Some(2) })));
+        assert_eq!(c.target(), 2);
+        c.on_answer(None);
+        assert_eq!(c.target(), 0);
+    }
+
+    #[test]
+    fn abandoning_moves_on_and_renewing_restarts_the_sequence() {
+        let mut c = Clerk::new(ClientId(5), 3);
+        c.begin(get());
+        assert!(c.is_busy());
+        c.abandon();
+        assert!(!c.is_busy());
+        assert_eq!(c.begin(get()).seq, Sequence(2));
+        c.on_answer(Some(Err(KvError::SessionExpired)));
+        c.renew_session(ClientId(9));
+        let r = c.begin(get());
+        assert_eq!((r.client, r.seq), (ClientId(9), Sequence(1)));
     }
 
     #[test]
