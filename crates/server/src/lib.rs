@@ -10,7 +10,8 @@
 //!   stream open (reconnecting with backoff) and pushes message batches down it;
 //! - [`service`]: the gRPC services, the client one (`KvService`, with size and rate limits)
 //!   and the peer one (`RaftService`, refusing foreign clusters);
-//! - [`config`]: flags, environment and TOML file, validated up front.
+//! - [`config`]: flags, environment and TOML file, validated up front;
+//! - [`peer_check`]: at startup, peers that report another cluster definition stop the node.
 //!
 //! [`start`] brings a node up and returns a [`ServerHandle`]; [`run_until_signal`] is what
 //! `kvraft server` runs. Every acknowledged write is fsynced first, so kill -9 at any point
@@ -18,6 +19,7 @@
 
 pub mod config;
 pub mod node;
+pub mod peer_check;
 pub mod service;
 pub mod transport;
 pub mod wal_thread;

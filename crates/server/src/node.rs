@@ -40,9 +40,14 @@ pub struct NodeStatus {
 /// Input to the node task.
 #[derive(Debug)]
 pub enum Input {
-    Client { request: ClientRequest, reply: oneshot::Sender<Result<Reply, Refusal>> },
+    Client {
+        request: ClientRequest,
+        reply: oneshot::Sender<Result<Reply, Refusal>>,
+    },
     Peer(Message),
     Status(oneshot::Sender<NodeStatus>),
+    /// Stop with this error (e.g. the startup check found peers of another cluster).
+    Fatal(String),
 }
 
 /// How the node task ended.
@@ -52,6 +57,8 @@ pub enum NodeError {
     Wal(#[from] WalError),
     #[error("the write-ahead log thread stopped unexpectedly")]
     WalThreadGone,
+    #[error("{0}")]
+    Fatal(String),
 }
 
 /// The node task's state.
@@ -114,12 +121,15 @@ impl Node {
                 _ = ticker.tick() => self.replica.tick(),
                 input = inputs.recv() => {
                     let Some(input) = input else { break Ok(()) };
-                    self.handle(input);
+                    let mut handled = self.handle(input);
                     for _ in 1..self.max_batch_inputs {
                         match inputs.try_recv() {
-                            Ok(input) => self.handle(input),
-                            Err(_) => break,
+                            Ok(input) if handled.is_ok() => handled = self.handle(input),
+                            _ => break,
                         }
+                    }
+                    if let Err(e) = handled {
+                        break Err(e);
                     }
                 }
                 done = self.wal_done.recv() => match done {
@@ -144,12 +154,12 @@ impl Node {
         result
     }
 
-    fn handle(&mut self, input: Input) {
+    fn handle(&mut self, input: Input) -> Result<(), NodeError> {
         match input {
             Input::Client { request, reply } => {
                 if self.clients.len() >= self.max_pending_requests {
                     let _ = reply.send(Err(Refusal::Overloaded));
-                    return;
+                    return Ok(());
                 }
                 let id = self.next_request;
                 self.next_request += 1;
@@ -164,7 +174,9 @@ impl Node {
             Input::Status(reply) => {
                 let _ = reply.send(self.status());
             }
+            Input::Fatal(why) => return Err(NodeError::Fatal(why)),
         }
+        Ok(())
     }
 
     fn status(&self) -> NodeStatus {

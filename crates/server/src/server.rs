@@ -54,7 +54,8 @@ pub enum ServerError {
 pub struct ServerHandle {
     local_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
-    node: JoinHandle<Result<(), NodeError>>,
+    /// None once `stopped` has seen the node task end.
+    node: Option<JoinHandle<Result<(), NodeError>>>,
     grpc: JoinHandle<Result<(), tonic::transport::Error>>,
     senders: Vec<JoinHandle<()>>,
 }
@@ -65,15 +66,26 @@ impl ServerHandle {
         self.local_addr
     }
 
-    /// Resolves when the node stops by itself (a fatal error such as a failed fsync).
+    /// Resolves when the node stops by itself (a fatal error such as a failed fsync), with
+    /// its error; at once if it already did.
     pub async fn stopped(&mut self) -> Result<(), ServerError> {
-        join(&mut self.node).await?.map_err(ServerError::from)
+        match &mut self.node {
+            Some(node) => {
+                let result = join(node).await;
+                self.node = None;
+                result?.map_err(ServerError::from)
+            }
+            None => Ok(()),
+        }
     }
 
     /// Stops the node: no new requests, the WAL thread finishes its write, connections close.
     pub async fn shutdown(mut self) -> Result<(), ServerError> {
         let _ = self.shutdown.send(true);
-        let node = join(&mut self.node).await;
+        let node = match &mut self.node {
+            Some(node) => join(node).await,
+            None => Ok(Ok(())),
+        };
         // Graceful: in-flight calls finish; a client that holds a call open longer is cut off.
         let grpc = match tokio::time::timeout(GRACE, &mut self.grpc).await {
             Ok(joined) => joined.map_err(|e| ServerError::Panicked(e.to_string())),
@@ -175,6 +187,11 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     let tick = Duration::from_millis(config.tick_ms);
     let node = tokio::spawn(node.run(tick, inputs_rx, shutdown_rx.clone()));
 
+    tokio::spawn(crate::peer_check::check_peers(
+        config.clone(),
+        inputs.clone(),
+        shutdown_rx.clone(),
+    ));
     let shared = Shared {
         inputs,
         config: config.clone(),
@@ -209,7 +226,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         ClusterId(config.cluster_id),
         config.address()
     );
-    Ok(ServerHandle { local_addr, shutdown, node, grpc, senders })
+    Ok(ServerHandle { local_addr, shutdown, node: Some(node), grpc, senders })
 }
 
 /// Election timeouts must differ between nodes and between restarts; the Raft core takes

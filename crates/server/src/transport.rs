@@ -115,6 +115,10 @@ impl PeerSender {
                         StreamEnd::Broken(why) => {
                             tracing::debug!("stream to node {} broke: {why}", self.peer.id);
                         }
+                        StreamEnd::Refused(why) => {
+                            // A configuration error, not a network one: say so loudly.
+                            tracing::error!("node {} refuses our messages: {why}", self.peer.id);
+                        }
                     }
                 }
                 Err(e) => {
@@ -154,11 +158,14 @@ impl PeerSender {
                     None => return StreamEnd::Shutdown,
                 },
                 ended = &mut call => {
-                    return StreamEnd::Broken(match ended {
-                        Ok(Ok(_)) => "closed by the peer".to_string(),
-                        Ok(Err(status)) => status.to_string(),
-                        Err(e) => e.to_string(),
-                    });
+                    return match ended {
+                        Ok(Ok(_)) => StreamEnd::Broken("closed by the peer".to_string()),
+                        Ok(Err(status)) if status.code() == tonic::Code::FailedPrecondition => {
+                            StreamEnd::Refused(status.message().to_string())
+                        }
+                        Ok(Err(status)) => StreamEnd::Broken(status.to_string()),
+                        Err(e) => StreamEnd::Broken(e.to_string()),
+                    };
                 }
                 _ = self.shutdown.changed() => return StreamEnd::Shutdown,
             };
@@ -190,4 +197,6 @@ impl PeerSender {
 enum StreamEnd {
     Shutdown,
     Broken(String),
+    /// The peer refused the stream (another cluster, or a different id-to-address mapping).
+    Refused(String),
 }

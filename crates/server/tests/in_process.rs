@@ -215,6 +215,20 @@ async fn refuses_foreign_data_dirs_and_bad_requests() {
     let err = kvraft_server::start(wrong).await.unwrap_err().to_string();
     assert!(err.contains("node"), "{err}");
 
+    // A fresh node given a different cluster definition (its own address differs) stops once
+    // it hears from a peer.
+    let port = free_ports(1)[0];
+    let mismatched = format!("1={},2={},3=127.0.0.1:{port}", c.addrs[0], c.addrs[1]);
+    let fresh = c.dir.join("fresh");
+    let mut odd = kvraft_server::start(config(&fresh, &mismatched, 3)).await.unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(20), odd.stopped())
+        .await
+        .expect("the mismatched node keeps running")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("same --cluster"), "{err}");
+    odd.shutdown().await.ok();
+
     let leader = c.leader(Duration::from_secs(5)).await;
     let mut kv = c.client(leader).await.unwrap();
     let big = "x".repeat(5000);
