@@ -109,7 +109,7 @@ pub async fn run(args: DevArgs) -> ExitCode {
     let stopped: Option<(usize, Result<(), ServerError>)> = {
         let any_stopped = select_all(handles.iter_mut().map(|h| Box::pin(h.stopped())));
         tokio::select! {
-            _ = shutdown_signal() => None,
+            _ = kvraft_server::shutdown_signal() => None,
             (result, index, _) = any_stopped => Some((index, result)),
         }
     };
@@ -144,29 +144,6 @@ async fn shutdown_all(nodes: impl IntoIterator<Item = (ServerHandle, u64)>) -> b
         }
     }
     clean
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
-    }
 }
 
 #[cfg(test)]

@@ -27,4 +27,6 @@ pub mod wal_thread;
 mod server;
 
 pub use config::{ConfigError, Member, ServerArgs, ServerConfig};
-pub use server::{init_logging, run_until_signal, start, ServerError, ServerHandle};
+pub use server::{
+    init_logging, run_until_signal, shutdown_signal, start, ServerError, ServerHandle,
+};

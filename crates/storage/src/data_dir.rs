@@ -42,6 +42,7 @@ use kvraft_raft::NodeId;
 use thiserror::Error;
 
 use crate::disk::{Disk, DiskError};
+use crate::le::{u32_at, u64_at};
 use crate::snapshot_file::SNAPSHOT_TMP_NAME;
 
 /// The metadata file's name.
@@ -154,18 +155,6 @@ fn encode_with_version(identity: NodeIdentity, version: u32) -> [u8; META_LEN] {
     let crc = crc32c::crc32c(&out[..CRC_AT]);
     out[CRC_AT..].copy_from_slice(&crc.to_le_bytes());
     out
-}
-
-fn u32_at(buf: &[u8], at: usize) -> u32 {
-    let mut b = [0u8; 4];
-    b.copy_from_slice(&buf[at..at + 4]);
-    u32::from_le_bytes(b)
-}
-
-fn u64_at(buf: &[u8], at: usize) -> u64 {
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&buf[at..at + 8]);
-    u64::from_le_bytes(b)
 }
 
 /// Decodes and verifies the contents of a metadata file. Errors name [`META_FILE_NAME`].

@@ -25,6 +25,7 @@
 pub mod data_dir;
 pub mod disk;
 pub mod file_disk;
+mod le;
 pub mod record;
 pub mod sim_crash;
 pub mod sim_disk;

@@ -16,6 +16,7 @@
 //!
 //! The data follows the header; the file ends exactly where the data does.
 
+use crate::le::{u32_at, u64_at};
 use bytes::Bytes;
 use kvraft_raft::{LogIndex, Snapshot, SnapshotMeta, Term};
 use thiserror::Error;
@@ -83,18 +84,6 @@ pub fn encode_snapshot(snapshot: &Snapshot) -> Vec<u8> {
     out.extend_from_slice(&crc.to_le_bytes());
     out.extend_from_slice(&snapshot.data);
     out
-}
-
-fn u32_at(buf: &[u8], at: usize) -> u32 {
-    let mut b = [0u8; 4];
-    b.copy_from_slice(&buf[at..at + 4]);
-    u32::from_le_bytes(b)
-}
-
-fn u64_at(buf: &[u8], at: usize) -> u64 {
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&buf[at..at + 8]);
-    u64::from_le_bytes(b)
 }
 
 /// Decodes and verifies a snapshot file.
