@@ -262,11 +262,11 @@ impl From<MessageBody> for pbm::Body {
                 })
             }
             MessageBody::AppendResponse(r) => pbm::Body::AppendResponse(r.into()),
-            MessageBody::Heartbeat { commit } => {
-                pbm::Body::Heartbeat(pbm::Heartbeat { commit: commit.0 })
+            MessageBody::Heartbeat { commit, read_round } => {
+                pbm::Body::Heartbeat(pbm::Heartbeat { commit: commit.0, read_round })
             }
-            MessageBody::HeartbeatResponse => {
-                pbm::Body::HeartbeatResponse(pbm::HeartbeatResponse {})
+            MessageBody::HeartbeatResponse { read_round } => {
+                pbm::Body::HeartbeatResponse(pbm::HeartbeatResponse { read_round })
             }
             MessageBody::SnapshotChunk { meta, offset, data, done } => {
                 pbm::Body::SnapshotChunk(pbm::SnapshotChunk {
@@ -342,8 +342,12 @@ fn body_from_proto(term: Term, body: pbm::Body) -> Result<MessageBody, ConvertEr
             }
         }
         pbm::Body::AppendResponse(r) => MessageBody::AppendResponse(r.try_into()?),
-        pbm::Body::Heartbeat(h) => MessageBody::Heartbeat { commit: LogIndex(h.commit) },
-        pbm::Body::HeartbeatResponse(pbm::HeartbeatResponse {}) => MessageBody::HeartbeatResponse,
+        pbm::Body::Heartbeat(h) => {
+            MessageBody::Heartbeat { commit: LogIndex(h.commit), read_round: h.read_round }
+        }
+        pbm::Body::HeartbeatResponse(h) => {
+            MessageBody::HeartbeatResponse { read_round: h.read_round }
+        }
         pbm::Body::SnapshotChunk(c) => MessageBody::SnapshotChunk {
             meta: c.meta.ok_or(ConvertError::MissingField("SnapshotChunk.meta"))?.into(),
             offset: c.offset,

@@ -36,7 +36,7 @@ fn message_without_body_is_refused() {
 
 #[test]
 fn zero_node_ids_are_refused() {
-    let body = pbm::Body::HeartbeatResponse(pbm::HeartbeatResponse {});
+    let body = pbm::Body::HeartbeatResponse(pbm::HeartbeatResponse { read_round: 0 });
     let m = v1::RaftMessage { from: 0, ..raft(1, body.clone()) };
     assert_eq!(convert(m), Err(ConvertError::ZeroNodeId("RaftMessage.from")));
     let m = v1::RaftMessage { to: 0, ..raft(1, body) };
@@ -111,7 +111,7 @@ fn heartbeat_from(from: u64, to: u64) -> v1::RaftMessage {
         from,
         to,
         term: 1,
-        body: Some(pbm::Body::Heartbeat(pbm::Heartbeat { commit: 0 })),
+        body: Some(pbm::Body::Heartbeat(pbm::Heartbeat { commit: 0, read_round: 0 })),
     }
 }
 

@@ -72,13 +72,13 @@ proptest! {
     }
 
     #[test]
-    fn heartbeat_round_trips(m in messages(|_| index().prop_map(
-        |commit| MessageBody::Heartbeat { commit }))) {
+    fn heartbeat_round_trips(m in messages(|_| (index(), any::<u64>()).prop_map(
+        |(commit, read_round)| MessageBody::Heartbeat { commit, read_round }))) {
         check_message(m)?;
     }
 
     #[test]
-    fn heartbeat_response_round_trips(m in messages(|_| Just(MessageBody::HeartbeatResponse))) {
+    fn heartbeat_response_round_trips(m in messages(|_| any::<u64>().prop_map(|read_round| MessageBody::HeartbeatResponse { read_round }))) {
         check_message(m)?;
     }
 

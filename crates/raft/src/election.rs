@@ -39,6 +39,7 @@ impl RawNode {
         self.progress.clear();
         self.pending_broadcast = false;
         self.uncommitted_bytes = 0;
+        self.reads.reset();
         self.reset_election_timer();
     }
 
@@ -112,6 +113,13 @@ impl RawNode {
         let last = self.log.last_index();
         self.progress = self.peers.iter().map(|p| (*p, Progress::new(last))).collect();
         self.uncommitted_bytes = 0;
+        self.reads.reset();
+        if self.config.append_noop_on_election {
+            self.log.append_new(self.term, bytes::Bytes::new());
+            if self.peers.is_empty() {
+                self.pending_broadcast = true;
+            }
+        }
         for peer in self.peers.clone() {
             self.send_append(peer, true);
         }

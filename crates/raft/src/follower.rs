@@ -54,12 +54,12 @@ impl RawNode {
         self.respond(m, MessageBody::AppendResponse(result));
     }
 
-    pub(crate) fn handle_heartbeat(&mut self, m: &Message, commit: LogIndex) {
+    pub(crate) fn handle_heartbeat(&mut self, m: &Message, commit: LogIndex, read_round: u64) {
         self.follow_leader(m);
         // `commit` is at most what the leader knows we hold, but our log may have been cut
         // since (a stale heartbeat): never commit beyond what we have.
         self.log.commit_to(commit.min(self.log.last_index()));
-        self.respond(m, MessageBody::HeartbeatResponse);
+        self.respond(m, MessageBody::HeartbeatResponse { read_round });
     }
 
     pub(crate) fn handle_snapshot_chunk(
@@ -124,7 +124,8 @@ impl RawNode {
                     hint_term: Term::default(),
                 })
             }
-            MessageBody::Heartbeat { .. } => MessageBody::HeartbeatResponse,
+            // A stale leader learns our term from this and steps down; no read is confirmed.
+            MessageBody::Heartbeat { .. } => MessageBody::HeartbeatResponse { read_round: 0 },
             MessageBody::SnapshotChunk { meta, .. } => {
                 MessageBody::SnapshotResponse(SnapshotResult::NeedOffset {
                     snapshot_index: meta.index,

@@ -20,6 +20,7 @@ pub mod message;
 pub mod progress;
 pub mod quorum;
 pub mod raw_node;
+pub mod read_index;
 pub mod ready;
 mod replication;
 pub mod rng;
@@ -41,6 +42,7 @@ pub use message::{
     AppendResult, Entry, HardState, Message, MessageBody, Snapshot, SnapshotMeta, SnapshotResult,
 };
 pub use raw_node::{ProposeError, RawNode, Role, SnapshotError, StepError};
+pub use read_index::{ReadIndexError, ReadState};
 pub use ready::{PersistBatch, Ready};
 pub use rng::DetRng;
 pub use storage::{MemStorage, RecoveredState, Storage};

@@ -67,10 +67,16 @@ pub enum MessageBody {
     AppendResponse(AppendResult),
     /// Keeps followers' election timers at bay and tells them the commit index up to what they
     /// are known to hold (`commit` is at most the follower's match index).
+    ///
+    /// `read_round` is the leader's latest ReadIndex round: a follower echoes it, and a quorum
+    /// of echoes confirms that the leader still led when the round began (0: no read yet).
     Heartbeat {
         commit: LogIndex,
+        read_round: u64,
     },
-    HeartbeatResponse,
+    HeartbeatResponse {
+        read_round: u64,
+    },
     /// One piece of an InstallSnapshot transfer. Chunks are sent in order; `done` marks the last.
     SnapshotChunk {
         meta: SnapshotMeta,
@@ -124,7 +130,7 @@ impl MessageBody {
             MessageBody::Append { .. } => "Append",
             MessageBody::AppendResponse(_) => "AppendResponse",
             MessageBody::Heartbeat { .. } => "Heartbeat",
-            MessageBody::HeartbeatResponse => "HeartbeatResponse",
+            MessageBody::HeartbeatResponse { .. } => "HeartbeatResponse",
             MessageBody::SnapshotChunk { .. } => "SnapshotChunk",
             MessageBody::SnapshotResponse(_) => "SnapshotResponse",
         }

@@ -83,6 +83,8 @@ pub struct RawNode {
     /// Readies handed out but not yet persisted, with the last entry each wrote.
     pub(crate) unpersisted: VecDeque<(u64, Option<(LogIndex, Term)>)>,
     pub(crate) uncommitted_bytes: usize,
+    /// Leader: linearizable reads in progress.
+    pub(crate) reads: crate::read_index::ReadQueue,
 }
 
 impl RawNode {
@@ -117,6 +119,7 @@ impl RawNode {
             next_ready_number: 1,
             unpersisted: VecDeque::new(),
             uncommitted_bytes: 0,
+            reads: Default::default(),
             config,
         };
         node.persisted_hard_state.commit = node.log.committed();
@@ -260,8 +263,12 @@ impl RawNode {
                 self.handle_append(&m, prev_log_index, prev_log_term, entries, leader_commit)
             }
             MessageBody::AppendResponse(result) => self.handle_append_response(m.from, result),
-            MessageBody::Heartbeat { commit } => self.handle_heartbeat(&m, commit),
-            MessageBody::HeartbeatResponse => self.handle_heartbeat_response(m.from),
+            MessageBody::Heartbeat { commit, read_round } => {
+                self.handle_heartbeat(&m, commit, read_round)
+            }
+            MessageBody::HeartbeatResponse { read_round } => {
+                self.handle_heartbeat_response(m.from, read_round)
+            }
             MessageBody::SnapshotChunk { meta, offset, data, done } => {
                 self.handle_snapshot_chunk(&m, meta, offset, data, done)
             }
@@ -281,7 +288,11 @@ impl RawNode {
             || self.snapshot_to_apply.is_some()
             || self.log.has_unstable()
             || self.log.has_committed_to_hand_out()
-            || (self.role == Role::Leader && (self.pending_broadcast || self.commit_news_pending()))
+            || !self.reads.confirmed.is_empty()
+            || (self.role == Role::Leader
+                && (self.pending_broadcast
+                    || self.commit_news_pending()
+                    || self.reads.needs_round()))
     }
 
     /// Takes the pending work. See [`Ready`] for what the driver must do with it.
@@ -305,6 +316,7 @@ impl RawNode {
             persisted_messages: std::mem::take(&mut self.msgs_after_persist),
             apply_snapshot: self.snapshot_to_apply.take(),
             committed_entries: self.log.take_committed(),
+            read_states: std::mem::take(&mut self.reads.confirmed),
         };
         if rd.must_persist() || !self.unpersisted.is_empty() {
             // The promises in `persisted_messages` hold once this write *and every earlier

@@ -10,7 +10,9 @@ use crate::message::{Entry, HardState, Message, Snapshot};
 ///    A Ready with nothing to write may still carry them while earlier writes are in flight;
 ///    they wait for those;
 /// 4. restore the state machine from `apply_snapshot`, if any, then apply `committed_entries`
-///    in order.
+///    in order;
+/// 5. serve each read of `read_states` once the state machine has applied its index (this
+///    needs no disk write: it may happen before the write above is durable).
 ///
 /// The persist-before-send rule lives in the types: a message that promises durable state is
 /// only ever found in `persisted_messages`.
@@ -28,6 +30,8 @@ pub struct Ready {
     /// A snapshot received from the leader: the state machine restarts from it.
     pub apply_snapshot: Option<Snapshot>,
     pub committed_entries: Vec<Entry>,
+    /// Linearizable reads confirmed by ReadIndex.
+    pub read_states: Vec<crate::read_index::ReadState>,
 }
 
 /// The durable part of a `Ready`, as storage sees it.

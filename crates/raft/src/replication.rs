@@ -23,8 +23,13 @@ impl RawNode {
         }
         if self.heartbeat_elapsed >= self.config.heartbeat_interval_ticks {
             self.heartbeat_elapsed = 0;
+            let reads_waiting = self.reads.has_unconfirmed();
             for peer in self.peers.clone() {
-                self.heartbeat_peer(peer);
+                // Reads are confirmed by heartbeat echoes only: peers that got a probe or a
+                // chunk instead get a heartbeat too while reads wait (a lost round retries).
+                if !self.heartbeat_peer(peer) && reads_waiting {
+                    self.send_heartbeat(peer);
+                }
             }
         }
     }
@@ -34,8 +39,9 @@ impl RawNode {
         active >= quorum::majority(self.peers.len() + 1)
     }
 
-    /// One heartbeat round for `peer`: also where lost appends and chunks are noticed and resent.
-    fn heartbeat_peer(&mut self, peer: NodeId) {
+    /// One heartbeat round for `peer`: also where lost appends and chunks are noticed and
+    /// resent. True if the peer got a Heartbeat message.
+    fn heartbeat_peer(&mut self, peer: NodeId) -> bool {
         let lost_after = 2 * self.config.heartbeat_interval_ticks as u64;
         let deadline = self.now_tick.saturating_sub(lost_after);
         let pr = self.progress.get_mut(&peer).expect("progress for every peer");
@@ -45,26 +51,31 @@ impl RawNode {
                 // The probe doubles as the heartbeat; resend it even if one is outstanding.
                 *awaiting_response = false;
                 self.send_append(peer, true);
+                false
             }
             ReplicationMode::Replicate { .. } if stalled => {
                 pr.become_probe();
                 self.send_append(peer, true);
+                false
             }
             ReplicationMode::Snapshot(transfer) if transfer.sent_at_tick <= deadline => {
                 self.send_snapshot_chunk(peer);
+                false
             }
             ReplicationMode::Replicate { .. } | ReplicationMode::Snapshot(_) => {
-                self.send_heartbeat(peer)
+                self.send_heartbeat(peer);
+                true
             }
         }
     }
 
-    fn send_heartbeat(&mut self, peer: NodeId) {
+    pub(crate) fn send_heartbeat(&mut self, peer: NodeId) {
         let pr = self.progress.get_mut(&peer).expect("progress for every peer");
         // The follower holds our log up to its match index, so that much commit is safe to tell.
         let commit = pr.match_index.min(self.log.committed());
         pr.sent_commit = pr.sent_commit.max(commit);
-        self.send(peer, MessageBody::Heartbeat { commit });
+        let read_round = self.reads.last_round;
+        self.send(peer, MessageBody::Heartbeat { commit, read_round });
     }
 
     /// Sends `peer` the entries it lacks (or an empty probe if `allow_empty`), or starts a
@@ -141,6 +152,7 @@ impl RawNode {
     /// Leader: send what proposals added since the last `ready()`, and tell followers about
     /// commit progress they have not heard of. Called from `ready()`, so proposals batch.
     pub(crate) fn flush_leader_sends(&mut self) {
+        self.broadcast_read_round();
         if std::mem::take(&mut self.pending_broadcast) {
             for peer in self.peers.clone() {
                 self.send_append(peer, false);
@@ -216,11 +228,12 @@ impl RawNode {
         true
     }
 
-    pub(crate) fn handle_heartbeat_response(&mut self, from: NodeId) {
+    pub(crate) fn handle_heartbeat_response(&mut self, from: NodeId, read_round: u64) {
         if self.role != Role::Leader {
             return;
         }
         self.progress.get_mut(&from).expect("progress for every peer").recent_active = true;
+        self.on_read_round_echo(from, read_round);
         self.send_append(from, false);
     }
 
@@ -268,6 +281,7 @@ impl RawNode {
                 .map(|e| e.data.len())
                 .sum();
             self.uncommitted_bytes = self.uncommitted_bytes.saturating_sub(newly);
+            self.release_reads_awaiting_commit();
             return true;
         }
         false

@@ -32,8 +32,8 @@ pub fn message_len(message: &Message) -> usize {
             3 * U64 + LEN + entries.iter().map(entry_len).sum::<usize>()
         }
         MessageBody::AppendResponse(_) => FLAG + 3 * U64,
-        MessageBody::Heartbeat { .. } => U64,
-        MessageBody::HeartbeatResponse => 0,
+        MessageBody::Heartbeat { .. } => 2 * U64,
+        MessageBody::HeartbeatResponse { .. } => U64,
         MessageBody::SnapshotChunk { data, .. } => 3 * U64 + LEN + data.len() + FLAG,
         MessageBody::SnapshotResponse(_) => FLAG + 2 * U64,
     };

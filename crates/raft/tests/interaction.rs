@@ -17,10 +17,12 @@
 //! test with a diff per block, naming the file and the line of the command.
 //!
 //! Commands:
-//! - `add-nodes <n> [pre-vote=true|false] [check-quorum=true|false]`: nodes `1..=n`.
+//! - `add-nodes <n> [pre-vote=true|false] [check-quorum=true|false] [noop=true|false]`: nodes
+//!   `1..=n` (`noop`: a new leader appends an empty entry).
 //! - `campaign <id>`: tick the node until it starts an election (at most 2 election timeouts).
 //! - `tick <id> [n]`, `tick-heartbeat <id>`: advance a node's clock.
 //! - `propose <id> <data>`: propose an entry.
+//! - `read-index <id> <ctx>`: ask for a linearizable read; confirmed reads show in a Ready.
 //! - `process-ready <id>...`: take each node's `Ready`, print it and carry it out.
 //! - `ready <id>` / `persist <id>`: the same in two halves, for a driver whose storage writes
 //!   complete asynchronously: `ready` takes a Ready and sends its `messages`; `persist`
@@ -126,8 +128,14 @@ fn fmt_msg(m: &Message) -> String {
         }) => {
             write!(s, " rejected prev={rejected_prev} hint=({hint_index},{hint_term})").unwrap();
         }
-        MessageBody::Heartbeat { commit } => write!(s, " commit={commit}").unwrap(),
-        MessageBody::HeartbeatResponse => {}
+        MessageBody::Heartbeat { commit, read_round: 0 } => write!(s, " commit={commit}").unwrap(),
+        MessageBody::Heartbeat { commit, read_round } => {
+            write!(s, " commit={commit} read_round={read_round}").unwrap()
+        }
+        MessageBody::HeartbeatResponse { read_round: 0 } => {}
+        MessageBody::HeartbeatResponse { read_round } => {
+            write!(s, " read_round={read_round}").unwrap()
+        }
         MessageBody::SnapshotChunk { meta, offset, data, done } => {
             write!(
                 s,
@@ -216,6 +224,15 @@ impl Env {
                 let node = self.node(parse_u64(id)?)?;
                 match node.raw.propose(Bytes::copy_from_slice(data.as_bytes())) {
                     Ok((index, term)) => out.line(format!("proposed at index {index} term {term}")),
+                    Err(e) => out.line(format!("error: {e}")),
+                }
+                Ok(())
+            }
+            "read-index" => {
+                let [id, ctx] = args else { return Err("usage: read-index <id> <ctx>".into()) };
+                let node = self.node(parse_u64(id)?)?;
+                match node.raw.read_index(parse_u64(ctx)?) {
+                    Ok(()) => out.line(format!("read {ctx} requested")),
                     Err(e) => out.line(format!("error: {e}")),
                 }
                 Ok(())
@@ -400,17 +417,18 @@ impl Env {
 
     fn add_nodes(&mut self, args: &[&str], out: &mut Out) -> Result<(), String> {
         let Some((n, opts)) = args.split_first() else {
-            return Err("usage: add-nodes <n> [pre-vote=..] [check-quorum=..]".into());
+            return Err("usage: add-nodes <n> [pre-vote=..] [check-quorum=..] [noop=..]".into());
         };
         if !self.nodes.is_empty() {
             return Err("nodes already added".into());
         }
         let n = parse_u64(n)?;
-        let (mut pre_vote, mut check_quorum) = (false, false);
+        let (mut pre_vote, mut check_quorum, mut noop) = (false, false, false);
         for opt in opts {
             match opt.split_once('=') {
                 Some(("pre-vote", v)) => pre_vote = parse_bool(v)?,
                 Some(("check-quorum", v)) => check_quorum = parse_bool(v)?,
+                Some(("noop", v)) => noop = parse_bool(v)?,
                 _ => return Err(format!("unknown option {opt:?}")),
             }
         }
@@ -422,6 +440,7 @@ impl Env {
             config.pre_vote = pre_vote;
             config.check_quorum = check_quorum;
             config.snapshot_chunk_bytes = SNAPSHOT_CHUNK;
+            config.append_noop_on_election = noop;
             let storage = MemStorage::new();
             let raw = RawNode::new(config.clone(), storage.recover().expect("in-memory"))
                 .map_err(|e| e.to_string())?;
@@ -435,7 +454,8 @@ impl Env {
         }
         out.line(format!(
             "{n} nodes: election-timeout={ELECTION_TIMEOUT} heartbeat={HEARTBEAT_INTERVAL} \
-             pre-vote={pre_vote} check-quorum={check_quorum} snapshot-chunk={SNAPSHOT_CHUNK}"
+             pre-vote={pre_vote} check-quorum={check_quorum} snapshot-chunk={SNAPSHOT_CHUNK}{}",
+            if noop { " noop-on-election" } else { "" }
         ));
         Ok(())
     }
@@ -515,6 +535,11 @@ impl Env {
         }
         if !rd.entries.is_empty() {
             out.line(format!("  persist entries: {}", fmt_entries(&rd.entries)));
+        }
+        if !rd.read_states.is_empty() {
+            let reads: Vec<String> =
+                rd.read_states.iter().map(|r| format!("{}@{}", r.ctx, r.index)).collect();
+            out.line(format!("  reads confirmed (ctx@index): {}", reads.join(" ")));
         }
         for m in rd.messages.iter().cloned() {
             self.send(m, "send ", out);
@@ -842,4 +867,9 @@ fn async_persist() {
 #[test]
 fn election_no_prevote() {
     run_file("election_no_prevote.txt");
+}
+
+#[test]
+fn read_index() {
+    run_file("read_index.txt");
 }

@@ -99,8 +99,9 @@ pub fn body(msg_term: Term) -> impl Strategy<Value = MessageBody> {
             .prop_map(|(pre_vote, granted)| MessageBody::VoteResponse { pre_vote, granted }),
         append(msg_term),
         append_result().prop_map(MessageBody::AppendResponse),
-        index().prop_map(|commit| MessageBody::Heartbeat { commit }),
-        Just(MessageBody::HeartbeatResponse),
+        (index(), any::<u64>())
+            .prop_map(|(commit, read_round)| MessageBody::Heartbeat { commit, read_round }),
+        any::<u64>().prop_map(|read_round| MessageBody::HeartbeatResponse { read_round }),
         (snapshot_meta(), num(), payload(), any::<bool>()).prop_map(
             |(meta, offset, data, done)| MessageBody::SnapshotChunk { meta, offset, data, done }
         ),
