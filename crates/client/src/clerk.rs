@@ -38,11 +38,17 @@ impl Clerk {
         self.client
     }
 
-    /// Starts an operation; returns the tagged request to send.
+    /// Starts an operation; returns the tagged request to send. Writes take the next sequence
+    /// number; a Get is served without the log or the session table (ReadIndex), so it carries
+    /// the next number without using it up: the server's sessions must see a client's writes
+    /// numbered 1, 2, 3... with no gaps.
     pub fn begin(&mut self, op: Op) -> ClientRequest {
         assert!(self.current.is_none(), "one operation at a time per clerk");
+        let consumes = !matches!(op, Op::Get { .. });
         let req = ClientRequest { client: self.client, seq: self.next_seq, op };
-        self.next_seq = Sequence(self.next_seq.0 + 1);
+        if consumes {
+            self.next_seq = Sequence(self.next_seq.0 + 1);
+        }
         self.current = Some(req.clone());
         req
     }
@@ -129,10 +135,14 @@ mod tests {
         Op::Get { key: "k".into() }
     }
 
+    fn put() -> Op {
+        Op::Put { key: "k".into(), value: "v".into() }
+    }
+
     #[test]
     fn retries_keep_the_sequence_and_follow_hints() {
         let mut c = Clerk::new(ClientId(5), 3);
-        let r1 = c.begin(get());
+        let r1 = c.begin(put());
         assert_eq!(r1.seq, Sequence(1));
         assert_eq!(c.target(), 0);
         assert_eq!(
@@ -141,13 +151,22 @@ mod tests {
         );
         assert_eq!(c.target(), 2);
         assert_eq!(c.request().seq, Sequence(1));
-        assert_eq!(
-            c.on_answer(Some(Ok(Outcome::Value("v".into())))),
-            NextStep::Done(Ok(Outcome::Value("v".into())))
-        );
-        // The leader is remembered; the next operation gets the next sequence number.
-        let r2 = c.begin(get());
+        assert_eq!(c.on_answer(Some(Ok(Outcome::Done))), NextStep::Done(Ok(Outcome::Done)));
+        // The leader is remembered; the next write gets the next sequence number.
+        let r2 = c.begin(put());
         assert_eq!((r2.seq, c.target()), (Sequence(2), 2));
+    }
+
+    #[test]
+    fn gets_do_not_use_up_sequence_numbers() {
+        let mut c = Clerk::new(ClientId(5), 3);
+        assert_eq!(c.begin(get()).seq, Sequence(1));
+        c.on_answer(Some(Ok(Outcome::Value(String::new()))));
+        assert_eq!(c.begin(put()).seq, Sequence(1));
+        c.on_answer(Some(Ok(Outcome::Done)));
+        assert_eq!(c.begin(get()).seq, Sequence(2));
+        c.on_answer(Some(Ok(Outcome::Value(String::new()))));
+        assert_eq!(c.begin(put()).seq, Sequence(2));
     }
 
     #[test]
@@ -181,14 +200,14 @@ mod tests {
     #[test]
     fn abandoning_moves_on_and_renewing_restarts_the_sequence() {
         let mut c = Clerk::new(ClientId(5), 3);
-        c.begin(get());
+        c.begin(put());
         assert!(c.is_busy());
         c.abandon();
         assert!(!c.is_busy());
-        assert_eq!(c.begin(get()).seq, Sequence(2));
+        assert_eq!(c.begin(put()).seq, Sequence(2));
         c.on_answer(Some(Err(KvError::SessionExpired)));
         c.renew_session(ClientId(9));
-        let r = c.begin(get());
+        let r = c.begin(put());
         assert_eq!((r.client, r.seq), (ClientId(9), Sequence(1)));
     }
 

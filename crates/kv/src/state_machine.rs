@@ -48,6 +48,12 @@ impl KvStateMachine {
         self.sessions.check(client, seq)
     }
 
+    /// An entry with no command at log index `index` (a new leader's no-op).
+    pub fn apply_noop(&mut self, index: u64) {
+        assert!(index > self.applied, "applying index {index} after {}", self.applied);
+        self.applied = index;
+    }
+
     /// Applies the command at log index `index`. Deterministic: every replica gets the same
     /// reply for the same log.
     pub fn apply(&mut self, index: u64, cmd: &Command) -> Reply {

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use kvraft_kv::codec::{decode_command, encode_command, DecodeError};
 use kvraft_kv::{
-    ClientId, ClientRequest, Command, Dedup, KvError, KvStateMachine, Reply, Sequence,
+    ClientId, ClientRequest, Command, Dedup, KvError, KvStateMachine, Op, Outcome, Reply, Sequence,
     SessionLimits,
 };
 use kvraft_raft::{
@@ -42,6 +42,16 @@ pub enum ReplicaError {
     Snapshot(DecodeError),
 }
 
+/// A Get waiting for ReadIndex: first for the leader to confirm it (then `index` is known),
+/// then for the state machine to apply up to `index`.
+#[derive(Debug)]
+struct PendingRead {
+    id: RequestId,
+    key: String,
+    term: Term,
+    index: Option<LogIndex>,
+}
+
 /// A request waiting for its log entry.
 #[derive(Debug)]
 struct Pending {
@@ -58,14 +68,20 @@ pub struct Replica {
     config: ReplicaConfig,
     /// Proposed requests by the log index they were given.
     pending: BTreeMap<LogIndex, Pending>,
+    /// Gets in flight through ReadIndex, by request id (the read's context).
+    reads: BTreeMap<RequestId, PendingRead>,
     replies: Vec<(RequestId, Reply)>,
 }
 
 impl Replica {
     /// A replica restarting from its storage: the state machine comes from the snapshot; the
     /// log after it is replayed as Raft hands the committed entries out again.
+    ///
+    /// Gets are served by ReadIndex, without a log entry; so that a new leader can serve them
+    /// at once, it appends a no-op entry on election (this overrides
+    /// `raft_config.append_noop_on_election`).
     pub fn new(
-        raft_config: Config,
+        mut raft_config: Config,
         recovered: RecoveredState,
         config: ReplicaConfig,
     ) -> Result<Replica, ReplicaError> {
@@ -75,8 +91,16 @@ impl Replica {
             KvStateMachine::decode_snapshot(&recovered.snapshot.data, config.sessions)
                 .map_err(ReplicaError::Snapshot)?
         };
+        raft_config.append_noop_on_election = true;
         let raft = RawNode::new(raft_config, recovered)?;
-        Ok(Replica { raft, sm, config, pending: BTreeMap::new(), replies: Vec::new() })
+        Ok(Replica {
+            raft,
+            sm,
+            config,
+            pending: BTreeMap::new(),
+            reads: BTreeMap::new(),
+            replies: Vec::new(),
+        })
     }
 
     pub fn raft(&self) -> &RawNode {
@@ -110,6 +134,20 @@ impl Replica {
             self.replies.push((id, Err(KvError::WrongLeader { leader_hint: hint })));
             return;
         }
+        if let Op::Get { key } = &req.op {
+            #[cfg(not(feature = "bug-get-from-local-state"))]
+            {
+                self.submit_read(id, key.clone());
+                return;
+            }
+            // Planted bug: answer from local state, which a deposed leader may hold stale.
+            #[cfg(feature = "bug-get-from-local-state")]
+            {
+                let value = self.sm.get(key).to_string();
+                self.replies.push((id, Ok(Outcome::Value(value))));
+                return;
+            }
+        }
         // Already applied (a retry whose reply was lost): answer from the session table.
         match self.sm.dedup(req.client, req.seq) {
             Dedup::Duplicate(outcome) => {
@@ -121,15 +159,6 @@ impl Replica {
                 return;
             }
             Dedup::New | Dedup::Expired => {}
-        }
-        // (Only for clients with a session, so that the bug shows as stale reads rather than
-        // as sessions that never start.)
-        #[cfg(feature = "bug-get-from-local-state")]
-        if let (kvraft_kv::Op::Get { key }, Some(_)) = (&req.op, self.sm.sessions().get(req.client))
-        {
-            let value = self.sm.get(key).to_string();
-            self.replies.push((id, Ok(kvraft_kv::Outcome::Value(value))));
-            return;
         }
         let (client, seq) = (req.client, req.seq);
         match self.raft.propose(encode_command(&Command::Client(req))) {
@@ -144,9 +173,42 @@ impl Replica {
         }
     }
 
+    /// A linearizable read through ReadIndex: no log entry, no session (reads need no dedup:
+    /// running one twice is harmless).
+    #[cfg_attr(feature = "bug-get-from-local-state", allow(dead_code))]
+    fn submit_read(&mut self, id: RequestId, key: String) {
+        match self.raft.read_index(id) {
+            Ok(()) => {
+                let term = self.raft.term();
+                self.reads.insert(id, PendingRead { id, key, term, index: None });
+            }
+            Err(_) => {
+                let hint = self.leader_hint();
+                self.replies.push((id, Err(KvError::WrongLeader { leader_hint: hint })));
+            }
+        }
+    }
+
+    /// Serves every confirmed read whose index the state machine has reached.
+    fn serve_reads(&mut self) {
+        let applied = LogIndex(self.sm.applied());
+        let ready: Vec<RequestId> = self
+            .reads
+            .values()
+            .filter(|r| r.index.is_some_and(|i| i <= applied))
+            .map(|r| r.id)
+            .collect();
+        for id in ready {
+            let read = self.reads.remove(&id).expect("listed");
+            let value = self.sm.get(&read.key).to_string();
+            self.replies.push((read.id, Ok(Outcome::Value(value))));
+        }
+    }
+
     /// Leadership lost or the term moved on: no pending request can be answered here, so fail
     /// them now (the client retries; dedup makes that safe even if they do commit).
     fn fail_pending_if_deposed(&mut self) {
+        self.fail_reads_if_deposed();
         let Some((_, first)) = self.pending.first_key_value() else { return };
         if self.raft.is_leader() && self.raft.term() == first.term {
             return;
@@ -161,8 +223,37 @@ impl Replica {
         self.raft.has_ready()
     }
 
+    /// Unconfirmed reads of an older term, or of a leader no more, are failed (confirmed ones
+    /// were linearizable when confirmed and are still served once applied).
+    fn fail_reads_if_deposed(&mut self) {
+        let (leader, term) = (self.raft.is_leader(), self.raft.term());
+        let failed: Vec<RequestId> = self
+            .reads
+            .values()
+            .filter(|r| r.index.is_none() && (!leader || r.term != term))
+            .map(|r| r.id)
+            .collect();
+        if failed.is_empty() {
+            return;
+        }
+        let hint = self.leader_hint();
+        for id in failed {
+            self.reads.remove(&id);
+            self.replies.push((id, Err(KvError::WrongLeader { leader_hint: hint })));
+        }
+    }
+
+    /// The next Ready. Confirmed reads are taken from it here, at once: serving them needs no
+    /// disk write, only the state machine to have applied their index.
     pub fn ready(&mut self) -> Ready {
-        self.raft.ready()
+        let mut rd = self.raft.ready();
+        for state in std::mem::take(&mut rd.read_states) {
+            if let Some(read) = self.reads.get_mut(&state.ctx) {
+                read.index = Some(state.index);
+            }
+        }
+        self.serve_reads();
+        rd
     }
 
     pub fn on_persisted(&mut self, number: u64) {
@@ -185,6 +276,7 @@ impl Replica {
         for entry in std::mem::take(&mut ready.committed_entries) {
             self.apply_entry(&entry);
         }
+        self.serve_reads();
         if let Some(max) = self.config.max_raft_state_bytes {
             if raft_state_size * 100 >= max * self.config.snapshot_at_percent {
                 // The state machine's own index, not RawNode's: Readies handed out but still
@@ -200,6 +292,11 @@ impl Replica {
     }
 
     fn apply_entry(&mut self, entry: &Entry) {
+        if entry.data.is_empty() {
+            // A new leader's no-op.
+            self.sm.apply_noop(entry.index.0);
+            return;
+        }
         let cmd = decode_command(&entry.data)
             .unwrap_or_else(|e| panic!("undecodable command at index {}: {e}", entry.index));
         let reply = self.sm.apply(entry.index.0, &cmd);
@@ -219,7 +316,8 @@ impl Replica {
         std::mem::take(&mut self.replies)
     }
 
+    /// Requests waiting for their log entry or their read confirmation.
     pub fn pending_requests(&self) -> usize {
-        self.pending.len()
+        self.pending.len() + self.reads.len()
     }
 }

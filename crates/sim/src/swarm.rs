@@ -42,8 +42,8 @@ pub struct SwarmParams {
     /// Mean pause between two faults.
     pub fault_every_ms: u64,
     /// Relative weights of the fault kinds: partition, one-way link cut, crash, restart,
-    /// pause, heal.
-    pub fault_weights: [u64; 6],
+    /// pause, heal, leader isolation.
+    pub fault_weights: [u64; 7],
     /// Raft options under test (both on by default in production).
     pub pre_vote: bool,
     pub check_quorum: bool,
@@ -54,7 +54,8 @@ pub struct SwarmParams {
     pub disk_faults: FaultPlan,
 }
 
-const FAULT_NAMES: [&str; 6] = ["partition", "one-way cut", "crash", "restart", "pause", "heal"];
+const FAULT_NAMES: [&str; 7] =
+    ["partition", "one-way cut", "crash", "restart", "pause", "heal", "isolate-leader"];
 
 impl SwarmParams {
     pub fn derive(seed: u64) -> SwarmParams {
@@ -76,7 +77,7 @@ impl SwarmParams {
         });
         let long_reordering = r.chance(1, 4);
         let fault_every_ms = pick(&mut r, &[300, 1000, 3000]);
-        let mut fault_weights = [0; 6];
+        let mut fault_weights = [0; 7];
         for w in &mut fault_weights {
             *w = pick(&mut r, &[0, 1, 3]);
         }
@@ -254,7 +255,19 @@ async fn fault_injector(t: KvTester, p: SwarmParams, stop: Rc<Cell<bool>>) {
                 let server = t.rand(n) as usize;
                 t.sim.world_mut().pause(server, until);
             }
-            _ => t.connect_all(),
+            5 => t.connect_all(),
+            _ => {
+                // Cut the leader off from every other server while clients still reach it: a
+                // deposed leader that still believes it leads must not serve a stale read.
+                let leader =
+                    (0..t.n).find(|&i| t.sim.world().node(i).is_some_and(|r| r.is_leader()));
+                if let Some(leader) = leader {
+                    let mut w = t.sim.world_mut();
+                    for other in (0..t.n).filter(|&o| o != leader) {
+                        w.net.set_link(leader, other, false);
+                    }
+                }
+            }
         }
     }
 }
