@@ -1,0 +1,195 @@
+//! `kvraft bench`: a closed-loop load generator for kvraft, and for etcd with the identical
+//! workload (`--target etcd`, cargo feature `etcd-client`), so that the two systems face the
+//! same client loop, key choices, histogram and report.
+//!
+//! - [`options`]: the command line and the validated [`options::Plan`];
+//! - [`workload`]: operations, keys (uniform or zipfian) and values, from seeded streams;
+//! - [`driver`]: what the loop needs from a system; [`kvraft_driver`] (raw KvService calls over
+//!   shared channels, with retry-to-leader through the client library's Clerk) and
+//!   `etcd_driver`;
+//! - [`runner`]: prefill, warmup, the closed loop, the progress bar;
+//! - [`report`]: throughput and latency percentiles, as text or JSON;
+//! - [`compare`] and [`chart`]: `kvraft bench compare`, the side-by-side table of several
+//!   rounds and the latency-throughput SVG (used by `bench/vs-etcd.sh`).
+
+pub mod chart;
+pub mod compare;
+pub mod driver;
+#[cfg(feature = "etcd-client")]
+pub mod etcd_driver;
+pub mod kvraft_driver;
+pub mod options;
+pub mod report;
+pub mod runner;
+pub mod workload;
+
+use std::io::{IsTerminal as _, Write as _};
+use std::process::ExitCode;
+
+use options::{BenchAction, BenchArgs, Plan, RunArgs, Target};
+use report::Report;
+
+pub async fn run(args: BenchArgs) -> ExitCode {
+    match args.action {
+        Some(BenchAction::Compare(compare)) => compare::run(compare),
+        None => run_load(args.run).await,
+    }
+}
+
+async fn run_load(args: RunArgs) -> ExitCode {
+    let plan = match args.plan(std::env::var("KVRAFT_ENDPOINTS").ok()) {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("kvraft bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let progress = !args.json && std::io::stderr().is_terminal();
+    let measurement = match plan.target {
+        Target::Kvraft => {
+            let driver = match kvraft_driver::KvraftDriver::new(
+                &plan.endpoints,
+                plan.connections,
+                plan.call_timeout,
+                plan.op_timeout,
+            ) {
+                Ok(driver) => driver,
+                Err(e) => {
+                    eprintln!("kvraft bench: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            runner::run(&driver, &plan, progress).await
+        }
+        Target::Etcd => match run_etcd(&plan, progress).await {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("kvraft bench: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let report = Report::new(&plan, &measurement);
+    let text = if args.json { report.to_json() + "\n" } else { report.to_text(plan.stop) };
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    if report.ops == 0 {
+        eprintln!("kvraft bench: no operation succeeded");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+#[cfg(feature = "etcd-client")]
+async fn run_etcd(plan: &Plan, progress: bool) -> Result<runner::Measurement, String> {
+    let driver = etcd_driver::EtcdDriver::connect(
+        &plan.endpoints,
+        plan.connections,
+        plan.call_timeout,
+        plan.op_timeout,
+    )
+    .await?;
+    Ok(runner::run(&driver, plan, progress).await)
+}
+
+#[cfg(not(feature = "etcd-client"))]
+async fn run_etcd(_plan: &Plan, _progress: bool) -> Result<runner::Measurement, String> {
+    Err("this kvraft was built without etcd support: rebuild with \
+         `cargo build --release -p kvraft --features etcd-client` (needs protoc: PROTOC=...; \
+         bench/vs-etcd.sh does this)"
+        .into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use kvraft_server::{ServerArgs, ServerConfig};
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    fn free_ports(n: usize) -> Vec<u16> {
+        let listeners: Vec<std::net::TcpListener> =
+            (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+        listeners.iter().map(|l| l.local_addr().unwrap().port()).collect()
+    }
+
+    /// A real 3-node cluster in this process, loaded through shared channels: 6 clients over
+    /// 2 connections, a mixed workload after a prefill, a fixed number of operations.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn loads_a_real_cluster_over_shared_connections() {
+        let dir = std::env::temp_dir().join(format!("kvraft-bench-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let addrs: Vec<String> = free_ports(3).iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let cluster: Vec<String> =
+            addrs.iter().enumerate().map(|(i, a)| format!("{}={a}", i + 1)).collect();
+        let mut nodes = Vec::new();
+        for id in 1..=3u64 {
+            let config = ServerConfig::resolve(&ServerArgs {
+                id: Some(id),
+                cluster: Some(cluster.join(",")),
+                data_dir: Some(dir.join(format!("node{id}"))),
+                ..ServerArgs::default()
+            })
+            .unwrap();
+            nodes.push(kvraft_server::start(config).await.unwrap());
+        }
+
+        let endpoints = addrs.join(",");
+        let cli = Cli::parse_from([
+            "bench",
+            "--endpoints",
+            &endpoints,
+            "--clients",
+            "6",
+            "--connections",
+            "2",
+            "--ops",
+            "60",
+            "--warmup",
+            "0",
+            "--workload",
+            "mixed:50",
+            "--keys",
+            "20",
+            "--key-dist",
+            "zipfian",
+            "--value-size",
+            "32",
+        ]);
+        let plan = cli.run.plan(None).unwrap();
+        assert!(plan.prefill);
+        let driver = kvraft_driver::KvraftDriver::new(
+            &plan.endpoints,
+            plan.connections,
+            plan.call_timeout,
+            plan.op_timeout,
+        )
+        .unwrap();
+        let measurement = runner::run(&driver, &plan, false).await;
+        let report = Report::new(&plan, &measurement);
+        assert_eq!((report.ops, report.errors), (60, 0), "{report:?}");
+        assert_eq!((report.prefill_keys, report.prefill_errors), (20, 0));
+        assert!(report.throughput > 0.0 && report.latency_us.p50 > 0, "{report:?}");
+        assert!(report.latency_us.p50 <= report.latency_us.p99);
+        assert!(report
+            .to_text(plan.stop)
+            .contains("mixed 50% linearizable gets, 6 clients over 2 connections"));
+        let back: Report = serde_json::from_str(&report.to_json()).unwrap();
+        assert_eq!(back, report);
+
+        // Every key holds a value of the configured size.
+        let mut client =
+            kvraft_client::Client::new(kvraft_client::ClientOptions::new(addrs.iter().cloned()))
+                .unwrap();
+        assert_eq!(client.get(workload::key_name(7)).await.unwrap().len(), 32);
+
+        for node in nodes {
+            node.shutdown().await.unwrap();
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
