@@ -359,12 +359,17 @@ struct Server {
     endpoint: Endpoint,
     /// Created on first use; reconnects by itself after failures.
     client: Option<KvServiceClient<Channel>>,
+    /// Learned from a leader hint rather than configured.
+    from_hint: bool,
+    /// The last call to it failed (unreachable, timed out). A hinted server in this state is
+    /// not followed again: its address may be one only the cluster can resolve.
+    failing: bool,
 }
 
 impl Server {
     fn new(address: String, call_timeout: Duration) -> Result<Server, ClientError> {
         let endpoint = endpoint_of(&address, call_timeout)?;
-        Ok(Server { address, endpoint, client: None })
+        Ok(Server { address, endpoint, client: None, from_hint: false, failing: false })
     }
 
     fn client(&mut self) -> KvServiceClient<Channel> {
@@ -496,6 +501,9 @@ impl Client {
             let address = self.servers[target].address.clone();
             let attempt =
                 self.attempt(target, KvRequest::from(request.clone()), call_timeout).await;
+            if !matches!(attempt, Attempt::Failed(_)) {
+                self.servers[target].failing = false;
+            }
             let step = match attempt {
                 Attempt::Answer(reply) => {
                     if let Err(e @ KvError::WrongLeader { .. }) = &reply {
@@ -505,6 +513,7 @@ impl Client {
                 }
                 Attempt::Failed(reason) => {
                     last_error = Some(format!("{address}: {reason}"));
+                    self.servers[target].failing = true;
                     self.clerk.on_answer(None)
                 }
                 Attempt::Overloaded(message) => {
@@ -619,13 +628,17 @@ impl Client {
     fn resolve_hint(&mut self, hint: Option<&pb::LeaderHint>) -> Option<usize> {
         let addresses: Vec<String> = self.servers.iter().map(|s| s.address.clone()).collect();
         match locate_hint(&addresses, hint) {
+            // A hinted address that failed (say a container name behind a published port):
+            // rotate through the configured servers instead of bouncing back to it.
+            HintTarget::Known(i) if self.servers[i].from_hint && self.servers[i].failing => None,
             HintTarget::Known(i) => Some(i),
             HintTarget::Unknown => None,
             HintTarget::New(address) => {
                 if self.servers.len() >= MAX_ENDPOINTS {
                     return None;
                 }
-                let server = Server::new(address, self.call_timeout).ok()?;
+                let mut server = Server::new(address, self.call_timeout).ok()?;
+                server.from_hint = true;
                 self.servers.push(server);
                 let index = self.clerk.add_server();
                 debug_assert_eq!(index + 1, self.servers.len());

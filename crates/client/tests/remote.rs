@@ -287,3 +287,19 @@ async fn status_reports_a_node_or_why_it_is_unreachable() {
     assert_eq!(endpoint, &dead);
     assert!(reason.to_lowercase().contains("refused"), "{reason}");
 }
+
+/// The Docker case: the leader's hint names an address only the cluster can resolve (a
+/// container name), while the client reaches the nodes through other addresses. After the
+/// hinted address fails once, the client must try the configured servers instead of bouncing
+/// between the hinting node and the unreachable address.
+#[tokio::test]
+async fn an_unreachable_hinted_address_is_not_followed_again() {
+    let (first, leader) = (Scripted::default(), Scripted::default());
+    let first_addr = serve(first.clone()).await;
+    let leader_addr = serve(leader.clone()).await;
+    let unreachable = closed_port().await.to_string();
+    first.script((0..20).map(|_| Action::NotLeader(hint(2, &unreachable))));
+    let mut client = Client::new(options(&[first_addr, leader_addr])).unwrap();
+    client.put("k", "v").await.unwrap();
+    assert_eq!(leader.seen().len(), 1, "the configured leader was never tried");
+}
