@@ -212,21 +212,6 @@ fn measure_wal(
     Ok(result)
 }
 
-fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 fn print_table(options: &Options, dir: &Path, raw: &RawResult, wal: &[WalResult]) {
     println!(
         "wal_bench: {} s per run, {}-byte entries, in {}",
@@ -266,39 +251,36 @@ fn print_table(options: &Options, dir: &Path, raw: &RawResult, wal: &[WalResult]
 }
 
 fn print_json(options: &Options, dir: &Path, raw: &RawResult, wal: &[WalResult]) {
-    let runs: Vec<String> = wal
+    let runs: Vec<serde_json::Value> = wal
         .iter()
         .map(|r| {
-            format!(
-                "{{\"batch\":{},\"persists\":{},\"entries\":{},\"seconds\":{:.6},\
-                 \"fsyncs_per_sec\":{:.1},\"us_per_fsync\":{:.2},\"entries_per_sec\":{:.1},\
-                 \"mb_per_sec\":{:.3},\"ratio_to_raw\":{:.4}}}",
-                r.batch,
-                r.persists,
-                r.entries,
-                r.busy.as_secs_f64(),
-                r.fsyncs_per_sec(),
-                r.micros_per_persist(),
-                r.entries_per_sec(),
-                r.megabytes_per_sec(),
-                r.fsyncs_per_sec() / raw.fsyncs_per_sec()
-            )
+            serde_json::json!({
+                "batch": r.batch,
+                "persists": r.persists,
+                "entries": r.entries,
+                "seconds": r.busy.as_secs_f64(),
+                "fsyncs_per_sec": r.fsyncs_per_sec(),
+                "us_per_fsync": r.micros_per_persist(),
+                "entries_per_sec": r.entries_per_sec(),
+                "mb_per_sec": r.megabytes_per_sec(),
+                "ratio_to_raw": r.fsyncs_per_sec() / raw.fsyncs_per_sec(),
+            })
         })
         .collect();
-    println!(
-        "{{\"dir\":{},\"seconds_per_run\":{},\"entry_bytes\":{},\
-         \"raw\":{{\"write_bytes\":{},\"fsyncs\":{},\"seconds\":{:.6},\"fsyncs_per_sec\":{:.1},\
-         \"us_per_fsync\":{:.2}}},\"wal\":[{}]}}",
-        json_string(&dir.display().to_string()),
-        options.seconds,
-        options.entry_bytes,
-        RAW_WRITE_BYTES,
-        raw.fsyncs,
-        raw.busy.as_secs_f64(),
-        raw.fsyncs_per_sec(),
-        raw.micros_per_fsync(),
-        runs.join(",")
-    );
+    let report = serde_json::json!({
+        "dir": dir.display().to_string(),
+        "seconds_per_run": options.seconds,
+        "entry_bytes": options.entry_bytes,
+        "raw": {
+            "write_bytes": RAW_WRITE_BYTES,
+            "fsyncs": raw.fsyncs,
+            "seconds": raw.busy.as_secs_f64(),
+            "fsyncs_per_sec": raw.fsyncs_per_sec(),
+            "us_per_fsync": raw.micros_per_fsync(),
+        },
+        "wal": runs,
+    });
+    println!("{report}");
 }
 
 fn run(options: &Options) -> Result<(), String> {
