@@ -10,10 +10,16 @@ pub fn majority(voters: usize) -> usize {
 /// The highest index that a majority of peers hold, given every voter's match index.
 /// (Whether it may be committed also depends on its term: see `RawNode::maybe_commit`.)
 pub fn majority_match(matches: &[LogIndex]) -> LogIndex {
-    assert!(!matches.is_empty(), "a cluster has at least one voter");
-    let mut sorted = matches.to_vec();
+    majority_value(matches)
+}
+
+/// The highest value that a majority of voters have reached, given one value per voter: a
+/// match index, or the ReadIndex round a voter has echoed.
+pub fn majority_value<T: Ord + Copy>(values: &[T]) -> T {
+    assert!(!values.is_empty(), "a cluster has at least one voter");
+    let mut sorted = values.to_vec();
     sorted.sort_unstable_by(|a, b| b.cmp(a));
-    sorted[majority(matches.len()) - 1]
+    sorted[majority(values.len()) - 1]
 }
 
 /// The index a leader of `current_term` may commit, given every voter's match index (itself
@@ -40,6 +46,14 @@ pub fn committable_index(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn read_rounds_confirm_at_the_majority_th_highest_echo() {
+        // Five voters: the leader (every round), two peers at round 4, two that never echoed.
+        assert_eq!(majority_value(&[u64::MAX, 4, 0, 4, 0]), 4);
+        // Only one peer echoed: two of five is no majority.
+        assert_eq!(majority_value(&[u64::MAX, 7, 0, 0, 0]), 0);
+    }
 
     #[test]
     fn small_cases() {

@@ -139,13 +139,18 @@ impl RawNode {
         }
         let echoed = self.reads.echoed.entry(from).or_default();
         *echoed = (*echoed).max(round);
-        // The leader echoes every round it sends; the quorum round is the majority-th
-        // highest echo.
-        let mut rounds: Vec<u64> = self.reads.echoed.values().copied().collect();
+        if self.reads.pending.is_empty() {
+            return;
+        }
+        // One value per voter: the leader has seen every round it sent; a peer that has not
+        // echoed in this term counts as round 0.
+        let mut rounds: Vec<u64> = self
+            .peers
+            .iter()
+            .map(|p| self.reads.echoed.get(p).copied().unwrap_or(0))
+            .collect();
         rounds.push(u64::MAX);
-        rounds.sort_unstable_by(|a, b| b.cmp(a));
-        let quorum_round = rounds.get(quorum::majority(self.peers.len() + 1) - 1).copied();
-        let Some(quorum_round) = quorum_round else { return };
+        let quorum_round = quorum::majority_value(&rounds);
         while let Some(&(ctx, index, r)) = self.reads.pending.front() {
             if r == 0 || r > quorum_round {
                 break;
