@@ -1,6 +1,6 @@
 //! The replica itself.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use kvraft_kv::codec::{decode_command, encode_command, DecodeError};
 use kvraft_kv::{
@@ -42,16 +42,6 @@ pub enum ReplicaError {
     Snapshot(DecodeError),
 }
 
-/// A Get waiting for ReadIndex: first for the leader to confirm it (then `index` is known),
-/// then for the state machine to apply up to `index`.
-#[derive(Debug)]
-struct PendingRead {
-    id: RequestId,
-    key: String,
-    term: Term,
-    index: Option<LogIndex>,
-}
-
 /// A request waiting for its log entry.
 #[derive(Debug)]
 struct Pending {
@@ -68,8 +58,13 @@ pub struct Replica {
     config: ReplicaConfig,
     /// Proposed requests by the log index they were given.
     pending: BTreeMap<LogIndex, Pending>,
-    /// Gets in flight through ReadIndex, by request id (the read's context).
-    reads: BTreeMap<RequestId, PendingRead>,
+    /// Gets waiting for the leader to confirm them through ReadIndex, by request id (the
+    /// read's context), with their key. All were asked in `unconfirmed_reads_term`.
+    unconfirmed_reads: BTreeMap<RequestId, String>,
+    unconfirmed_reads_term: Term,
+    /// Confirmed Gets waiting for the state machine to reach their read index, in
+    /// confirmation order, which is also index order (the commit index never goes back).
+    confirmed_reads: VecDeque<(LogIndex, RequestId, String)>,
     replies: Vec<(RequestId, Reply)>,
 }
 
@@ -98,7 +93,9 @@ impl Replica {
             sm,
             config,
             pending: BTreeMap::new(),
-            reads: BTreeMap::new(),
+            unconfirmed_reads: BTreeMap::new(),
+            unconfirmed_reads_term: Term::default(),
+            confirmed_reads: VecDeque::new(),
             replies: Vec::new(),
         })
     }
@@ -179,8 +176,8 @@ impl Replica {
     fn submit_read(&mut self, id: RequestId, key: String) {
         match self.raft.read_index(id) {
             Ok(()) => {
-                let term = self.raft.term();
-                self.reads.insert(id, PendingRead { id, key, term, index: None });
+                self.unconfirmed_reads_term = self.raft.term();
+                self.unconfirmed_reads.insert(id, key);
             }
             Err(_) => {
                 let hint = self.leader_hint();
@@ -192,16 +189,13 @@ impl Replica {
     /// Serves every confirmed read whose index the state machine has reached.
     fn serve_reads(&mut self) {
         let applied = LogIndex(self.sm.applied());
-        let ready: Vec<RequestId> = self
-            .reads
-            .values()
-            .filter(|r| r.index.is_some_and(|i| i <= applied))
-            .map(|r| r.id)
-            .collect();
-        for id in ready {
-            let read = self.reads.remove(&id).expect("listed");
-            let value = self.sm.get(&read.key).to_string();
-            self.replies.push((read.id, Ok(Outcome::Value(value))));
+        while let Some((index, _, _)) = self.confirmed_reads.front() {
+            if *index > applied {
+                break;
+            }
+            let (_, id, key) = self.confirmed_reads.pop_front().expect("front exists");
+            let value = self.sm.get(&key).to_string();
+            self.replies.push((id, Ok(Outcome::Value(value))));
         }
     }
 
@@ -226,19 +220,13 @@ impl Replica {
     /// Unconfirmed reads of an older term, or of a leader no more, are failed (confirmed ones
     /// were linearizable when confirmed and are still served once applied).
     fn fail_reads_if_deposed(&mut self) {
-        let (leader, term) = (self.raft.is_leader(), self.raft.term());
-        let failed: Vec<RequestId> = self
-            .reads
-            .values()
-            .filter(|r| r.index.is_none() && (!leader || r.term != term))
-            .map(|r| r.id)
-            .collect();
-        if failed.is_empty() {
+        if self.unconfirmed_reads.is_empty()
+            || (self.raft.is_leader() && self.raft.term() == self.unconfirmed_reads_term)
+        {
             return;
         }
         let hint = self.leader_hint();
-        for id in failed {
-            self.reads.remove(&id);
+        for (id, _) in std::mem::take(&mut self.unconfirmed_reads) {
             self.replies.push((id, Err(KvError::WrongLeader { leader_hint: hint })));
         }
     }
@@ -248,8 +236,12 @@ impl Replica {
     pub fn ready(&mut self) -> Ready {
         let mut rd = self.raft.ready();
         for state in std::mem::take(&mut rd.read_states) {
-            if let Some(read) = self.reads.get_mut(&state.ctx) {
-                read.index = Some(state.index);
+            if let Some(key) = self.unconfirmed_reads.remove(&state.ctx) {
+                debug_assert!(
+                    self.confirmed_reads.back().is_none_or(|(last, _, _)| *last <= state.index),
+                    "read indexes go back"
+                );
+                self.confirmed_reads.push_back((state.index, state.ctx, key));
             }
         }
         self.serve_reads();
@@ -318,6 +310,6 @@ impl Replica {
 
     /// Requests waiting for their log entry or their read confirmation.
     pub fn pending_requests(&self) -> usize {
-        self.pending.len() + self.reads.len()
+        self.pending.len() + self.unconfirmed_reads.len() + self.confirmed_reads.len()
     }
 }
