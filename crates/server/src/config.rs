@@ -147,7 +147,7 @@ impl ServerConfig {
             .ok_or(ConfigError::Missing("data-dir", "DATA_DIR", "data_dir"))?;
         let listen = match args.listen.or(file.listen) {
             Some(listen) => listen,
-            None => default_listen(&me.address)?,
+            None => default_listen(&me.address),
         };
         let cluster_id =
             args.cluster_id.or(file.cluster_id).unwrap_or_else(|| cluster_id_of(&cluster));
@@ -303,12 +303,12 @@ pub fn cluster_id_of(cluster: &[Member]) -> u64 {
     (u64::from(hi) << 32 | u64::from(lo)).max(1)
 }
 
-fn default_listen(address: &str) -> Result<SocketAddr, ConfigError> {
+fn default_listen(address: &str) -> SocketAddr {
     let (host, port) = address.rsplit_once(':').expect("validated host:port");
     let port: u16 = port.parse().expect("validated port");
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let ip = host.parse::<IpAddr>().unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    Ok(SocketAddr::new(ip, port))
+    SocketAddr::new(ip, port)
 }
 
 #[cfg(test)]

@@ -25,9 +25,9 @@ pub enum Refusal {
 }
 
 /// A node's state as `kvraft status` shows it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeStatus {
-    pub role: Option<kvraft_raft::Role>,
+    pub role: kvraft_raft::Role,
     pub term: u64,
     pub leader: Option<NodeId>,
     pub commit_index: u64,
@@ -183,7 +183,7 @@ impl Node {
         let raft = self.replica.raft();
         let snapshot = raft.log().snapshot_meta();
         NodeStatus {
-            role: Some(raft.role()),
+            role: raft.role(),
             term: raft.term().0,
             leader: raft.leader(),
             commit_index: raft.commit_index().0,

@@ -182,7 +182,7 @@ fn status_reply(shared: &Shared, s: NodeStatus) -> pb::StatusReply {
         node_id: c.id.0,
         address: c.address().to_string(),
         cluster_id: c.cluster_id,
-        role: s.role.map_or(pb::Role::Unspecified, pb::Role::from).into(),
+        role: pb::Role::from(s.role).into(),
         term: s.term,
         leader_id: s.leader.map_or(0, |l| l.0),
         leader_address: s.leader.and_then(|l| shared.address_of(l)).unwrap_or_default(),
