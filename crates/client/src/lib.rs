@@ -20,4 +20,4 @@ pub mod remote;
 
 pub use clerk::{Clerk, NextStep};
 #[cfg(feature = "grpc")]
-pub use remote::{Client, ClientError, ClientOptions};
+pub use remote::{Client, ClientError, ClientOptions, Connections};

@@ -34,6 +34,7 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use kvraft_kv::{ClientId, KvError, Op, Outcome, Reply};
@@ -357,8 +358,9 @@ struct Server {
     /// `host:port`.
     address: String,
     endpoint: Endpoint,
-    /// Created on first use; reconnects by itself after failures.
-    client: Option<KvServiceClient<Channel>>,
+    /// Created on first use, possibly shared with other clients (see [`Connections`]);
+    /// reconnects by itself after failures.
+    channel: Arc<OnceLock<Channel>>,
     /// Learned from a leader hint rather than configured.
     from_hint: bool,
     /// The last call to it failed (unreachable, timed out). A hinted server in this state is
@@ -369,34 +371,38 @@ struct Server {
 impl Server {
     fn new(address: String, call_timeout: Duration) -> Result<Server, ClientError> {
         let endpoint = endpoint_of(&address, call_timeout)?;
-        Ok(Server { address, endpoint, client: None, from_hint: false, failing: false })
+        let channel = Arc::new(OnceLock::new());
+        Ok(Server { address, endpoint, channel, from_hint: false, failing: false })
     }
 
-    fn client(&mut self) -> KvServiceClient<Channel> {
-        self.client
-            .get_or_insert_with(|| KvServiceClient::new(self.endpoint.connect_lazy()))
-            .clone()
+    fn client(&self) -> KvServiceClient<Channel> {
+        KvServiceClient::new(self.channel.get_or_init(|| self.endpoint.connect_lazy()).clone())
+    }
+
+    /// The same server and connection, with this client's own bookkeeping.
+    fn share(&self) -> Server {
+        Server {
+            address: self.address.clone(),
+            endpoint: self.endpoint.clone(),
+            channel: self.channel.clone(),
+            from_hint: false,
+            failing: false,
+        }
     }
 }
 
-/// A kvraft client over gRPC: one session, one operation at a time. See the [module
-/// docs](self) for the retry rules. Needs a tokio runtime (with the time driver) when its
-/// operations run; constructing it does not.
-#[derive(Debug)]
-pub struct Client {
-    clerk: Clerk,
-    servers: Vec<Server>,
-    call_timeout: Duration,
-    op_timeout: Option<Duration>,
-    /// Whether the cluster has executed an operation of the current session (so it knows the
-    /// session, unless it expires).
-    session_confirmed: bool,
+/// One connection per configured endpoint, connected on first use, that any number of
+/// [`Client`]s can share ([`Client::over`]): many sessions multiplexed over one HTTP/2
+/// connection per server, as a load generator or a proxy wants. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Connections {
+    servers: Arc<Vec<Server>>,
 }
 
-impl Client {
-    /// Checks the options; connects lazily, on first use of each endpoint. Duplicate endpoints
-    /// are dropped.
-    pub fn new(options: ClientOptions) -> Result<Client, ClientError> {
+impl Connections {
+    /// Checks `options` (endpoints and call timeout); connects lazily. Duplicate endpoints are
+    /// dropped.
+    pub fn new(options: &ClientOptions) -> Result<Connections, ClientError> {
         let mut addresses: Vec<String> = Vec::new();
         for e in &options.endpoints {
             let address = parse_address(e)?;
@@ -423,14 +429,43 @@ impl Client {
             .into_iter()
             .map(|a| Server::new(a, options.call_timeout))
             .collect::<Result<Vec<_>, _>>()?;
+        Ok(Connections { servers: Arc::new(servers) })
+    }
+}
+
+/// A kvraft client over gRPC: one session, one operation at a time. See the [module
+/// docs](self) for the retry rules. Needs a tokio runtime (with the time driver) when its
+/// operations run; constructing it does not.
+#[derive(Debug)]
+pub struct Client {
+    clerk: Clerk,
+    servers: Vec<Server>,
+    call_timeout: Duration,
+    op_timeout: Option<Duration>,
+    /// Whether the cluster has executed an operation of the current session (so it knows the
+    /// session, unless it expires).
+    session_confirmed: bool,
+}
+
+impl Client {
+    /// Checks the options; connects lazily, on first use of each endpoint. Duplicate endpoints
+    /// are dropped.
+    pub fn new(options: ClientOptions) -> Result<Client, ClientError> {
+        Ok(Client::over(&Connections::new(&options)?, &options))
+    }
+
+    /// A client with its own session over shared `connections`; `options` gives the timeouts
+    /// and client id (its endpoints are those of `connections`).
+    pub fn over(connections: &Connections, options: &ClientOptions) -> Client {
+        let servers: Vec<Server> = connections.servers.iter().map(Server::share).collect();
         let client_id = options.client_id.unwrap_or_else(new_client_id);
-        Ok(Client {
+        Client {
             clerk: Clerk::new(client_id, servers.len()),
             servers,
             call_timeout: options.call_timeout,
             op_timeout: options.op_timeout,
             session_confirmed: false,
-        })
+        }
     }
 
     /// The current session's client id.

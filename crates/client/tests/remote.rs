@@ -303,3 +303,24 @@ async fn an_unreachable_hinted_address_is_not_followed_again() {
     client.put("k", "v").await.unwrap();
     assert_eq!(leader.seen().len(), 1, "the configured leader was never tried");
 }
+
+/// Clients over shared connections keep their own sessions.
+#[tokio::test]
+async fn clients_over_shared_connections_have_their_own_sessions() {
+    let server = Scripted::default();
+    let addr = serve(server.clone()).await;
+    let opts = options(&[addr]);
+    let shared = kvraft_client::Connections::new(&opts).unwrap();
+    let mut a = Client::over(&shared, &opts);
+    let mut b = Client::over(&shared, &opts);
+    assert_ne!(a.client_id(), b.client_id());
+    a.put("k", "x").await.unwrap();
+    b.append("k", "y").await.unwrap();
+    a.append("k", "z").await.unwrap();
+    assert_eq!(b.get("k").await.unwrap(), "xyz");
+    let (ida, idb) = (a.client_id().0, b.client_id().0);
+    assert_eq!(
+        server.seen(),
+        vec![(ida, 1, "Put"), (idb, 1, "Append"), (ida, 2, "Append"), (idb, 2, "Get")]
+    );
+}
