@@ -2,12 +2,10 @@
 //! long-lived gRPC stream (`RaftService.Send`) open and pushes batches of messages down it.
 //!
 //! Raft tolerates lost messages, so the node never waits on a peer: when a queue is full, or
-//! the peer is unreachable, messages are dropped (and counted). A broken stream is reopened
+//! the peer is unreachable, messages are dropped. A broken stream is reopened
 //! with exponential backoff.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use kvraft_proto::v1 as pb;
@@ -33,7 +31,6 @@ pub const MAX_PEER_MESSAGE_BYTES: usize = 4 * MAX_BATCH_BYTES + (1 << 20);
 #[derive(Debug)]
 pub struct PeerQueues {
     queues: BTreeMap<NodeId, mpsc::Sender<Message>>,
-    dropped: Arc<AtomicU64>,
 }
 
 impl PeerQueues {
@@ -44,15 +41,10 @@ impl PeerQueues {
                 tracing::warn!("message to unknown node {}", msg.to);
                 continue;
             };
-            if queue.try_send(msg).is_err() {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
+            if let Err(e) = queue.try_send(msg) {
+                tracing::trace!("peer queue full, dropped {}", e.into_inner().body.kind());
             }
         }
-    }
-
-    /// Messages dropped because a queue was full.
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
     }
 }
 
@@ -71,7 +63,7 @@ pub fn start_peer_senders(
         let sender = PeerSender { me, cluster_id, peer: peer.clone(), shutdown: shutdown.clone() };
         tasks.push(tokio::spawn(sender.run(rx)));
     }
-    (PeerQueues { queues, dropped: Arc::new(AtomicU64::new(0)) }, tasks)
+    (PeerQueues { queues }, tasks)
 }
 
 struct PeerSender {

@@ -37,8 +37,6 @@ pub struct WalDone {
     pub through: u64,
     /// What the storage holds now (the snapshot policy reads it).
     pub raft_state_size: usize,
-    /// Jobs in this group write (for the logs and benchmarks).
-    pub jobs: usize,
 }
 
 /// The handle the node keeps: submit jobs; dropping it stops the thread after its current
@@ -46,7 +44,7 @@ pub struct WalDone {
 #[derive(Debug)]
 pub struct WalThread {
     jobs: mpsc::Sender<WalJob>,
-    thread: Option<thread::JoinHandle<()>>,
+    thread: thread::JoinHandle<()>,
 }
 
 /// Upper bound on the jobs in one group write, so one fsync never waits for an unbounded
@@ -73,18 +71,15 @@ impl WalThread {
                 let batches: Vec<PersistBatch<'_>> = group.iter().map(WalJob::batch).collect();
                 let result = wal.write_batches(&batches).and_then(|()| wal.sync());
                 let through = group.last().expect("a group has a job").number;
-                let report = result.map(|()| WalDone {
-                    through,
-                    raft_state_size: wal.raft_state_size(),
-                    jobs: group.len(),
-                });
+                let report =
+                    result.map(|()| WalDone { through, raft_state_size: wal.raft_state_size() });
                 let failed = report.is_err();
                 if done.send(report).is_err() || failed {
                     return;
                 }
             }
         })?;
-        Ok(WalThread { jobs, thread: Some(thread) })
+        Ok(WalThread { jobs, thread })
     }
 
     /// Queues a job; false if the thread has stopped (after an error, already reported).
@@ -93,11 +88,9 @@ impl WalThread {
     }
 
     /// Stops the thread once the jobs already queued are written, and waits for it.
-    pub fn stop(mut self) {
-        let (closed, _) = mpsc::channel();
-        self.jobs = closed;
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+    pub fn stop(self) {
+        let WalThread { jobs, thread } = self;
+        drop(jobs); // the thread's `recv` fails once the queue is drained
+        let _ = thread.join();
     }
 }
