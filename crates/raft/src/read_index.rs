@@ -144,11 +144,8 @@ impl RawNode {
         }
         // One value per voter: the leader has seen every round it sent; a peer that has not
         // echoed in this term counts as round 0.
-        let mut rounds: Vec<u64> = self
-            .peers
-            .iter()
-            .map(|p| self.reads.echoed.get(p).copied().unwrap_or(0))
-            .collect();
+        let mut rounds: Vec<u64> =
+            self.peers.iter().map(|p| self.reads.echoed.get(p).copied().unwrap_or(0)).collect();
         rounds.push(u64::MAX);
         let quorum_round = quorum::majority_value(&rounds);
         while let Some(&(ctx, index, r)) = self.reads.pending.front() {
