@@ -283,7 +283,7 @@ impl RawNode {
     pub fn has_ready(&self) -> bool {
         !self.msgs.is_empty()
             || !self.msgs_after_persist.is_empty()
-            || self.hard_state() != self.persisted_hard_state
+            || self.term_or_vote_unpersisted()
             || self.snapshot_to_persist.is_some()
             || self.snapshot_to_apply.is_some()
             || self.log.has_unstable()
@@ -302,11 +302,19 @@ impl RawNode {
         }
         let number = self.next_ready_number;
         self.next_ready_number += 1;
-        let hs = self.hard_state();
-        let hard_state = (hs != self.persisted_hard_state).then_some(hs);
-        self.persisted_hard_state = hs;
         let entries = self.log.take_unstable();
         let snapshot = self.snapshot_to_persist.take();
+        // The commit index is volatile state (it is relearned from the leader after a
+        // restart), so a change of it alone asks for no write and no fsync: it rides along
+        // with the next write of entries, a snapshot, the term or the vote. Writing it on its
+        // own would cost the leader a second fsync per proposal, serialised behind the first.
+        let hs = self.hard_state();
+        let write_hard_state = self.term_or_vote_unpersisted()
+            || ((!entries.is_empty() || snapshot.is_some()) && hs != self.persisted_hard_state);
+        let hard_state = write_hard_state.then_some(hs);
+        if write_hard_state {
+            self.persisted_hard_state = hs;
+        }
         let mut rd = Ready {
             number,
             hard_state,
@@ -366,6 +374,11 @@ impl RawNode {
         self.election_elapsed = 0;
         let base = self.config.election_timeout_ticks;
         self.randomized_election_timeout = base + self.rng.below(base as u64) as u32;
+    }
+
+    /// The term or vote changed since the last hard state handed out to be persisted.
+    fn term_or_vote_unpersisted(&self) -> bool {
+        self.term != self.persisted_hard_state.term || self.vote != self.persisted_hard_state.vote
     }
 
     /// A follower that heard from its leader within the election timeout.

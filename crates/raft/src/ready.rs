@@ -20,6 +20,9 @@ use crate::message::{Entry, HardState, Message, Snapshot};
 pub struct Ready {
     /// Identifies this Ready to `on_persisted`.
     pub number: u64,
+    /// Present when the term or vote changed, or (with the latest commit index) alongside
+    /// entries or a snapshot. An advance of the commit index alone is never written: it is
+    /// volatile, and writing it would cost an fsync per commit.
     pub hard_state: Option<HardState>,
     /// A snapshot to persist; storage drops the log prefix it covers.
     pub snapshot: Option<Snapshot>,
