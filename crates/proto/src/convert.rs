@@ -277,6 +277,15 @@ impl From<MessageBody> for pbm::Body {
                 })
             }
             MessageBody::SnapshotResponse(r) => pbm::Body::SnapshotResponse(r.into()),
+            MessageBody::ReadIndexRequest { ctx } => {
+                pbm::Body::ReadIndexRequest(pbm::ReadIndexRequest { ctx })
+            }
+            MessageBody::ReadIndexResponse { ctx, index } => {
+                pbm::Body::ReadIndexResponse(pbm::ReadIndexResponse {
+                    ctx,
+                    index: index.map(|i| i.0),
+                })
+            }
         }
     }
 }
@@ -355,6 +364,10 @@ fn body_from_proto(term: Term, body: pbm::Body) -> Result<MessageBody, ConvertEr
             done: c.done,
         },
         pbm::Body::SnapshotResponse(r) => MessageBody::SnapshotResponse(r.try_into()?),
+        pbm::Body::ReadIndexRequest(r) => MessageBody::ReadIndexRequest { ctx: r.ctx },
+        pbm::Body::ReadIndexResponse(r) => {
+            MessageBody::ReadIndexResponse { ctx: r.ctx, index: r.index.map(LogIndex) }
+        }
     })
 }
 

@@ -32,6 +32,22 @@ pub struct Config {
     /// (and learns the commit index) without waiting for a proposal. ReadIndex reads need
     /// this to be served promptly; the MIT lab's Raft tests forbid it (they check indices).
     pub append_noop_on_election: bool,
+    /// Leader-lease reads (Raft thesis 6.4.1), off by default. A leader answers `read_index`
+    /// at once, without a heartbeat round, while a heartbeat round that a majority echoed was
+    /// *sent* at most [`Config::lease_duration_ticks`] ticks ago (and once it has committed an
+    /// entry of its term). Requires `check_quorum`: followers that heard from the leader
+    /// refuse votes for an election timeout, and the lease ends strictly inside that window.
+    ///
+    /// **Clock assumption.** Every peer's ticks advance at the same rate, up to a bounded
+    /// drift that `lease_drift_margin_ticks` covers. A leader whose ticks stall while real time
+    /// goes on (a GC pause, SIGSTOP, `docker pause`, a starved process, a VM migration) keeps
+    /// trusting an expired lease and can serve a stale read: that is why this is opt-in.
+    /// Every voter must enable it (a restarted peer then refuses votes for its first election
+    /// timeout too, as it may have acknowledged a round just before it went down).
+    pub lease_reads: bool,
+    /// Ticks the lease gives up to cover clock drift between peers over one election timeout
+    /// (3 of 30 ticks: 10%). See [`Config::lease_duration_ticks`].
+    pub lease_drift_margin_ticks: u32,
     /// Seed of this peer's randomness (election timeouts). Derive it per peer.
     pub seed: u64,
 }
@@ -49,6 +65,13 @@ pub enum ConfigError {
     HeartbeatTooSlow { heartbeat: u32, election: u32 },
     #[error("{0} must be positive")]
     NotPositive(&'static str),
+    #[error("lease reads need check_quorum (followers refuse votes only with it)")]
+    LeaseWithoutCheckQuorum,
+    #[error(
+        "lease reads: the lease ({lease} ticks) must be at least a heartbeat interval \
+         ({heartbeat} ticks); lower lease_drift_margin_ticks or raise the election timeout"
+    )]
+    LeaseTooShort { lease: u32, heartbeat: u32 },
 }
 
 impl Config {
@@ -67,6 +90,8 @@ impl Config {
             snapshot_chunk_bytes: 1 << 20,
             max_uncommitted_bytes: 64 << 20,
             append_noop_on_election: false,
+            lease_reads: false,
+            lease_drift_margin_ticks: 3,
             seed: id.0,
         }
     }
@@ -101,7 +126,47 @@ impl Config {
                 election: self.election_timeout_ticks,
             });
         }
+        if self.lease_reads {
+            if !self.check_quorum {
+                return Err(ConfigError::LeaseWithoutCheckQuorum);
+            }
+            let lease = self.lease_duration_ticks().unwrap_or(0);
+            if lease < self.heartbeat_interval_ticks {
+                return Err(ConfigError::LeaseTooShort {
+                    lease,
+                    heartbeat: self.heartbeat_interval_ticks,
+                });
+            }
+        }
         Ok(())
+    }
+
+    /// With `lease_reads`, how many ticks after *sending* a heartbeat round that a majority
+    /// echoed the leader may still answer reads from its commit index alone: the read at
+    /// `now_tick` is served if `now_tick - sent_tick <= lease`.
+    ///
+    /// Why this is shorter than the followers' vote refusal: a follower that received the
+    /// round (no earlier than it was sent) refuses votes until its own clock has counted
+    /// `election_timeout_ticks` ticks; its first tick may come at once, so that is at least
+    /// `election_timeout_ticks - 1` tick periods after receipt. The leader's read at
+    /// `now_tick` happens less than `now_tick - sent_tick + 1` tick periods after the send
+    /// (the send happened during tick `sent_tick`). So with equal tick rates
+    /// `lease = election_timeout_ticks - 2` would be exactly safe; the drift margin comes off
+    /// on top: `lease = election_timeout_ticks - 2 - lease_drift_margin_ticks`.
+    pub fn lease_duration_ticks(&self) -> Option<u32> {
+        if !self.lease_reads {
+            return None;
+        }
+        let lease = self.election_timeout_ticks.saturating_sub(2 + self.lease_drift_margin_ticks);
+        // Planted bug: a lease as long as the *randomized* election timeout's upper end, which
+        // outlives the followers' vote refusal (one base timeout), so a deposed leader can keep
+        // serving reads after a new leader has committed writes.
+        #[cfg(feature = "bug-lease-too-long")]
+        let lease = {
+            let _ = lease;
+            2 * self.election_timeout_ticks
+        };
+        Some(lease)
     }
 }
 
@@ -122,8 +187,30 @@ mod tests {
         let mut c = ok.clone();
         c.heartbeat_interval_ticks = 30;
         assert!(matches!(c.validate(), Err(ConfigError::HeartbeatTooSlow { .. })));
-        let mut c = ok;
+        let mut c = ok.clone();
         c.snapshot_chunk_bytes = 0;
         assert_eq!(c.validate(), Err(ConfigError::NotPositive("snapshot_chunk_bytes")));
+        let mut c = ok.clone();
+        c.lease_reads = true;
+        c.check_quorum = false;
+        assert_eq!(c.validate(), Err(ConfigError::LeaseWithoutCheckQuorum));
+        let mut c = ok;
+        c.lease_reads = true;
+        c.lease_drift_margin_ticks = 20;
+        assert_eq!(c.validate(), Err(ConfigError::LeaseTooShort { lease: 8, heartbeat: 10 }));
+    }
+
+    #[cfg(not(feature = "bug-lease-too-long"))]
+    #[test]
+    fn the_lease_ends_before_the_followers_vote_refusal() {
+        let mut c = Config::new(NodeId(1), vec![NodeId(1), NodeId(2), NodeId(3)]);
+        assert_eq!(c.lease_duration_ticks(), None);
+        c.lease_reads = true;
+        // 30 ticks of refusal after receipt; the read must happen within 28 tick periods of
+        // the send (lease 25 + 1 partial tick), less 3 ticks for drift.
+        assert_eq!(c.lease_duration_ticks(), Some(25));
+        assert_eq!(c.validate(), Ok(()));
+        c.lease_drift_margin_ticks = 0;
+        assert!(c.lease_duration_ticks().unwrap() + 1 < c.election_timeout_ticks);
     }
 }

@@ -39,7 +39,7 @@ impl RawNode {
         self.progress.clear();
         self.pending_broadcast = false;
         self.uncommitted_bytes = 0;
-        self.reads.reset();
+        self.drop_leader_reads();
         self.reset_election_timer();
     }
 
@@ -113,7 +113,8 @@ impl RawNode {
         let last = self.log.last_index();
         self.progress = self.peers.iter().map(|p| (*p, Progress::new(last))).collect();
         self.uncommitted_bytes = 0;
-        self.reads.reset();
+        self.drop_leader_reads();
+        self.settle_forwarded_reads();
         if self.config.append_noop_on_election {
             self.log.append_new(self.term, bytes::Bytes::new());
             if self.peers.is_empty() {

@@ -9,8 +9,10 @@
 //! Parts: [`log`] (snapshot + retained entries and their watermarks), [`progress`] (the
 //! leader's view of each follower: probe / pipelined replicate / snapshot transfer),
 //! [`quorum`] (majority maths), [`storage`] (the durability contract and an in-memory
-//! implementation), [`message`] (what peers exchange), and the `RawNode` itself, whose logic is
-//! split into elections, leader-side replication and follower-side handling.
+//! implementation), [`message`] (what peers exchange), [`read_index`] (linearizable reads
+//! without log writes: ReadIndex on the leader, reads forwarded by followers, opt-in leader
+//! leases), and the `RawNode` itself, whose logic is split into elections, leader-side
+//! replication and follower-side handling.
 
 pub mod config;
 mod election;
@@ -35,6 +37,8 @@ pub const PLANTED_BUGS: &[&str] = &[
     "bug-vote-without-log-check",
     #[cfg(feature = "bug-commit-old-term-by-count")]
     "bug-commit-old-term-by-count",
+    #[cfg(feature = "bug-lease-too-long")]
+    "bug-lease-too-long",
 ];
 
 pub use config::{Config, ConfigError};

@@ -35,7 +35,9 @@ pub struct Snapshot {
 }
 
 /// A message between two peers. Requests (`Vote`, `Append`, `Heartbeat`, `SnapshotChunk`) are
-/// answered by exactly one response each, so a transport may pair them as RPC calls.
+/// answered by exactly one response each, so a transport may pair them as RPC calls. The
+/// one-way messages (`ReadIndexRequest`, `ReadIndexResponse`, see
+/// [`MessageBody::is_one_way`]) are neither: a transport sends each on its own.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
     pub from: NodeId,
@@ -85,6 +87,22 @@ pub enum MessageBody {
         done: bool,
     },
     SnapshotResponse(SnapshotResult),
+    /// A follower forwards reads to its leader (Raft thesis 6.4): "tell me a read index".
+    /// `ctx` names the batch of reads on the follower; it is the follower's own number (a
+    /// random per-incarnation base mixed with a counter), not the application's read context,
+    /// so that an answer meant for an earlier incarnation of the follower matches nothing.
+    /// One-way: the leader answers with a `ReadIndexResponse` when it can, perhaps never.
+    ReadIndexRequest {
+        ctx: u64,
+    },
+    /// The leader's answer to `ReadIndexRequest { ctx }`, in the term of the request:
+    /// `Some(index)` once a heartbeat round started after the request (or, with lease reads,
+    /// a valid lease) confirmed the leadership that `index` (the leader's commit index when the
+    /// request arrived) needs; `None` if this peer is not (or no longer) the leader. One-way.
+    ReadIndexResponse {
+        ctx: u64,
+        index: Option<LogIndex>,
+    },
 }
 
 /// A follower's answer to `Append`.
@@ -120,6 +138,13 @@ impl MessageBody {
         )
     }
 
+    /// True for the messages that neither expect a response nor answer a request (the
+    /// follower-read forwarding pair): a transport that pairs requests with responses as RPC
+    /// calls sends these on their own.
+    pub fn is_one_way(&self) -> bool {
+        matches!(self, MessageBody::ReadIndexRequest { .. } | MessageBody::ReadIndexResponse { .. })
+    }
+
     /// A short name for traces and counters.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -133,6 +158,8 @@ impl MessageBody {
             MessageBody::HeartbeatResponse { .. } => "HeartbeatResponse",
             MessageBody::SnapshotChunk { .. } => "SnapshotChunk",
             MessageBody::SnapshotResponse(_) => "SnapshotResponse",
+            MessageBody::ReadIndexRequest { .. } => "ReadIndexRequest",
+            MessageBody::ReadIndexResponse { .. } => "ReadIndexResponse",
         }
     }
 }

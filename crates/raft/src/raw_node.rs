@@ -83,7 +83,7 @@ pub struct RawNode {
     /// Readies handed out but not yet persisted, with the last entry each wrote.
     pub(crate) unpersisted: VecDeque<(u64, Option<(LogIndex, Term)>)>,
     pub(crate) uncommitted_bytes: usize,
-    /// Leader: linearizable reads in progress.
+    /// Linearizable reads in progress: the leader's, and those a follower forwarded.
     pub(crate) reads: crate::read_index::ReadQueue,
 }
 
@@ -119,7 +119,10 @@ impl RawNode {
             next_ready_number: 1,
             unpersisted: VecDeque::new(),
             uncommitted_bytes: 0,
-            reads: Default::default(),
+            // Its own generator: forwarded reads draw nothing from the election timers' one.
+            reads: crate::read_index::ReadQueue::new(
+                DetRng::new(config.seed ^ 0x5245_4144_494e_4458).next_u64(),
+            ),
             config,
         };
         node.persisted_hard_state.commit = node.log.committed();
@@ -168,6 +171,9 @@ impl RawNode {
     pub fn progress(&self, peer: NodeId) -> Option<&Progress> {
         self.progress.get(&peer)
     }
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
 
     // ----- input -----
 
@@ -178,6 +184,8 @@ impl RawNode {
             Role::Leader => self.tick_leader(),
             _ => self.tick_election(),
         }
+        self.expire_forwarded_reads();
+        self.settle_forwarded_reads();
     }
 
     /// Proposes `data` for the log. On success, returns the index and term it will have if it
@@ -249,6 +257,9 @@ impl RawNode {
             // A stale sender: answer requests with our term so that it catches up; drop the rest.
             if m.body.is_request() {
                 self.reject_stale_request(&m);
+            } else if let MessageBody::ReadIndexRequest { ctx } = m.body {
+                // Refused with our term: the follower learns it and fails its reads at once.
+                self.send(m.from, MessageBody::ReadIndexResponse { ctx, index: None });
             }
             return Ok(());
         }
@@ -273,7 +284,12 @@ impl RawNode {
                 self.handle_snapshot_chunk(&m, meta, offset, data, done)
             }
             MessageBody::SnapshotResponse(result) => self.handle_snapshot_response(m.from, result),
+            MessageBody::ReadIndexRequest { ctx } => self.handle_read_index_request(m.from, ctx),
+            MessageBody::ReadIndexResponse { ctx, index } => {
+                self.handle_read_index_response(m.from, ctx, index)
+            }
         }
+        self.settle_forwarded_reads();
         Ok(())
     }
 
@@ -288,7 +304,8 @@ impl RawNode {
             || self.snapshot_to_apply.is_some()
             || self.log.has_unstable()
             || self.log.has_committed_to_hand_out()
-            || !self.reads.confirmed.is_empty()
+            || self.reads.has_output()
+            || self.reads.has_open_batch()
             || (self.role == Role::Leader
                 && (self.pending_broadcast
                     || self.commit_news_pending()
@@ -299,6 +316,8 @@ impl RawNode {
     pub fn ready(&mut self) -> Ready {
         if self.role == Role::Leader {
             self.flush_leader_sends();
+        } else {
+            self.send_forwarded_reads();
         }
         let number = self.next_ready_number;
         self.next_ready_number += 1;
@@ -325,6 +344,7 @@ impl RawNode {
             apply_snapshot: self.snapshot_to_apply.take(),
             committed_entries: self.log.take_committed(),
             read_states: std::mem::take(&mut self.reads.confirmed),
+            failed_reads: std::mem::take(&mut self.reads.failed),
         };
         if rd.must_persist() || !self.unpersisted.is_empty() {
             // The promises in `persisted_messages` hold once this write *and every earlier
@@ -381,17 +401,24 @@ impl RawNode {
         self.term != self.persisted_hard_state.term || self.vote != self.persisted_hard_state.vote
     }
 
-    /// A follower that heard from its leader within the election timeout.
+    /// A follower that heard from its leader within the election timeout: it refuses votes
+    /// (thesis 4.2.3), which is also what leader leases rest on. With lease reads a peer
+    /// refuses votes for its first election timeout too, as if it had just heard from a
+    /// leader: it may have echoed a lease round just before it crashed, and that leader
+    /// counts on the echo for an election timeout.
     pub(crate) fn in_leader_lease(&self) -> bool {
+        let timeout = self.config.election_timeout_ticks;
         self.config.check_quorum
-            && self.leader.is_some()
-            && self.election_elapsed < self.config.election_timeout_ticks
+            && self.election_elapsed < timeout
+            && (self.leader.is_some()
+                || (self.config.lease_reads && self.now_tick < timeout as u64))
     }
 
     /// Panics with context if an invariant of this peer is broken. Cheap: the simulator calls
     /// it after every event.
     pub fn check_invariants(&self) {
         self.log.check_invariants();
+        self.check_read_invariants();
         assert!(
             self.log.last_term() <= self.term,
             "node {}: last log term above current term",

@@ -12,7 +12,8 @@ use crate::message::{Entry, HardState, Message, Snapshot};
 /// 4. restore the state machine from `apply_snapshot`, if any, then apply `committed_entries`
 ///    in order;
 /// 5. serve each read of `read_states` once the state machine has applied its index (this
-///    needs no disk write: it may happen before the write above is durable).
+///    needs no disk write: it may happen before the write above is durable), and fail each
+///    read of `failed_reads` (the client should retry, perhaps elsewhere).
 ///
 /// The persist-before-send rule lives in the types: a message that promises durable state is
 /// only ever found in `persisted_messages`.
@@ -33,8 +34,13 @@ pub struct Ready {
     /// A snapshot received from the leader: the state machine restarts from it.
     pub apply_snapshot: Option<Snapshot>,
     pub committed_entries: Vec<Entry>,
-    /// Linearizable reads confirmed by ReadIndex.
+    /// Linearizable reads confirmed by ReadIndex (on the leader, or forwarded by a follower).
     pub read_states: Vec<crate::read_index::ReadState>,
+    /// The contexts of reads that `read_index` accepted but that can no longer be confirmed
+    /// here: leadership or the term changed, the leader refused, or a forwarded read got no
+    /// answer within an election timeout. Every accepted read ends up exactly once in
+    /// `read_states` or here.
+    pub failed_reads: Vec<u64>,
 }
 
 /// The durable part of a `Ready`, as storage sees it.

@@ -23,10 +23,14 @@ impl RawNode {
         }
         if self.heartbeat_elapsed >= self.config.heartbeat_interval_ticks {
             self.heartbeat_elapsed = 0;
-            let reads_waiting = self.reads.has_unconfirmed();
+            if self.config.lease_reads {
+                // Every heartbeat is a round, so that the lease is renewed continuously.
+                self.start_read_round();
+            }
+            let reads_waiting = self.reads.has_unconfirmed() || self.config.lease_reads;
             for peer in self.peers.clone() {
-                // Reads are confirmed by heartbeat echoes only: peers that got a probe or a
-                // chunk instead get a heartbeat too while reads wait (a lost round retries).
+                // Reads and leases are confirmed by heartbeat echoes only: peers that got a
+                // probe or a chunk instead get a heartbeat too (a lost round retries).
                 if !self.heartbeat_peer(peer) && reads_waiting {
                     self.send_heartbeat(peer);
                 }

@@ -36,6 +36,8 @@ pub fn message_len(message: &Message) -> usize {
         MessageBody::HeartbeatResponse { .. } => U64,
         MessageBody::SnapshotChunk { data, .. } => 3 * U64 + LEN + data.len() + FLAG,
         MessageBody::SnapshotResponse(_) => FLAG + 2 * U64,
+        MessageBody::ReadIndexRequest { .. } => U64,
+        MessageBody::ReadIndexResponse { .. } => U64 + FLAG + U64,
     };
     header + body
 }

@@ -17,12 +17,14 @@
 //! test with a diff per block, naming the file and the line of the command.
 //!
 //! Commands:
-//! - `add-nodes <n> [pre-vote=true|false] [check-quorum=true|false] [noop=true|false]`: nodes
-//!   `1..=n` (`noop`: a new leader appends an empty entry).
+//! - `add-nodes <n> [pre-vote=true|false] [check-quorum=true|false] [noop=true|false]
+//!   [lease-margin=<ticks>]`: nodes `1..=n` (`noop`: a new leader appends an empty entry;
+//!   `lease-margin`: leader-lease reads with that clock-drift margin).
+//! - `read-index <id> <ctx>`: ask for a linearizable read (on a follower: forwarded to its
+//!   leader); confirmed and failed reads show in a Ready.
 //! - `campaign <id>`: tick the node until it starts an election (at most 2 election timeouts).
 //! - `tick <id> [n]`, `tick-heartbeat <id>`: advance a node's clock.
 //! - `propose <id> <data>`: propose an entry.
-//! - `read-index <id> <ctx>`: ask for a linearizable read; confirmed reads show in a Ready.
 //! - `process-ready <id>...`: take each node's `Ready`, print it and carry it out.
 //! - `ready <id>` / `persist <id>`: the same in two halves, for a driver whose storage writes
 //!   complete asynchronously: `ready` takes a Ready and sends its `messages`; `persist`
@@ -152,6 +154,12 @@ fn fmt_msg(m: &Message) -> String {
         MessageBody::SnapshotResponse(SnapshotResult::NeedOffset { snapshot_index, offset }) => {
             write!(s, " need snap={snapshot_index} offset={offset}").unwrap();
         }
+        // Batch numbers on the wire are mixed with a random nonce: print only what varies.
+        MessageBody::ReadIndexRequest { .. } => {}
+        MessageBody::ReadIndexResponse { index: Some(index), .. } => {
+            write!(s, " index={index}").unwrap();
+        }
+        MessageBody::ReadIndexResponse { index: None, .. } => s.push_str(" refused"),
     }
     s
 }
@@ -417,15 +425,20 @@ impl Env {
 
     fn add_nodes(&mut self, args: &[&str], out: &mut Out) -> Result<(), String> {
         let Some((n, opts)) = args.split_first() else {
-            return Err("usage: add-nodes <n> [pre-vote=..] [check-quorum=..] [noop=..]".into());
+            return Err(
+                "usage: add-nodes <n> [pre-vote=..] [check-quorum=..] [noop=..] [lease-margin=..]"
+                    .into(),
+            );
         };
         if !self.nodes.is_empty() {
             return Err("nodes already added".into());
         }
         let n = parse_u64(n)?;
         let (mut pre_vote, mut check_quorum, mut noop) = (false, false, false);
+        let mut lease_margin = None;
         for opt in opts {
             match opt.split_once('=') {
+                Some(("lease-margin", v)) => lease_margin = Some(parse_u64(v)? as u32),
                 Some(("pre-vote", v)) => pre_vote = parse_bool(v)?,
                 Some(("check-quorum", v)) => check_quorum = parse_bool(v)?,
                 Some(("noop", v)) => noop = parse_bool(v)?,
@@ -441,6 +454,8 @@ impl Env {
             config.check_quorum = check_quorum;
             config.snapshot_chunk_bytes = SNAPSHOT_CHUNK;
             config.append_noop_on_election = noop;
+            config.lease_reads = lease_margin.is_some();
+            config.lease_drift_margin_ticks = lease_margin.unwrap_or(0);
             let storage = MemStorage::new();
             let raw = RawNode::new(config.clone(), storage.recover().expect("in-memory"))
                 .map_err(|e| e.to_string())?;
@@ -454,8 +469,15 @@ impl Env {
         }
         out.line(format!(
             "{n} nodes: election-timeout={ELECTION_TIMEOUT} heartbeat={HEARTBEAT_INTERVAL} \
-             pre-vote={pre_vote} check-quorum={check_quorum} snapshot-chunk={SNAPSHOT_CHUNK}{}",
-            if noop { " noop-on-election" } else { "" }
+             pre-vote={pre_vote} check-quorum={check_quorum} snapshot-chunk={SNAPSHOT_CHUNK}{}{}",
+            if noop { " noop-on-election" } else { "" },
+            match lease_margin {
+                Some(m) => format!(
+                    " lease-reads (margin={m}: lease={} ticks from a round's send)",
+                    self.nodes[0].config.lease_duration_ticks().expect("lease reads on")
+                ),
+                None => String::new(),
+            }
         ));
         Ok(())
     }
@@ -540,6 +562,10 @@ impl Env {
             let reads: Vec<String> =
                 rd.read_states.iter().map(|r| format!("{}@{}", r.ctx, r.index)).collect();
             out.line(format!("  reads confirmed (ctx@index): {}", reads.join(" ")));
+        }
+        if !rd.failed_reads.is_empty() {
+            let failed: Vec<String> = rd.failed_reads.iter().map(u64::to_string).collect();
+            out.line(format!("  reads failed (ctx): {}", failed.join(" ")));
         }
         for m in rd.messages.iter().cloned() {
             self.send(m, "send ", out);
@@ -638,6 +664,9 @@ impl Env {
             raw.applied_index(),
             raw.last_index()
         ));
+        if raw.is_leader() && raw.config().lease_reads {
+            out.line(format!("  in read lease: {}", raw.in_read_lease()));
+        }
         if raw.is_leader() {
             for peer in 1..=self.nodes.len() as u64 {
                 let raw = &self.nodes[id as usize - 1].raw;
@@ -872,4 +901,14 @@ fn election_no_prevote() {
 #[test]
 fn read_index() {
     run_file("read_index.txt");
+}
+
+#[test]
+fn follower_read() {
+    run_file("follower_read.txt");
+}
+
+#[test]
+fn lease_read() {
+    run_file("lease_read.txt");
 }

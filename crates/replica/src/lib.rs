@@ -9,9 +9,15 @@
 //!    (see `kvraft_raft::Ready` for the order), then `apply(ready, raft_state_size)`;
 //! 3. deliver `take_replies()` to the clients.
 //!
-//! A request is answered only when its own entry is applied at the index it was proposed at.
+//! A write is answered only when its own entry is applied at the index it was proposed at.
 //! If another entry lands there, or this peer stops leading, the request fails at once with
 //! `WrongLeader` so the client retries elsewhere; dedup makes the retry safe.
+//!
+//! A Get takes no log entry: Raft's ReadIndex confirms it (one heartbeat round per batch of
+//! reads, or at once under an opt-in leader lease: `kvraft_raft::Config::lease_reads`), and
+//! the replica serves it once its state machine has applied the read index. With
+//! [`ReplicaConfig::follower_reads`] followers serve Gets too, forwarding the ReadIndex request
+//! to their leader. A read Raft cannot confirm fails with `WrongLeader`, never a stale value.
 
 mod replica;
 

@@ -22,6 +22,19 @@ pub struct ReplicaConfig {
     /// entries that arrive before the next apply.
     pub snapshot_at_percent: usize,
     pub sessions: SessionLimits,
+    /// Follower reads (Raft thesis 6.4), off by default (the MIT lab tests expect followers to
+    /// refuse every request). When on, a follower that knows its leader accepts Gets instead
+    /// of answering `WrongLeader`: it forwards a ReadIndex request to the leader and serves
+    /// the Get from its own state machine once that has applied the index the leader
+    /// confirmed, so the read is as linearizable as one served by the leader. Writes still
+    /// go to the leader. A read that cannot be confirmed (no leader known, the leader or term
+    /// changed, the leader refused, no answer within an election timeout) fails with
+    /// `WrongLeader { leader_hint }`, and the client retries, there or at the hinted leader.
+    ///
+    /// A driver enables it by setting this field (every replica of the cluster should, though
+    /// mixing is safe) and then lets clients send Gets to any server, e.g. the nearest one;
+    /// the proto mapping must carry `ReadIndexRequest`/`ReadIndexResponse` between peers.
+    pub follower_reads: bool,
 }
 
 impl Default for ReplicaConfig {
@@ -30,9 +43,14 @@ impl Default for ReplicaConfig {
             max_raft_state_bytes: None,
             snapshot_at_percent: 80,
             sessions: SessionLimits::default(),
+            follower_reads: false,
         }
     }
 }
+
+/// A confirmed read not applied within this many election timeouts fails (a follower that
+/// lost its leader may not catch up soon): the client retries rather than waits.
+const READ_APPLY_TIMEOUT_ELECTIONS: u64 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplicaError {
@@ -58,13 +76,18 @@ pub struct Replica {
     config: ReplicaConfig,
     /// Proposed requests by the log index they were given.
     pending: BTreeMap<LogIndex, Pending>,
-    /// Gets waiting for the leader to confirm them through ReadIndex, by request id (the
-    /// read's context), with their key. All were asked in `unconfirmed_reads_term`.
+    /// Gets waiting for Raft to confirm them through ReadIndex (here, or forwarded to the
+    /// leader), by request id (the read's context), with their key. Raft reports each one
+    /// back exactly once, confirmed or failed.
     unconfirmed_reads: BTreeMap<RequestId, String>,
-    unconfirmed_reads_term: Term,
-    /// Confirmed Gets waiting for the state machine to reach their read index, in
-    /// confirmation order, which is also index order (the commit index never goes back).
-    confirmed_reads: VecDeque<(LogIndex, RequestId, String)>,
+    /// Confirmed Gets waiting for the state machine to reach their read index, in index order
+    /// (answers from the leader may arrive in any order).
+    confirmed_reads: BTreeMap<(LogIndex, RequestId), String>,
+    /// When each confirmed read gives up waiting, in confirmation (so deadline) order; reads
+    /// served meanwhile are skipped.
+    read_deadlines: VecDeque<(u64, LogIndex, RequestId)>,
+    /// Ticks since this replica started.
+    ticks: u64,
     replies: Vec<(RequestId, Reply)>,
 }
 
@@ -94,8 +117,9 @@ impl Replica {
             config,
             pending: BTreeMap::new(),
             unconfirmed_reads: BTreeMap::new(),
-            unconfirmed_reads_term: Term::default(),
-            confirmed_reads: VecDeque::new(),
+            confirmed_reads: BTreeMap::new(),
+            read_deadlines: VecDeque::new(),
+            ticks: 0,
             replies: Vec::new(),
         })
     }
@@ -109,8 +133,10 @@ impl Replica {
     }
 
     pub fn tick(&mut self) {
+        self.ticks += 1;
         self.raft.tick();
         self.fail_pending_if_deposed();
+        self.expire_confirmed_reads();
     }
 
     pub fn step(&mut self, msg: Message) -> Result<(), StepError> {
@@ -126,24 +152,26 @@ impl Replica {
     /// A client request. Its reply comes out of `take_replies` (at once if it cannot be
     /// served here, otherwise once its entry is applied).
     pub fn submit(&mut self, id: RequestId, req: ClientRequest) {
-        if !self.raft.is_leader() {
-            let hint = self.leader_hint();
-            self.replies.push((id, Err(KvError::WrongLeader { leader_hint: hint })));
-            return;
-        }
         if let Op::Get { key } = &req.op {
-            #[cfg(not(feature = "bug-get-from-local-state"))]
-            {
-                self.submit_read(id, key.clone());
-                return;
-            }
-            // Planted bug: answer from local state, which a deposed leader may hold stale.
+            // Planted bug: a leader answers from local state, which it may hold stale if deposed.
             #[cfg(feature = "bug-get-from-local-state")]
-            {
+            if self.raft.is_leader() {
                 let value = self.sm.get(key).to_string();
                 self.replies.push((id, Ok(Outcome::Value(value))));
                 return;
             }
+            if self.raft.is_leader() || self.config.follower_reads {
+                self.submit_read(id, key.clone());
+            } else {
+                let hint = self.leader_hint();
+                self.replies.push((id, Err(KvError::WrongLeader { leader_hint: hint })));
+            }
+            return;
+        }
+        if !self.raft.is_leader() {
+            let hint = self.leader_hint();
+            self.replies.push((id, Err(KvError::WrongLeader { leader_hint: hint })));
+            return;
         }
         // Already applied (a retry whose reply was lost): answer from the session table.
         match self.sm.dedup(req.client, req.seq) {
@@ -170,13 +198,15 @@ impl Replica {
         }
     }
 
-    /// A linearizable read through ReadIndex: no log entry, no session (reads need no dedup:
-    /// running one twice is harmless).
-    #[cfg_attr(feature = "bug-get-from-local-state", allow(dead_code))]
+    /// A linearizable read through ReadIndex (on the leader, or forwarded by a follower): no
+    /// log entry, no session (reads need no dedup: running one twice is harmless).
     fn submit_read(&mut self, id: RequestId, key: String) {
+        if self.unconfirmed_reads.contains_key(&id) {
+            // The same request delivered twice (a duplicating network): one answer serves both.
+            return;
+        }
         match self.raft.read_index(id) {
             Ok(()) => {
-                self.unconfirmed_reads_term = self.raft.term();
                 self.unconfirmed_reads.insert(id, key);
             }
             Err(_) => {
@@ -189,20 +219,38 @@ impl Replica {
     /// Serves every confirmed read whose index the state machine has reached.
     fn serve_reads(&mut self) {
         let applied = LogIndex(self.sm.applied());
-        while let Some((index, _, _)) = self.confirmed_reads.front() {
-            if *index > applied {
+        while let Some(entry) = self.confirmed_reads.first_entry() {
+            if entry.key().0 > applied {
                 break;
             }
-            let (_, id, key) = self.confirmed_reads.pop_front().expect("front exists");
+            let ((_, id), key) = entry.remove_entry();
             let value = self.sm.get(&key).to_string();
             self.replies.push((id, Ok(Outcome::Value(value))));
         }
     }
 
-    /// Leadership lost or the term moved on: no pending request can be answered here, so fail
-    /// them now (the client retries; dedup makes that safe even if they do commit).
+    /// Confirmed reads that the state machine has not reached in time fail: the client
+    /// retries (elsewhere, or here once this replica has caught up).
+    fn expire_confirmed_reads(&mut self) {
+        while let Some(&(deadline, index, id)) = self.read_deadlines.front() {
+            if deadline > self.ticks {
+                break;
+            }
+            self.read_deadlines.pop_front();
+            if self.confirmed_reads.remove(&(index, id)).is_some() {
+                let hint = self.leader_hint();
+                self.replies.push((id, Err(KvError::WrongLeader { leader_hint: hint })));
+            }
+        }
+        if self.confirmed_reads.is_empty() {
+            self.read_deadlines.clear();
+        }
+    }
+
+    /// Leadership lost or the term moved on: no pending write can be answered here, so fail
+    /// them now (the client retries; dedup makes that safe even if they do commit). Reads
+    /// need no such check: Raft itself fails the reads it can no longer confirm.
     fn fail_pending_if_deposed(&mut self) {
-        self.fail_reads_if_deposed();
         let Some((_, first)) = self.pending.first_key_value() else { return };
         if self.raft.is_leader() && self.raft.term() == first.term {
             return;
@@ -217,31 +265,29 @@ impl Replica {
         self.raft.has_ready()
     }
 
-    /// Unconfirmed reads of an older term, or of a leader no more, are failed (confirmed ones
-    /// were linearizable when confirmed and are still served once applied).
-    fn fail_reads_if_deposed(&mut self) {
-        if self.unconfirmed_reads.is_empty()
-            || (self.raft.is_leader() && self.raft.term() == self.unconfirmed_reads_term)
-        {
-            return;
-        }
-        let hint = self.leader_hint();
-        for (id, _) in std::mem::take(&mut self.unconfirmed_reads) {
-            self.replies.push((id, Err(KvError::WrongLeader { leader_hint: hint })));
-        }
-    }
-
-    /// The next Ready. Confirmed reads are taken from it here, at once: serving them needs no
-    /// disk write, only the state machine to have applied their index.
+    /// The next Ready. Confirmed and failed reads are taken from it here, at once: serving
+    /// them needs no disk write, only the state machine to have applied their index.
+    /// (Confirmed reads were linearizable when confirmed: they are served once applied even
+    /// if this peer has lost its leader since.)
     pub fn ready(&mut self) -> Ready {
         let mut rd = self.raft.ready();
+        let deadline = self.ticks
+            + READ_APPLY_TIMEOUT_ELECTIONS * u64::from(self.raft.config().election_timeout_ticks);
         for state in std::mem::take(&mut rd.read_states) {
-            if let Some(key) = self.unconfirmed_reads.remove(&state.ctx) {
-                debug_assert!(
-                    self.confirmed_reads.back().is_none_or(|(last, _, _)| *last <= state.index),
-                    "read indexes go back"
-                );
-                self.confirmed_reads.push_back((state.index, state.ctx, key));
+            let key = self
+                .unconfirmed_reads
+                .remove(&state.ctx)
+                .unwrap_or_else(|| panic!("read {} confirmed but not asked for", state.ctx));
+            self.confirmed_reads.insert((state.index, state.ctx), key);
+            self.read_deadlines.push_back((deadline, state.index, state.ctx));
+        }
+        if !rd.failed_reads.is_empty() {
+            let hint = self.leader_hint();
+            for ctx in std::mem::take(&mut rd.failed_reads) {
+                self.unconfirmed_reads
+                    .remove(&ctx)
+                    .unwrap_or_else(|| panic!("read {ctx} failed but not asked for"));
+                self.replies.push((ctx, Err(KvError::WrongLeader { leader_hint: hint })));
             }
         }
         self.serve_reads();

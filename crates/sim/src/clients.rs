@@ -81,6 +81,11 @@ impl World {
         self.client_calls.ends[client][server] = enabled;
     }
 
+    /// How many client endpoints exist (indices `0..client_count()`).
+    pub fn client_count(&self) -> usize {
+        self.client_calls.ends.len()
+    }
+
     fn client_end_enabled(&self, client: usize, server: usize) -> bool {
         self.client_calls.ends[client][server]
     }

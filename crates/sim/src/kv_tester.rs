@@ -51,9 +51,21 @@ pub struct KvTester {
 impl KvTester {
     /// The lab's `make_config(n, unreliable, maxraftstate)`: all servers started and connected.
     pub fn new(seed: u64, n: usize, unreliable: bool, maxraftstate: i64) -> KvTester {
+        KvTester::with_follower_reads(seed, n, unreliable, maxraftstate, false)
+    }
+
+    /// `new`, with followers serving Gets (`ReplicaConfig::follower_reads`) if asked.
+    pub fn with_follower_reads(
+        seed: u64,
+        n: usize,
+        unreliable: bool,
+        maxraftstate: i64,
+        follower_reads: bool,
+    ) -> KvTester {
         let config = ReplicaConfig {
             max_raft_state_bytes: usize::try_from(maxraftstate).ok(),
             sessions: SessionLimits::default(),
+            follower_reads,
             ..ReplicaConfig::default()
         };
         let make_peer: PeerFactory = Box::new(move |_server, raft_config, recovered| {
@@ -197,12 +209,13 @@ impl KvTester {
         self.world().servers.iter().map(|s| s.storage.snapshot_size()).max().unwrap_or(0)
     }
 
-    /// Runs one operation through the clerk until it completes.
-    async fn run(&self, ck: &KvClient, op: Op) -> Outcome {
+    /// Runs one operation through the clerk until it completes; the first attempt goes to
+    /// `first` if given, the rest where the clerk says.
+    async fn run(&self, ck: &KvClient, op: Op, mut first: Option<usize>) -> Outcome {
         self.ops.set(self.ops.get() + 1);
         let req = ck.clerk.borrow_mut().begin(op);
         loop {
-            let server = ck.clerk.borrow().target();
+            let server = first.take().unwrap_or_else(|| ck.clerk.borrow().target());
             let answer = self.sim.client_call(ck.endpoint, server, req.clone()).await;
             let next = ck.clerk.borrow_mut().on_answer(answer);
             match next {
@@ -221,8 +234,22 @@ impl KvTester {
 
     /// Get, recorded in the history as client `cli` when `log` is set.
     pub async fn get(&self, ck: &KvClient, key: &str, log: bool, cli: u64) -> String {
+        self.get_from(ck, None, key, log, cli).await
+    }
+
+    /// Get whose first attempt goes to `server` (a "pinned reader": with follower reads, any
+    /// server may answer; otherwise only a server that believes it leads does, and the clerk
+    /// takes over after a refusal).
+    pub async fn get_from(
+        &self,
+        ck: &KvClient,
+        server: Option<usize>,
+        key: &str,
+        log: bool,
+        cli: u64,
+    ) -> String {
         let call = self.sim.now_us();
-        let value = match self.run(ck, Op::Get { key: key.to_string() }).await {
+        let value = match self.run(ck, Op::Get { key: key.to_string() }, server).await {
             Outcome::Value(v) => v,
             Outcome::Done => panic!("Get answered without a value"),
         };
@@ -239,23 +266,25 @@ impl KvTester {
     }
 
     pub async fn put(&self, ck: &KvClient, key: &str, value: &str, log: bool, cli: u64) {
-        self.write(ck, Op::Put { key: key.to_string(), value: value.to_string() }, log, cli).await;
+        let op = Op::Put { key: key.to_string(), value: value.to_string() };
+        self.write(ck, None, op, log, cli).await;
     }
 
     pub async fn append(&self, ck: &KvClient, key: &str, value: &str, log: bool, cli: u64) {
-        self.write(ck, Op::Append { key: key.to_string(), value: value.to_string() }, log, cli)
-            .await;
+        let op = Op::Append { key: key.to_string(), value: value.to_string() };
+        self.write(ck, None, op, log, cli).await;
     }
 
-    /// A Put or Append, recorded in the history as client `cli` when `log` is set.
-    async fn write(&self, ck: &KvClient, op: Op, log: bool, cli: u64) {
+    /// A Put or Append whose first attempt goes to `first` if given (then where the clerk
+    /// says), recorded in the history as client `cli` when `log` is set.
+    pub async fn write(&self, ck: &KvClient, first: Option<usize>, op: Op, log: bool, cli: u64) {
         let call = self.sim.now_us();
         let recorded = log.then(|| match &op {
             Op::Put { key, value } => Operation::put(cli, key, value, call, 0),
             Op::Append { key, value } => Operation::append(cli, key, value, call, 0),
             Op::Get { .. } => unreachable!("writes only"),
         });
-        self.run(ck, op).await;
+        self.run(ck, op, first).await;
         if let Some(mut entry) = recorded {
             entry.ret = self.sim.now_us();
             self.history.borrow_mut().push(entry);
@@ -296,6 +325,11 @@ impl KvTester {
                 history.len()
             ),
         }
+    }
+
+    /// The linearizability checker's verdict on the recorded history, without panicking.
+    pub fn history_check(&self) -> CheckResult {
+        check_kv_with_stats(&self.history.borrow(), LINEARIZABILITY_STEP_BUDGET).0
     }
 
     pub fn history_len(&self) -> usize {

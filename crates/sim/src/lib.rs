@@ -8,8 +8,9 @@
 //! on a tiny deterministic executor ([`exec`]) driven by [`sim::Sim`], so the lab's sleeps and
 //! "goroutines" run in virtual time: a 120 s lab test takes a fraction of a second.
 //! [`raft_tester::RaftTester`] and [`kv_tester::KvTester`] are the lab's harnesses, [`lab`]
-//! holds the ported tests, [`swarm`] the randomized scenarios, and [`runner`] runs them under
-//! seeds for `cargo test` and the `sweep` binary.
+//! holds the ported tests, [`swarm`] the randomized scenarios, [`read_scenarios`] targeted
+//! scenarios for follower reads and leader leases, and [`runner`] runs them under seeds for
+//! `cargo test` and the `sweep` binary.
 
 pub mod checker;
 pub mod clients;
@@ -20,6 +21,7 @@ pub mod network;
 pub mod peer;
 mod persist_queue;
 pub mod raft_tester;
+pub mod read_scenarios;
 pub mod runner;
 pub mod sim;
 pub mod sim_storage;

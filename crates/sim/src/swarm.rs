@@ -4,7 +4,9 @@
 //! 1. safety: clients run while faults strike (drops, delays, duplicates, reordering,
 //!    symmetric and one-way partitions, crashes and restarts, paused servers, slow disks, and on
 //!    a minority of servers, disks whose writes and fsyncs fail and stop the server); the
-//!    checkers run after every event, and every crash checks what the WAL recovers;
+//!    checkers run after every event, and every crash checks what the WAL recovers. Seeds
+//!    also pick the read paths (follower reads, leader leases) and how clients route: some
+//!    only read, each from a server of its own, some send each operation to a random server;
 //! 2. liveness: every fault is healed; the clients' pending operations and a fresh client's
 //!    put and get must complete within a bound;
 //! 3. the whole history must be linearizable, and every acknowledged append must be in its
@@ -14,6 +16,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::Rc;
 
+use kvraft_kv::Op;
 use kvraft_raft::DetRng;
 use kvraft_storage::FaultPlan;
 
@@ -52,6 +55,22 @@ pub struct SwarmParams {
     /// fails: a failed write or fsync stops the server, which stays down until restarted.
     pub faulty_disks: usize,
     pub disk_faults: FaultPlan,
+    /// Followers serve Gets through a ReadIndex forwarded to their leader
+    /// (`ReplicaConfig::follower_reads`).
+    pub follower_reads: bool,
+    /// Leaders answer reads from a lease (`Config::lease_reads`; forces check_quorum on). A
+    /// lease trusts the leader's clock, which a paused process stops: these seeds strike no
+    /// pauses (with pauses a lease *can* serve stale reads, by design; see the README).
+    pub lease_reads: bool,
+    /// How many clients only read, each sending every Get first to one server of its own,
+    /// chosen at random, rather than to the leader the clerk tracks ("pinned readers": they
+    /// exercise follower reads, and keep asking a deposed leader that believes it leads).
+    pub pinned_readers: usize,
+    /// How many of the other clients send each operation first to a random server, as behind
+    /// a load balancer (a refusal's leader hint then leads them on): unlike clerks that stick
+    /// to the leader they know, they reach a new leader while an old one still believes it
+    /// leads, which is when stale reads happen.
+    pub roaming_clients: usize,
 }
 
 const FAULT_NAMES: [&str; 7] =
@@ -98,6 +117,21 @@ impl SwarmParams {
             sync_error_per_mille: pick(&mut r, &[1, 5, 20]) as u32,
             capacity_bytes: None,
         };
+        // Drawn last, so that the options above stay what they were for every seed.
+        let follower_reads = r.chance(1, 2);
+        let lease_reads = r.chance(1, 3);
+        // At least one client keeps writing.
+        let pinned_readers =
+            if clients > 1 && r.chance(2, 3) { r.range(1, clients as u64) as usize } else { 0 };
+        let roaming_clients = if r.chance(1, 2) {
+            r.range(0, (clients - pinned_readers) as u64 + 1) as usize
+        } else {
+            0
+        };
+        let check_quorum = check_quorum || lease_reads;
+        if lease_reads {
+            fault_weights[4] = 0;
+        }
         SwarmParams {
             servers,
             clients,
@@ -114,6 +148,10 @@ impl SwarmParams {
             disk_latency,
             faulty_disks: faulty_disks as usize,
             disk_faults,
+            follower_reads,
+            lease_reads,
+            pinned_readers,
+            roaming_clients,
         }
     }
 }
@@ -167,6 +205,18 @@ impl fmt::Display for SwarmParams {
                 self.disk_faults.sync_error_per_mille
             )?;
         }
+        if self.follower_reads {
+            write!(f, " follower-reads")?;
+        }
+        if self.lease_reads {
+            write!(f, " lease-reads")?;
+        }
+        if self.pinned_readers > 0 {
+            write!(f, " pinned-readers={}", self.pinned_readers)?;
+        }
+        if self.roaming_clients > 0 {
+            write!(f, " roaming-clients={}", self.roaming_clients)?;
+        }
         Ok(())
     }
 }
@@ -189,18 +239,23 @@ async fn swarm_client(
     acked: Rc<RefCell<Vec<(String, String)>>>,
 ) {
     let ck = t.make_client(&t.all());
+    let pinned = (cli < p.pinned_readers).then(|| t.rand(t.n as u64) as usize);
+    let roaming = (p.pinned_readers..p.pinned_readers + p.roaming_clients).contains(&cli);
     let mut j = 0;
     while !stop.get() {
         let (key, append_only) = key_name(t.rand(p.keys as u64) as usize, p.keys);
         let r = t.rand(1000);
         let token = format!("c{cli}.{j};");
-        if r < p.read_per_mille {
-            t.get(&ck, &key, true, cli as u64).await;
+        let first = if roaming { Some(t.rand(t.n as u64) as usize) } else { None };
+        if r < p.read_per_mille || pinned.is_some() {
+            t.get_from(&ck, pinned.or(first), &key, true, cli as u64).await;
         } else if !append_only && r < p.read_per_mille + p.put_per_mille {
-            t.put(&ck, &key, &token, true, cli as u64).await;
+            let op = Op::Put { key: key.clone(), value: token.clone() };
+            t.write(&ck, first, op, true, cli as u64).await;
             j += 1;
         } else {
-            t.append(&ck, &key, &token, true, cli as u64).await;
+            let op = Op::Append { key: key.clone(), value: token.clone() };
+            t.write(&ck, first, op, true, cli as u64).await;
             if append_only {
                 acked.borrow_mut().push((key, token));
             }
@@ -255,16 +310,23 @@ async fn fault_injector(t: KvTester, p: SwarmParams, stop: Rc<Cell<bool>>) {
                 let server = t.rand(n) as usize;
                 t.sim.world_mut().pause(server, until);
             }
-            5 => t.connect_all(),
+            5 => heal(&t),
             _ => {
-                // Cut the leader off from every other server while clients still reach it: a
-                // deposed leader that still believes it leads must not serve a stale read.
+                // Cut the leader off from every other server while clients still reach it
+                // (each client on the leader's side of the cut or not, at random): a deposed
+                // leader that still believes it leads must not serve a stale read, while
+                // clients on the other side write through the new leader.
                 let leader =
                     (0..t.n).find(|&i| t.sim.world().node(i).is_some_and(|r| r.is_leader()));
                 if let Some(leader) = leader {
+                    let clients = t.sim.world().client_count();
+                    let cut: Vec<usize> = (0..clients).filter(|_| t.rand(2) == 0).collect();
                     let mut w = t.sim.world_mut();
                     for other in (0..t.n).filter(|&o| o != leader) {
                         w.net.set_link(leader, other, false);
+                    }
+                    for client in cut {
+                        w.set_client_end(client, leader, false);
                     }
                 }
             }
@@ -272,14 +334,26 @@ async fn fault_injector(t: KvTester, p: SwarmParams, stop: Rc<Cell<bool>>) {
     }
 }
 
+/// Every link between servers, and every client's end to every server, enabled.
+fn heal(t: &KvTester) {
+    t.connect_all();
+    let mut w = t.sim.world_mut();
+    for client in 0..w.client_count() {
+        for server in 0..t.n {
+            w.set_client_end(client, server, true);
+        }
+    }
+}
+
 async fn swarm(t: KvTester, p: SwarmParams) {
     t.begin(&format!("Swarm: {p}"));
     {
-        let (pre_vote, check_quorum) = (p.pre_vote, p.check_quorum);
+        let (pre_vote, check_quorum, lease_reads) = (p.pre_vote, p.check_quorum, p.lease_reads);
         t.sim.world_mut().raft_config = Box::new(move |id, voters| {
             let mut c = sim_raft_config(id, voters);
             c.pre_vote = pre_vote;
             c.check_quorum = check_quorum;
+            c.lease_reads = lease_reads;
             c
         });
     }
@@ -335,7 +409,7 @@ async fn swarm(t: KvTester, p: SwarmParams) {
             t.start_server(i);
         }
     }
-    t.connect_all();
+    heal(&t);
     let healed_at = t.sim.now_ms();
     while done.get() < p.clients {
         assert!(
@@ -379,7 +453,8 @@ pub fn run_swarm(seed: u64) -> RunReport {
     if std::env::var_os("SIM_QUIET").is_none() {
         println!("swarm seed {seed}: {p}");
     }
-    let tester = KvTester::new(seed, p.servers, false, p.maxraftstate);
+    let tester =
+        KvTester::with_follower_reads(seed, p.servers, false, p.maxraftstate, p.follower_reads);
     let summary = tester.sim.block_on(swarm(tester.clone(), p), crate::raft_tester::TEST_LIMIT_MS);
     let w = tester.sim.world();
     let figures = format!(

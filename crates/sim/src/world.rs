@@ -342,10 +342,10 @@ impl World {
     }
 
     /// Sends a server's output: requests as new calls, responses as the replies of the calls
-    /// they answer.
+    /// they answer, one-way messages (follower-read forwarding) as calls nobody answers.
     fn dispatch(&mut self, from: usize, msgs: Vec<Message>) {
         for msg in msgs {
-            if msg.body.is_request() {
+            if msg.body.is_request() || msg.body.is_one_way() {
                 self.call(from, msg);
             } else {
                 self.reply(from, msg);
@@ -378,9 +378,14 @@ impl World {
         }
     }
 
-    /// One labrpc call: the message is the request; the callee's response is its reply.
+    /// One labrpc call: the message is the request; the callee's response is its reply. A
+    /// one-way message travels the same way (same drops, delays, duplicates), but opens no
+    /// call: nothing answers it.
     fn call(&mut self, caller: usize, msg: Message) {
-        debug_assert!(msg.body.is_request(), "responses travel as replies, not calls");
+        debug_assert!(
+            msg.body.is_request() || msg.body.is_one_way(),
+            "responses travel as replies, not calls"
+        );
         self.net.total_rpcs += 1;
         self.net.total_bytes += message_len(&msg) as u64;
         let callee = server_index(msg.to);
@@ -495,7 +500,9 @@ impl World {
         }
         slot.rpc_count += 1;
         self.trace.record_message(self.now_us, "request", &msg);
-        slot.open_calls.entry(caller).or_default().push_back(caller_incarnation);
+        if msg.body.is_request() {
+            slot.open_calls.entry(caller).or_default().push_back(caller_incarnation);
+        }
         slot.peer.as_mut().expect("live incarnation has a peer").step(msg);
         self.drive(callee);
     }

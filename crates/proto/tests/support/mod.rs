@@ -106,6 +106,9 @@ pub fn body(msg_term: Term) -> impl Strategy<Value = MessageBody> {
             |(meta, offset, data, done)| MessageBody::SnapshotChunk { meta, offset, data, done }
         ),
         snapshot_result().prop_map(MessageBody::SnapshotResponse),
+        any::<u64>().prop_map(|ctx| MessageBody::ReadIndexRequest { ctx }),
+        (any::<u64>(), proptest::option::of(index()))
+            .prop_map(|(ctx, index)| MessageBody::ReadIndexResponse { ctx, index }),
     ]
 }
 
