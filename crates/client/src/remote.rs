@@ -445,6 +445,8 @@ pub struct Client {
     /// Whether the cluster has executed an operation of the current session (so it knows the
     /// session, unless it expires).
     session_confirmed: bool,
+    /// Where Gets go first ([`Client::read_from`]), as an index into `servers`.
+    read_server: Option<usize>,
 }
 
 impl Client {
@@ -465,7 +467,25 @@ impl Client {
             call_timeout: options.call_timeout,
             op_timeout: options.op_timeout,
             session_confirmed: false,
+            read_server: None,
         }
+    }
+
+    /// Sends Gets first to `endpoint` (one of this client's, e.g. the nearest server) rather
+    /// than to the leader. A server with follower reads on (`kvraft server
+    /// --follower-reads`, the default) answers there, still linearizably: it asks the leader
+    /// for the read index and serves once it has applied that far. If that server refuses
+    /// or fails, the Get goes on to the leader as usual. Writes always go to the leader.
+    pub fn read_from(&mut self, endpoint: &str) -> Result<(), ClientError> {
+        let address = parse_address(endpoint)?;
+        let index = self.servers.iter().position(|s| s.address == address).ok_or_else(|| {
+            ClientError::InvalidEndpoint {
+                endpoint: endpoint.to_string(),
+                reason: "not one of the client's endpoints".into(),
+            }
+        })?;
+        self.read_server = Some(index);
+        Ok(())
     }
 
     /// The current session's client id.
@@ -511,12 +531,20 @@ impl Client {
         }
         let started = Instant::now();
         let deadline = self.op_timeout.map(|t| started + t);
+        // A Get tries the preferred read server once, unless it is failing or already the
+        // Clerk's guess of the leader.
+        let mut read_here = match op {
+            Op::Get { .. } => self.read_server.filter(|&i| {
+                !self.servers[i].failing && i != self.clerk.target()
+            }),
+            _ => None,
+        };
         let request = self.clerk.begin(op);
         let mut tried: Vec<usize> = Vec::new();
         let mut last_error: Option<String> = None;
         let mut overloaded: u32 = 0;
         loop {
-            let target = self.clerk.target();
+            let target = read_here.unwrap_or_else(|| self.clerk.target());
             if !tried.contains(&target) {
                 tried.push(target);
             }
@@ -538,6 +566,24 @@ impl Client {
                 self.attempt(target, KvRequest::from(request.clone()), call_timeout).await;
             if !matches!(attempt, Attempt::Failed(_)) {
                 self.servers[target].failing = false;
+            }
+            if read_here.take().is_some() {
+                // Only an answer ends the Get here. A refusal or failure sends it on to the
+                // leader without touching the Clerk's leader guess (it was not asked).
+                match &attempt {
+                    Attempt::Answer(Ok(_)) | Attempt::Fatal(_) => {}
+                    Attempt::Answer(Err(e)) => {
+                        last_error = Some(format!("{address}: {e}"));
+                        continue;
+                    }
+                    Attempt::Failed(reason) | Attempt::Overloaded(reason) => {
+                        last_error = Some(format!("{address}: {reason}"));
+                        if matches!(attempt, Attempt::Failed(_)) {
+                            self.servers[target].failing = true;
+                        }
+                        continue;
+                    }
+                }
             }
             let step = match attempt {
                 Attempt::Answer(reply) => {

@@ -324,3 +324,25 @@ async fn clients_over_shared_connections_have_their_own_sessions() {
         vec![(ida, 1, "Put"), (idb, 1, "Append"), (ida, 2, "Append"), (idb, 2, "Get")]
     );
 }
+
+#[tokio::test]
+async fn gets_try_the_preferred_read_server_first_and_fall_back_to_the_leader() {
+    let (leader, follower) = (Scripted::default(), Scripted::default());
+    let leader_addr = serve(leader.clone()).await;
+    let follower_addr = serve(follower.clone()).await;
+    let mut client = Client::new(options(&[leader_addr, follower_addr])).unwrap();
+    let err = client.read_from("127.0.0.1:1").unwrap_err();
+    assert!(matches!(err, ClientError::InvalidEndpoint { .. }), "{err}");
+    client.read_from(&follower_addr.to_string()).unwrap();
+
+    client.put("k", "a").await.unwrap();
+    // The follower answers from its own state (the scripted one holds "").
+    assert_eq!(client.get("k").await.unwrap(), "");
+    // It refuses: the Get goes on to the leader, and the leader guess stays where it was.
+    follower.script(vec![Action::NotLeader(hint(1, &leader_addr.to_string()))]);
+    assert_eq!(client.get("k").await.unwrap(), "a");
+    client.append("k", "b").await.unwrap();
+    let id = client.client_id().0;
+    assert_eq!(follower.seen(), vec![(id, 2, "Get"), (id, 2, "Get")]);
+    assert_eq!(leader.seen(), vec![(id, 1, "Put"), (id, 2, "Get"), (id, 2, "Append")]);
+}

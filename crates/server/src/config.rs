@@ -68,6 +68,22 @@ pub struct ServerArgs {
     /// RESOURCE_EXHAUSTED. [default: 65536]
     #[arg(long, env = "KVRAFT_MAX_PENDING_REQUESTS")]
     pub max_pending_requests: Option<usize>,
+    /// Serve linearizable Gets on followers too: a follower asks the leader for the read
+    /// index (ReadIndex, Raft thesis 6.4) and answers from its own state once it has applied
+    /// that far. Spreads read load; no clock assumption. [default: true]
+    #[arg(long, env = "KVRAFT_FOLLOWER_READS", num_args = 0..=1, default_missing_value = "true")]
+    pub follower_reads: Option<bool>,
+    /// Leader-lease reads: the leader answers Gets without a heartbeat round while a majority
+    /// acknowledged one recently. ASSUMES every node's clock runs at the same rate up to
+    /// --lease-drift-margin-ms per election timeout, and that no node stalls (a long pause,
+    /// SIGSTOP, `docker pause`, VM migration) — a stalled leader can then serve a stale read.
+    /// Off unless you accept that. [default: false]
+    #[arg(long, env = "KVRAFT_LEASE_READS", num_args = 0..=1, default_missing_value = "true")]
+    pub lease_reads: Option<bool>,
+    /// With --lease-reads: how much shorter than the election timeout the lease is, to cover
+    /// clock drift between nodes. [default: a tenth of the election timeout]
+    #[arg(long, env = "KVRAFT_LEASE_DRIFT_MARGIN_MS")]
+    pub lease_drift_margin_ms: Option<u64>,
 }
 
 /// The TOML file: the same options.
@@ -87,6 +103,9 @@ struct FileConfig {
     max_value_bytes: Option<usize>,
     max_requests_per_sec: Option<u32>,
     max_pending_requests: Option<usize>,
+    follower_reads: Option<bool>,
+    lease_reads: Option<bool>,
+    lease_drift_margin_ms: Option<u64>,
 }
 
 /// A validated server configuration.
@@ -106,6 +125,9 @@ pub struct ServerConfig {
     pub max_value_bytes: usize,
     pub max_requests_per_sec: Option<u32>,
     pub max_pending_requests: usize,
+    pub follower_reads: bool,
+    /// `Some(drift margin in ticks)` when lease reads are on.
+    pub lease_reads: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -212,6 +234,27 @@ impl ServerConfig {
         if max_pending_requests == 0 {
             return Err(ConfigError::Invalid("max-pending-requests", "must be positive".into()));
         }
+        let follower_reads = args.follower_reads.or(file.follower_reads).unwrap_or(true);
+        let lease_reads = if args.lease_reads.or(file.lease_reads).unwrap_or(false) {
+            let margin_ms = args
+                .lease_drift_margin_ms
+                .or(file.lease_drift_margin_ms)
+                .unwrap_or(election_ms / 10);
+            // Rounded up to whole ticks: the margin may only grow.
+            let margin = u32::try_from(margin_ms.div_ceil(tick_ms)).map_err(|_| {
+                ConfigError::Invalid("lease-drift-margin-ms", "too large".into())
+            })?;
+            let mut raft = kvraft_raft::Config::new(NodeId(id), vec![NodeId(id)]);
+            raft.election_timeout_ticks = election_timeout_ticks;
+            raft.heartbeat_interval_ticks = heartbeat_interval_ticks;
+            raft.lease_reads = true;
+            raft.lease_drift_margin_ticks = margin;
+            raft.validate()
+                .map_err(|e| ConfigError::Invalid("lease-drift-margin-ms", e.to_string()))?;
+            Some(margin)
+        } else {
+            None
+        };
         Ok(ServerConfig {
             id: NodeId(id),
             cluster,
@@ -226,6 +269,8 @@ impl ServerConfig {
             max_value_bytes,
             max_requests_per_sec,
             max_pending_requests,
+            follower_reads,
+            lease_reads,
         })
     }
 
@@ -360,6 +405,27 @@ mod tests {
         }
         let err = ServerConfig::resolve(&args(4, "1=a:1,2=b:1")).unwrap_err();
         assert_eq!(err, ConfigError::NotAMember { id: 4, members: "1,2".into() });
+    }
+
+    #[test]
+    fn read_options_default_to_follower_reads_without_leases() {
+        let c = ServerConfig::resolve(&args(1, "1=a:1")).unwrap();
+        assert!(c.follower_reads);
+        assert_eq!(c.lease_reads, None);
+
+        let mut a = args(1, "1=a:1");
+        a.follower_reads = Some(false);
+        a.lease_reads = Some(true);
+        let c = ServerConfig::resolve(&a).unwrap();
+        assert!(!c.follower_reads);
+        // A tenth of the 500 ms election timeout, in 10 ms ticks.
+        assert_eq!(c.lease_reads, Some(5));
+        a.lease_drift_margin_ms = Some(41);
+        assert_eq!(ServerConfig::resolve(&a).unwrap().lease_reads, Some(5), "rounded up");
+        // The lease (50 - 2 - margin ticks) must cover a heartbeat interval (10 ticks).
+        a.lease_drift_margin_ms = Some(390);
+        let err = ServerConfig::resolve(&a).unwrap_err().to_string();
+        assert!(err.contains("lease-drift-margin-ms") && err.contains("heartbeat"), "{err}");
     }
 
     #[test]

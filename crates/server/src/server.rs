@@ -165,9 +165,14 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     raft.election_timeout_ticks = config.election_timeout_ticks;
     raft.heartbeat_interval_ticks = config.heartbeat_interval_ticks;
     raft.seed = seed_from_clock(config.id.0);
+    if let Some(margin) = config.lease_reads {
+        raft.lease_reads = true;
+        raft.lease_drift_margin_ticks = margin;
+    }
     let replica_config = ReplicaConfig {
         max_raft_state_bytes: config.max_raft_state_bytes,
         sessions: SessionLimits::default(),
+        follower_reads: config.follower_reads,
         ..ReplicaConfig::default()
     };
     let replica = Replica::new(raft, recovered, replica_config)?;

@@ -14,6 +14,7 @@ struct Cluster {
     cluster: String,
     addrs: Vec<String>,
     nodes: Vec<Option<ServerHandle>>,
+    tweak: fn(&mut ServerArgs),
 }
 
 fn free_ports(n: usize) -> Vec<u16> {
@@ -22,19 +23,27 @@ fn free_ports(n: usize) -> Vec<u16> {
     listeners.iter().map(|l| l.local_addr().unwrap().port()).collect()
 }
 
-fn config(dir: &std::path::Path, cluster: &str, id: u64) -> ServerConfig {
-    ServerConfig::resolve(&ServerArgs {
+fn args(dir: &std::path::Path, cluster: &str, id: u64) -> ServerArgs {
+    ServerArgs {
         id: Some(id),
         cluster: Some(cluster.to_string()),
         data_dir: Some(dir.join(format!("node{id}"))),
         max_raft_state_bytes: Some(4096),
         ..ServerArgs::default()
-    })
-    .unwrap()
+    }
+}
+
+fn config(dir: &std::path::Path, cluster: &str, id: u64) -> ServerConfig {
+    ServerConfig::resolve(&args(dir, cluster, id)).unwrap()
 }
 
 impl Cluster {
     async fn start(name: &str) -> Cluster {
+        Cluster::start_with(name, |_| {}).await
+    }
+
+    /// A cluster whose every node's arguments `tweak` adjusts.
+    async fn start_with(name: &str, tweak: fn(&mut ServerArgs)) -> Cluster {
         if std::env::var_os("TEST_DEBUG").is_some() {
             kvraft_server::init_logging();
         }
@@ -43,17 +52,22 @@ impl Cluster {
         let addrs: Vec<String> = free_ports(3).iter().map(|p| format!("127.0.0.1:{p}")).collect();
         let cluster =
             addrs.iter().enumerate().map(|(i, a)| format!("{}={a}", i + 1)).collect::<Vec<_>>();
-        let mut c = Cluster { dir, cluster: cluster.join(","), addrs, nodes: Vec::new() };
+        let mut c = Cluster { dir, cluster: cluster.join(","), addrs, nodes: Vec::new(), tweak };
         for id in 1..=3 {
-            let handle = kvraft_server::start(config(&c.dir, &c.cluster, id)).await.unwrap();
+            let handle = kvraft_server::start(c.config(id)).await.unwrap();
             c.nodes.push(Some(handle));
         }
         c
     }
 
+    fn config(&self, id: u64) -> ServerConfig {
+        let mut args = args(&self.dir, &self.cluster, id);
+        (self.tweak)(&mut args);
+        ServerConfig::resolve(&args).unwrap()
+    }
+
     async fn restart(&mut self, i: usize) {
-        let handle =
-            kvraft_server::start(config(&self.dir, &self.cluster, i as u64 + 1)).await.unwrap();
+        let handle = kvraft_server::start(self.config(i as u64 + 1)).await.unwrap();
         self.nodes[i] = Some(handle);
     }
 
@@ -136,6 +150,17 @@ async fn put(c: &Cluster, client: u64, seq: u64, key: &str, value: &str, append:
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("put {key} never succeeded");
+}
+
+/// One Get sent straight to node `i`: its value, or the error code it answered with.
+async fn get_at(c: &Cluster, i: usize, key: &str) -> Result<String, pb::ErrorCode> {
+    let mut kv = c.client(i).await.expect("node is up");
+    let r = pb::GetRequest { client_id: 99, sequence: 1, key: key.into() };
+    match kv.get(r).await.expect("the rpc itself succeeds").into_inner().result {
+        Some(pb::get_reply::Result::Value(v)) => Ok(v),
+        Some(pb::get_reply::Result::Error(e)) => Err(e.code()),
+        None => panic!("empty GetReply"),
+    }
 }
 
 async fn get(c: &Cluster, client: u64, seq: u64, key: &str) -> String {
@@ -240,5 +265,28 @@ async fn refuses_foreign_data_dirs_and_bad_requests() {
     assert_eq!(kv.put(r).await.unwrap_err().code(), tonic::Code::InvalidArgument);
     // Nothing was written.
     assert_eq!(get(&c, 2, 1, "k").await, "");
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followers_serve_linearizable_reads_unless_turned_off() {
+    let c = Cluster::start("follower-reads").await;
+    let leader = c.leader(Duration::from_secs(10)).await;
+    for i in 1..=20 {
+        put(&c, 7, i, "k", &format!("v{i}"), false).await;
+        // Straight after the write is acknowledged, each follower's answer includes it: the
+        // follower asks the leader for the read index and waits until it has applied it.
+        for follower in (0..3).filter(|&f| f != leader) {
+            assert_eq!(get_at(&c, follower, "k").await, Ok(format!("v{i}")), "node {follower}");
+        }
+    }
+    c.shutdown().await;
+
+    let c = Cluster::start_with("no-follower-reads", |a| a.follower_reads = Some(false)).await;
+    let leader = c.leader(Duration::from_secs(10)).await;
+    put(&c, 7, 1, "k", "v", false).await;
+    assert_eq!(get_at(&c, leader, "k").await, Ok("v".to_string()));
+    let follower = (leader + 1) % 3;
+    assert_eq!(get_at(&c, follower, "k").await, Err(pb::ErrorCode::NotLeader));
     c.shutdown().await;
 }
