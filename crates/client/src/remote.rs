@@ -534,9 +534,9 @@ impl Client {
         // A Get tries the preferred read server once, unless it is failing or already the
         // Clerk's guess of the leader.
         let mut read_here = match op {
-            Op::Get { .. } => self.read_server.filter(|&i| {
-                !self.servers[i].failing && i != self.clerk.target()
-            }),
+            Op::Get { .. } => {
+                self.read_server.filter(|&i| !self.servers[i].failing && i != self.clerk.target())
+            }
             _ => None,
         };
         let request = self.clerk.begin(op);

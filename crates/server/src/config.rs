@@ -241,9 +241,8 @@ impl ServerConfig {
                 .or(file.lease_drift_margin_ms)
                 .unwrap_or(election_ms / 10);
             // Rounded up to whole ticks: the margin may only grow.
-            let margin = u32::try_from(margin_ms.div_ceil(tick_ms)).map_err(|_| {
-                ConfigError::Invalid("lease-drift-margin-ms", "too large".into())
-            })?;
+            let margin = u32::try_from(margin_ms.div_ceil(tick_ms))
+                .map_err(|_| ConfigError::Invalid("lease-drift-margin-ms", "too large".into()))?;
             let mut raft = kvraft_raft::Config::new(NodeId(id), vec![NodeId(id)]);
             raft.election_timeout_ticks = election_timeout_ticks;
             raft.heartbeat_interval_ticks = heartbeat_interval_ticks;
