@@ -12,12 +12,14 @@ use std::time::Duration;
 use kvraft_client::{Client, ClientOptions, Connections};
 
 use super::driver::{Driver, Session};
+use super::options::ReadFrom;
 use super::workload::OpKind;
 
 #[derive(Debug)]
 pub struct KvraftDriver {
     options: ClientOptions,
     connections: Vec<Connections>,
+    read_from: ReadFrom,
 }
 
 impl KvraftDriver {
@@ -27,6 +29,7 @@ impl KvraftDriver {
         connections: usize,
         call_timeout: Duration,
         op_timeout: Duration,
+        read_from: ReadFrom,
     ) -> Result<KvraftDriver, String> {
         let options = ClientOptions {
             call_timeout,
@@ -37,7 +40,7 @@ impl KvraftDriver {
             .map(|_| Connections::new(&options))
             .collect::<Result<_, _>>()
             .map_err(|e| e.to_string())?;
-        Ok(KvraftDriver { options, connections })
+        Ok(KvraftDriver { options, connections, read_from })
     }
 }
 
@@ -46,7 +49,14 @@ impl Driver for KvraftDriver {
 
     fn session(&self, index: usize) -> KvraftSession {
         let connections = &self.connections[index % self.connections.len()];
-        KvraftSession { client: Client::over(connections, &self.options) }
+        let mut client = Client::over(connections, &self.options);
+        if self.read_from == ReadFrom::Spread {
+            let endpoints: Vec<String> = client.endpoints().map(str::to_string).collect();
+            client
+                .read_from(&endpoints[index % endpoints.len()])
+                .expect("one of the client's own endpoints");
+        }
+        KvraftSession { client }
     }
 }
 

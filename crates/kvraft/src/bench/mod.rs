@@ -10,7 +10,9 @@
 //! - [`runner`]: prefill, warmup, the closed loop, the progress bar;
 //! - [`report`]: throughput and latency percentiles, as text or JSON;
 //! - [`compare`] and [`chart`]: `kvraft bench compare`, the side-by-side table of several
-//!   rounds and the latency-throughput SVG (used by `bench/vs-etcd.sh`).
+//!   rounds and the latency-throughput SVG (used by `bench/vs-etcd.sh`);
+//! - [`scale`]: `kvraft bench scale`, memory, snapshot, restart and catch-up figures with N
+//!   keys on a cluster of child processes (used by `bench/scale.sh`).
 
 pub mod chart;
 pub mod compare;
@@ -21,6 +23,7 @@ pub mod kvraft_driver;
 pub mod options;
 pub mod report;
 pub mod runner;
+pub mod scale;
 pub mod workload;
 
 use std::io::{IsTerminal as _, Write as _};
@@ -32,6 +35,7 @@ use report::Report;
 pub async fn run(args: BenchArgs) -> ExitCode {
     match args.action {
         Some(BenchAction::Compare(compare)) => compare::run(compare),
+        Some(BenchAction::Scale(scale)) => scale::run(scale).await,
         None => run_load(args.run).await,
     }
 }
@@ -52,6 +56,7 @@ async fn run_load(args: RunArgs) -> ExitCode {
                 plan.connections,
                 plan.call_timeout,
                 plan.op_timeout,
+                plan.read_from,
             ) {
                 Ok(driver) => driver,
                 Err(e) => {
@@ -167,6 +172,7 @@ mod tests {
             plan.connections,
             plan.call_timeout,
             plan.op_timeout,
+            plan.read_from,
         )
         .unwrap();
         let measurement = runner::run(&driver, &plan, false).await;

@@ -20,6 +20,17 @@ pub enum Target {
     Etcd,
 }
 
+/// Where a kvraft bench client sends its Gets first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadFrom {
+    /// To the leader, like writes.
+    Leader,
+    /// Client i to endpoint i mod N: followers serve linearizable reads by ReadIndex (as etcd's
+    /// members do, and as the etcd client spreads its requests over the endpoints).
+    Spread,
+}
+
 impl Target {
     pub fn name(self) -> &'static str {
         match self {
@@ -160,6 +171,10 @@ pub enum BenchAction {
     /// against kvraft and etcd), print a Markdown table of the medians per workload and system
     /// with the ratio kvraft/etcd, and optionally draw a latency-throughput chart.
     Compare(CompareArgs),
+    /// Start a 3-node cluster of `kvraft server` processes on loopback, load it with N keys,
+    /// and report resident memory per node, snapshot size and costs, restart and wiped-follower
+    /// catch-up times, beside the disk's and loopback's raw rates.
+    Scale(super::scale::ScaleArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -230,6 +245,10 @@ pub struct RunArgs {
     /// Do not write every key before a workload that reads (reads then may see empty values).
     #[arg(long)]
     pub no_prefill: bool,
+    /// kvraft: where Gets go first (leader, or spread over every endpoint: a follower serves
+    /// them linearizably by asking the leader for the read index).
+    #[arg(long, value_enum, default_value_t = ReadFrom::Leader)]
+    pub read_from: ReadFrom,
     /// A name for this run, copied into the report (e.g. by bench/vs-etcd.sh to group rounds).
     #[arg(long)]
     pub label: Option<String>,
@@ -262,6 +281,7 @@ pub struct Plan {
     pub call_timeout: Duration,
     pub op_timeout: Duration,
     pub prefill: bool,
+    pub read_from: ReadFrom,
     pub label: Option<String>,
 }
 
@@ -316,6 +336,7 @@ impl RunArgs {
             call_timeout: self.call_timeout,
             op_timeout: self.op_timeout,
             prefill: !self.no_prefill && self.workload.reads(),
+            read_from: self.read_from,
             label: self.label.clone(),
         })
     }

@@ -1,0 +1,723 @@
+//! `kvraft bench scale`: the memory and scale figures of issue 6. Resident memory per node
+//! with N keys of V bytes; the time to take a snapshot of that state, to restart a node from
+//! it, and to bring a wiped follower back by InstallSnapshot, in MB/s beside the disk's and
+//! loopback's raw rates. Figures are printed, never asserted.
+//!
+//! One run, in order (progress on stderr):
+//! 1. start a 3-node cluster of `kvraft server` child processes of this binary on loopback
+//!    ([`cluster`]), data under a fresh directory in `--dir`, and note each node's resident
+//!    size (VmRSS) while it is empty;
+//! 2. load: write every key once with many concurrent bench clients ([`load`]);
+//! 3. settle: overwrite keys with the same values until every node's snapshot covers the
+//!    load (so the snapshot on disk, and the one a wiped follower receives, holds every key),
+//!    wait until every node has applied everything, and note VmRSS and VmHWM (the peak), the
+//!    snapshot file and the WAL of each node;
+//! 4. restart a follower after SIGKILL, then after SIGTERM: how long until it answers and
+//!    until it has applied the leader's commit index of the moment it stopped;
+//! 5. wipe a follower (SIGTERM, remove its data directory, start it again with the same id)
+//!    and stop the leader, whose progress would never resend what the wiped node lost (see
+//!    [`bring_back_wiped`]): how long until the third node leads, until the wiped node has
+//!    received its snapshot and until it has caught up; check that the snapshot it wrote to
+//!    disk holds sampled keys with their values; restart the old leader and read those keys
+//!    through the cluster;
+//! 6. stop the cluster; measure snapshot encoding, durable writing and reading back in this
+//!    process on the same code paths ([`in_process`]), since the server does not time them;
+//! 7. the raw rates: sequential write + fdatasync on the same disk, TCP over loopback
+//!    ([`raw`]).
+//!
+//! Every child is SIGKILLed when the cluster is dropped: on success, on error and on Ctrl-C
+//! or SIGTERM (the run is abandoned, the cluster dropped, then the process exits with 130).
+
+pub mod cluster;
+pub mod in_process;
+pub mod load;
+pub mod raw;
+pub mod report;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kvraft_client::{Client, ClientOptions};
+use kvraft_kv::{KvStateMachine, SessionLimits};
+use kvraft_proto::v1 as pb;
+use kvraft_storage::snapshot_file::{decode_snapshot, parse_snapshot_file_name};
+
+use crate::options::parse_duration;
+use cluster::{file_bytes, Cluster, Memory};
+use load::{Loader, Values};
+use report::{
+    mb_per_sec, LoadFigures, Machine, MemoryFigures, NodeDisk, NodeMemory, RawFigures,
+    RestartFigures, ScaleReport, Settings, SnapshotFigures, WipedFigures,
+};
+
+use super::workload::key_name;
+
+/// Nodes in the cluster.
+const NODES: usize = 3;
+/// How long the nodes may take to start and elect a leader.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a node may take to exit after SIGTERM.
+const STOP_TIMEOUT: Duration = Duration::from_secs(60);
+/// A quiet pause before reading memory figures.
+const IDLE: Duration = Duration::from_secs(2);
+/// Progress lines while loading.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+/// How often settling checks the nodes' snapshots.
+const SETTLE_POLL: Duration = Duration::from_millis(250);
+/// Keys sampled to check the wiped follower's data.
+const SAMPLED_KEYS: u64 = 64;
+/// The seed of the values.
+const VALUE_SEED: u64 = 6;
+/// Clients beyond this would overflow the servers' session table (10,000 sessions).
+const MAX_CLIENTS: usize = 5000;
+
+/// `kvraft bench scale`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ScaleArgs {
+    /// Keys to load (each written once; names `bench/0000000000`..., 16 bytes).
+    #[arg(long, default_value_t = 1_000_000, value_name = "N")]
+    pub keys: u64,
+    /// Bytes per value (ASCII).
+    #[arg(long, default_value_t = 100, value_name = "BYTES")]
+    pub value_size: usize,
+    /// Concurrent loading clients, each with its own session.
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    pub clients: usize,
+    /// gRPC connections (one per server each) shared by the clients.
+    #[arg(long, default_value_t = 32, value_name = "M")]
+    pub connections: usize,
+    /// The nodes' --max-raft-state-bytes: they snapshot at 80% of it (0 never snapshots, and
+    /// the wiped follower then replays the whole log).
+    #[arg(long, default_value_t = 64 << 20, value_name = "BYTES")]
+    pub max_raft_state_bytes: u64,
+    /// Where to make the run's directory (node data and logs, the in-process snapshot, the raw
+    /// disk test): the disk measured. [default: the system's temporary directory]
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Keep the run's directory (its path is printed and is in the report).
+    #[arg(long)]
+    pub keep: bool,
+    /// MiB written (in 1 MiB writes, then one fdatasync) for the disk's raw rate.
+    #[arg(long, default_value_t = 256, value_name = "MIB")]
+    pub raw_disk_mib: u64,
+    /// MiB sent over loopback TCP (in 1 MiB writes) for its raw rate.
+    #[arg(long, default_value_t = 1024, value_name = "MIB")]
+    pub raw_net_mib: u64,
+    /// Limit on each wait: settling, a node catching up, a restart.
+    #[arg(long, default_value = "10m", value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+    /// Print the report as one JSON object instead of Markdown.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the JSON report to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json_out: Option<PathBuf>,
+    /// No progress lines on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl ScaleArgs {
+    fn check(&self) -> Result<(), String> {
+        if self.keys == 0 {
+            return Err("--keys must be at least 1".into());
+        }
+        if self.value_size == 0 {
+            return Err("--value-size must be at least 1".into());
+        }
+        if self.clients == 0 || self.clients > MAX_CLIENTS {
+            return Err(format!("--clients must be 1 to {MAX_CLIENTS}"));
+        }
+        if self.connections == 0 || self.connections > self.clients {
+            return Err(format!("--connections must be 1 to --clients ({})", self.clients));
+        }
+        if self.raw_disk_mib == 0 || self.raw_net_mib == 0 {
+            return Err("--raw-disk-mib and --raw-net-mib must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+pub async fn run(args: ScaleArgs) -> ExitCode {
+    if let Err(e) = args.check() {
+        eprintln!("kvraft bench scale: {e}");
+        return ExitCode::from(2);
+    }
+    let progress = Progress { started: Instant::now(), quiet: args.quiet };
+    // On a signal the run's future is dropped here, and with it the cluster (every child is
+    // killed) and the run's directory.
+    let result = tokio::select! {
+        result = measure(&args, &progress) => Some(result),
+        () = kvraft_server::shutdown_signal() => None,
+    };
+    let report = match result {
+        None => {
+            eprintln!("kvraft bench scale: interrupted; the cluster is stopped");
+            std::process::exit(130);
+        }
+        Some(Err(e)) => {
+            eprintln!("kvraft bench scale: {e}");
+            return ExitCode::FAILURE;
+        }
+        Some(Ok(report)) => report,
+    };
+    if let Some(path) = &args.json_out {
+        if let Err(e) = std::fs::write(path, report.to_json() + "\n") {
+            eprintln!("kvraft bench scale: {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    let text = if args.json { report.to_json() + "\n" } else { report.to_markdown() };
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    ExitCode::SUCCESS
+}
+
+/// Progress lines on stderr, stamped with the time since the start.
+#[derive(Debug)]
+struct Progress {
+    started: Instant,
+    quiet: bool,
+}
+
+impl Progress {
+    fn say(&self, message: impl AsRef<str>) {
+        if !self.quiet {
+            let t = self.started.elapsed().as_secs_f64();
+            eprintln!("[scale {t:7.1}s] {}", message.as_ref());
+        }
+    }
+}
+
+/// The run's directory, removed when dropped unless kept.
+#[derive(Debug)]
+struct RunDir {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl RunDir {
+    fn create(parent: &Path, keep: bool) -> Result<RunDir, String> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let path =
+            parent.join(format!("kvraft-scale-{}-{:x}", std::process::id(), nanos & 0xff_ffff));
+        std::fs::create_dir_all(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(RunDir { path, keep })
+    }
+}
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        if self.keep {
+            eprintln!("kvraft bench scale: kept {}", self.path.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+fn is_snapshot_file(name: &str) -> bool {
+    parse_snapshot_file_name(name).is_some()
+}
+
+fn is_wal_segment(name: &str) -> bool {
+    name.starts_with("wal-") && name.ends_with(".log")
+}
+
+fn load_average() -> Vec<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).filter_map(|x| x.parse().ok()).collect())
+        .unwrap_or_default()
+}
+
+fn machine(load_average_start: Vec<f64>) -> Machine {
+    let memory_bytes = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("MemTotal:"))?.to_string();
+            line["MemTotal:".len()..].trim().trim_end_matches("kB").trim().parse::<u64>().ok()
+        })
+        .map_or(0, |kib| kib * 1024);
+    Machine {
+        cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        memory_bytes,
+        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default(),
+        load_average_start,
+        load_average_end: load_average(),
+    }
+}
+
+fn role_name(role: i32) -> &'static str {
+    match pb::Role::try_from(role) {
+        Ok(pb::Role::Leader) => "leader",
+        Ok(pb::Role::Follower) => "follower",
+        Ok(pb::Role::Candidate | pb::Role::PreCandidate) => "candidate",
+        _ => "unknown",
+    }
+}
+
+/// The state machine in the newest snapshot file of `dir`, read while its node may run (a
+/// snapshot file is renamed into place whole; one removed meanwhile is looked for again).
+fn read_snapshot_state(dir: &Path) -> Result<KvStateMachine, String> {
+    for _ in 0..10 {
+        let newest = std::fs::read_dir(dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                parse_snapshot_file_name(&name).map(|meta| (meta.index, name))
+            })
+            .max();
+        let Some((_, name)) = newest else {
+            return Err(format!("{}: no snapshot file", dir.display()));
+        };
+        let bytes = match std::fs::read(dir.join(&name)) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(format!("{name}: {e}")),
+        };
+        let snapshot = decode_snapshot(&bytes).map_err(|e| format!("{name}: {e}"))?;
+        return KvStateMachine::decode_snapshot(&snapshot.data, SessionLimits::default())
+            .map_err(|e| format!("{name}: {e}"));
+    }
+    Err(format!("{}: snapshot files keep changing", dir.display()))
+}
+
+/// The keys sampled for verification: spread evenly over `0..keys`, the last one included.
+fn sampled_keys(keys: u64) -> Vec<u64> {
+    let n = SAMPLED_KEYS.min(keys);
+    (0..n).map(|i| if n == 1 { 0 } else { i * (keys - 1) / (n - 1) }).collect()
+}
+
+/// Stops node `i` with `signal` (`KILL` or `TERM`), starts it again, and times the restart
+/// until it has applied the leader's commit index of the moment it stopped.
+async fn restart(
+    cluster: &mut Cluster,
+    i: usize,
+    signal: &str,
+    timeout: Duration,
+) -> Result<RestartFigures, String> {
+    let (_, leader) = cluster.wait_leader(timeout).await?;
+    let target = leader.commit_index;
+    let recovered_bytes = file_bytes(cluster.data_dir(i), is_snapshot_file)
+        + file_bytes(cluster.data_dir(i), is_wal_segment);
+    let stop_seconds = if signal == "KILL" {
+        cluster.kill9(i);
+        None
+    } else {
+        Some(cluster.terminate(i, STOP_TIMEOUT).await?.as_secs_f64())
+    };
+    let started = Instant::now();
+    cluster.spawn(i)?;
+    let answer = cluster.wait_answering(i, timeout).await?;
+    cluster.wait_until(i, "caught up", timeout, |s| s.applied_index >= target).await?;
+    let caught_up = started.elapsed().as_secs_f64();
+    Ok(RestartFigures {
+        node_id: i as u64 + 1,
+        signal: signal.into(),
+        stop_seconds,
+        recovered_bytes,
+        target_index: target,
+        answer_seconds: answer.as_secs_f64(),
+        caught_up_seconds: caught_up,
+        mb_per_sec: mb_per_sec(recovered_bytes, caught_up),
+    })
+}
+
+/// Stops a follower, removes its data directory and starts it again with the same id, then
+/// times how long it takes to receive the snapshot and catch up; then checks its data.
+///
+/// A leader never lowers a follower's match index (Raft assumes a node keeps what it synced),
+/// so the leader the wiped node had would go on sending only new entries and never resend what
+/// was lost: the wiped node would stay empty. The old leader is therefore stopped too, so that
+/// the third node is elected (with the wiped node's vote) and starts afresh: it probes the
+/// wiped node, finds its log empty and sends its snapshot. The old leader is restarted once the
+/// wiped node has caught up.
+async fn bring_back_wiped(
+    cluster: &mut Cluster,
+    values: &Values,
+    keys: u64,
+    timeout: Duration,
+    progress: &Progress,
+) -> Result<WipedFigures, String> {
+    let (old_leader, _) = cluster.wait_leader(timeout).await?;
+    let wiped = (0..NODES).find(|&i| i != old_leader).expect("3 nodes");
+    let next_leader = (0..NODES).find(|&i| i != old_leader && i != wiped).expect("3 nodes");
+    progress.say(format!(
+        "wiping node {}, stopping the leader (node {}) so that node {} leads afresh",
+        wiped + 1,
+        old_leader + 1,
+        next_leader + 1
+    ));
+    cluster.terminate(wiped, STOP_TIMEOUT).await?;
+    cluster.wipe(wiped)?;
+    cluster.terminate(old_leader, STOP_TIMEOUT).await?;
+    let snapshot_index = cluster
+        .status(next_leader)
+        .await
+        .ok_or_else(|| format!("node {} does not answer", next_leader + 1))?
+        .snapshot_index;
+    let snapshot_bytes = file_bytes(cluster.data_dir(next_leader), is_snapshot_file);
+
+    let started = Instant::now();
+    cluster.spawn(wiped)?;
+    let answer = cluster.wait_answering(wiped, timeout).await?;
+    cluster
+        .wait_until(next_leader, "leading", timeout, |s| s.role == pb::Role::Leader as i32)
+        .await?;
+    let elected = started.elapsed().as_secs_f64();
+    let target = cluster
+        .status(next_leader)
+        .await
+        .ok_or_else(|| format!("node {} does not answer", next_leader + 1))?
+        .commit_index;
+    cluster
+        .wait_until(wiped, "holding the leader's snapshot", timeout, |s| {
+            s.snapshot_index >= snapshot_index
+        })
+        .await?;
+    let received = started.elapsed().as_secs_f64();
+    cluster.wait_until(wiped, "caught up", timeout, |s| s.applied_index >= target).await?;
+    let caught_up = started.elapsed().as_secs_f64();
+    progress.say(format!(
+        "  node {} leads after {}; snapshot ({}) received after {}, caught up after {}",
+        next_leader + 1,
+        report::secs(elected),
+        report::mb(snapshot_bytes),
+        report::secs(received),
+        report::secs(caught_up)
+    ));
+    tokio::time::sleep(IDLE).await;
+    let rss_bytes = cluster.memory(wiped).unwrap_or_default().rss_bytes;
+    let samples = sampled_keys(keys);
+    let (snapshot_keys, verified_keys) = if snapshot_index > 0 {
+        let state = read_snapshot_state(cluster.data_dir(wiped))?;
+        let verified = samples.iter().filter(|&&k| state.get(&key_name(k)) == values.of(k)).count();
+        (state.len() as u64, verified as u64)
+    } else {
+        (0, 0)
+    };
+    let wiped_snapshot_bytes = file_bytes(cluster.data_dir(wiped), is_snapshot_file);
+
+    progress.say(format!("restarting node {} (the old leader)", old_leader + 1));
+    cluster.spawn(old_leader)?;
+    cluster.wait_answering(old_leader, timeout).await?;
+    let (_, leader) = cluster.wait_leader(timeout).await?;
+    for i in 0..NODES {
+        cluster
+            .wait_until(i, "caught up", timeout, |s| s.applied_index >= leader.commit_index)
+            .await?;
+    }
+    let mut client = Client::new(ClientOptions {
+        op_timeout: Some(timeout),
+        ..ClientOptions::new(cluster.endpoints())
+    })
+    .map_err(|e| e.to_string())?;
+    let mut cluster_reads_ok = true;
+    for &k in &samples {
+        let value = client.get(key_name(k)).await.map_err(|e| format!("get {k}: {e}"))?;
+        cluster_reads_ok &= value == values.of(k);
+    }
+    Ok(WipedFigures {
+        node_id: wiped as u64 + 1,
+        data_dir: cluster.data_dir(wiped).display().to_string(),
+        old_leader_node_id: old_leader as u64 + 1,
+        leader_node_id: next_leader as u64 + 1,
+        leader_snapshot_bytes: snapshot_bytes,
+        leader_snapshot_index: snapshot_index,
+        target_index: target,
+        answer_seconds: answer.as_secs_f64(),
+        leader_elected_seconds: elected,
+        received_seconds: received,
+        caught_up_seconds: caught_up,
+        receive_mb_per_sec: mb_per_sec(snapshot_bytes, received - elected),
+        catch_up_mb_per_sec: mb_per_sec(snapshot_bytes, caught_up - elected),
+        mb_per_sec: mb_per_sec(snapshot_bytes, caught_up),
+        snapshot_bytes: wiped_snapshot_bytes,
+        rss_bytes,
+        snapshot_keys,
+        sampled_keys: samples.len() as u64,
+        verified_keys,
+        cluster_reads_ok,
+    })
+}
+
+/// The whole run; on failure the run's directory is kept, for the nodes' logs.
+async fn measure(args: &ScaleArgs, progress: &Progress) -> Result<ScaleReport, String> {
+    let parent = args.dir.clone().unwrap_or_else(std::env::temp_dir);
+    let mut run_dir = RunDir::create(&parent, args.keep)?;
+    let result = measure_in(args, &run_dir.path, progress).await;
+    if result.is_err() {
+        run_dir.keep = true;
+    }
+    result
+}
+
+async fn measure_in(
+    args: &ScaleArgs,
+    root: &Path,
+    progress: &Progress,
+) -> Result<ScaleReport, String> {
+    let load_average_start = load_average();
+    let root = root.to_path_buf();
+    let server_bin =
+        std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
+    let timeout = args.timeout;
+
+    // 1. The empty cluster.
+    progress.say(format!("starting {NODES} nodes, data in {}", root.display()));
+    let extra = vec!["--max-raft-state-bytes".to_string(), args.max_raft_state_bytes.to_string()];
+    let mut cluster = Cluster::start(&server_bin, &root, NODES, &extra, START_TIMEOUT).await?;
+    tokio::time::sleep(IDLE).await;
+    let empty: Vec<Memory> = (0..NODES).map(|i| cluster.memory(i).unwrap_or_default()).collect();
+    progress.say(format!(
+        "empty cluster: RSS {}",
+        empty.iter().map(|m| report::mb(m.rss_bytes)).collect::<Vec<_>>().join(" / ")
+    ));
+
+    // 2. The load.
+    let values = Values::new(args.value_size, VALUE_SEED);
+    let loader = Loader::new(&cluster.endpoints(), args.clients, args.connections, values.clone())?;
+    progress.say(format!(
+        "loading {} keys of {} B with {} clients over {} connections",
+        report::thousands(args.keys),
+        args.value_size,
+        args.clients,
+        args.connections
+    ));
+    let load_started = Instant::now();
+    let keys = args.keys;
+    let loaded = loader
+        .load(keys, PROGRESS_EVERY, |done| {
+            let rate = done as f64 / load_started.elapsed().as_secs_f64();
+            progress.say(format!(
+                "  {} / {} keys, {} keys/s",
+                report::thousands(done),
+                report::thousands(keys),
+                report::thousands(rate as u64)
+            ));
+        })
+        .await;
+    let load_seconds = loaded.elapsed.as_secs_f64();
+    progress.say(format!(
+        "loaded {} keys in {} ({} errors)",
+        report::thousands(loaded.ok),
+        report::secs(load_seconds),
+        loaded.errors
+    ));
+    let (_, leader) = cluster.wait_leader(timeout).await?;
+    let load_commit = leader.commit_index;
+
+    // 3. Settle.
+    let settle_started = Instant::now();
+    let (settle_puts, settled) = if args.max_raft_state_bytes == 0 {
+        (0, false)
+    } else {
+        progress.say(format!(
+            "settling: overwriting keys until every node's snapshot covers index {load_commit}"
+        ));
+        let stop = Arc::new(AtomicBool::new(false));
+        let watch = async {
+            loop {
+                tokio::time::sleep(SETTLE_POLL).await;
+                let statuses = cluster.statuses().await;
+                let covered = statuses
+                    .iter()
+                    .all(|s| s.as_ref().is_some_and(|s| s.snapshot_index >= load_commit));
+                if covered || settle_started.elapsed() > timeout {
+                    stop.store(true, Ordering::Relaxed);
+                    return covered;
+                }
+            }
+        };
+        let overwrite = loader.overwrite_until(
+            keys,
+            PROGRESS_EVERY,
+            |done| progress.say(format!("  {} overwrites", report::thousands(done))),
+            stop.clone(),
+        );
+        let (outcome, covered) = tokio::join!(overwrite, watch);
+        (outcome.ok, covered)
+    };
+    let settle_seconds = settle_started.elapsed().as_secs_f64();
+    let (_, leader) = cluster.wait_leader(timeout).await?;
+    for i in 0..NODES {
+        cluster
+            .wait_until(i, "caught up", timeout, |s| s.applied_index >= leader.commit_index)
+            .await?;
+    }
+    tokio::time::sleep(IDLE).await;
+    let statuses = cluster.statuses().await;
+    let mut memory_nodes = Vec::new();
+    let mut on_disk = Vec::new();
+    for (i, status) in statuses.iter().enumerate() {
+        let m = cluster.memory(i).unwrap_or_default();
+        let grown = m.rss_bytes.saturating_sub(empty[i].rss_bytes);
+        memory_nodes.push(NodeMemory {
+            node_id: i as u64 + 1,
+            role: status.as_ref().map_or("down", |s| role_name(s.role)).to_string(),
+            empty_rss_bytes: empty[i].rss_bytes,
+            rss_bytes: m.rss_bytes,
+            hwm_bytes: m.hwm_bytes,
+            bytes_per_key: grown as f64 / keys as f64,
+        });
+        on_disk.push(NodeDisk {
+            node_id: i as u64 + 1,
+            snapshot_index: status.as_ref().map_or(0, |s| s.snapshot_index),
+            snapshot_bytes: file_bytes(cluster.data_dir(i), is_snapshot_file),
+            wal_bytes: file_bytes(cluster.data_dir(i), is_wal_segment),
+        });
+    }
+    progress.say(format!(
+        "settled in {} ({} overwrites); RSS {}",
+        report::secs(settle_seconds),
+        report::thousands(settle_puts),
+        memory_nodes
+            .iter()
+            .map(|n| format!("{} (peak {})", report::mb(n.rss_bytes), report::mb(n.hwm_bytes)))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    ));
+
+    // 4. Restarts of a follower.
+    let (leader_index, _) = cluster.wait_leader(timeout).await?;
+    let follower = (0..NODES).find(|&i| i != leader_index).expect("3 nodes");
+    progress.say(format!("restarting node {} after SIGKILL", follower + 1));
+    let restart_after_kill = restart(&mut cluster, follower, "KILL", timeout).await?;
+    progress.say(format!("  caught up in {}", report::secs(restart_after_kill.caught_up_seconds)));
+    progress.say(format!("restarting node {} after SIGTERM", follower + 1));
+    let restart_after_term = restart(&mut cluster, follower, "TERM", timeout).await?;
+    progress.say(format!("  caught up in {}", report::secs(restart_after_term.caught_up_seconds)));
+
+    // 5. A wiped follower.
+    let wiped_follower = bring_back_wiped(&mut cluster, &values, keys, timeout, progress).await?;
+
+    // 6. Stop the cluster; snapshot costs in this process.
+    progress.say("stopping the cluster");
+    if let Err(e) = cluster.stop(STOP_TIMEOUT).await {
+        progress.say(format!("  not every node stopped cleanly: {e}"));
+    }
+    drop(cluster);
+    drop(loader);
+    progress.say("snapshot costs in process: building the same state machine");
+    let in_process_dir = root.join("in-process");
+    let costs = {
+        let (dir, values, clients) = (in_process_dir.clone(), values.clone(), args.clients);
+        tokio::task::spawn_blocking(move || in_process::measure(&dir, keys, &values, clients))
+            .await
+            .map_err(|e| format!("the in-process measurement failed: {e}"))??
+    };
+    let _ = std::fs::remove_dir_all(&in_process_dir);
+    let secs = |d: Duration| d.as_secs_f64();
+    let snapshot = SnapshotFigures {
+        keys: costs.keys,
+        sessions: costs.sessions,
+        build_seconds: secs(costs.build),
+        data_bytes: costs.data_bytes,
+        encode_seconds: secs(costs.encode),
+        encode_mb_per_sec: mb_per_sec(costs.data_bytes, secs(costs.encode)),
+        file_bytes: costs.file_bytes,
+        write_seconds: secs(costs.write_durable),
+        write_mb_per_sec: mb_per_sec(costs.file_bytes, secs(costs.write_durable)),
+        read_seconds: secs(costs.open_read),
+        read_mb_per_sec: mb_per_sec(costs.file_bytes, secs(costs.open_read)),
+        decode_seconds: secs(costs.decode),
+        decode_mb_per_sec: mb_per_sec(costs.data_bytes, secs(costs.decode)),
+        restore_mb_per_sec: mb_per_sec(costs.file_bytes, secs(costs.open_read + costs.decode)),
+        round_trip_ok: costs.round_trip_ok,
+    };
+
+    // 7. Raw rates.
+    progress.say(format!(
+        "raw rates: {} MiB to disk, {} MiB over loopback",
+        args.raw_disk_mib, args.raw_net_mib
+    ));
+    let (disk_mib, net_mib, dir) = (args.raw_disk_mib, args.raw_net_mib, root.clone());
+    let (disk, net) = tokio::task::spawn_blocking(move || {
+        Ok::<_, String>((raw::disk_write(&dir, disk_mib)?, raw::loopback(net_mib)?))
+    })
+    .await
+    .map_err(|e| format!("the raw measurement failed: {e}"))??;
+
+    let payload_bytes_per_key = (key_name(0).len() + args.value_size) as f64;
+    let bytes_per_key =
+        memory_nodes.iter().map(|n| n.bytes_per_key).sum::<f64>() / memory_nodes.len() as f64;
+    Ok(ScaleReport {
+        machine: machine(load_average_start),
+        settings: Settings {
+            nodes: NODES,
+            keys,
+            key_bytes: key_name(0).len(),
+            value_bytes: args.value_size,
+            clients: args.clients,
+            connections: args.connections,
+            max_raft_state_bytes: args.max_raft_state_bytes,
+            dir: root.display().to_string(),
+        },
+        load: LoadFigures {
+            keys_written: loaded.ok,
+            errors: loaded.errors,
+            seconds: load_seconds,
+            keys_per_sec: loaded.ok as f64 / load_seconds.max(1e-9),
+            payload_mb_per_sec: mb_per_sec(loaded.ok * payload_bytes_per_key as u64, load_seconds),
+            commit_index: load_commit,
+            settle_puts,
+            settle_seconds,
+            settled,
+            error_samples: loaded
+                .error_samples
+                .iter()
+                .map(|(m, n)| format!("{m} (x{n})"))
+                .collect(),
+        },
+        memory: MemoryFigures {
+            nodes: memory_nodes,
+            bytes_per_key,
+            payload_bytes_per_key,
+            state_machine_bytes_per_key: costs.state_machine_bytes.map(|b| b as f64 / keys as f64),
+        },
+        on_disk,
+        snapshot,
+        restart_after_kill,
+        restart_after_term,
+        wiped_follower,
+        raw: RawFigures {
+            disk_write_bytes: disk.bytes,
+            disk_write_seconds: disk.elapsed.as_secs_f64(),
+            disk_write_mb_per_sec: disk.mb_per_sec(),
+            loopback_bytes: net.bytes,
+            loopback_seconds: net.elapsed.as_secs_f64(),
+            loopback_mb_per_sec: net.mb_per_sec(),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_spread_over_the_keys() {
+        assert_eq!(sampled_keys(1), vec![0]);
+        assert_eq!(sampled_keys(3), vec![0, 1, 2]);
+        let s = sampled_keys(1_000_000);
+        assert_eq!((s.len(), s[0], s[s.len() - 1]), (64, 0, 999_999));
+        assert!(s.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn file_kinds() {
+        assert!(is_snapshot_file("snapshot-000000000000002a-0000000000000007.snap"));
+        assert!(!is_snapshot_file("snap.tmp"));
+        assert!(is_wal_segment("wal-0000000000000001.log"));
+        assert!(!is_wal_segment("node1.log"));
+    }
+}
