@@ -196,17 +196,9 @@ pub fn mb_per_sec(bytes: u64, seconds: f64) -> f64 {
     }
 }
 
-/// `1234567` as `1,234,567`.
+/// `1234567` as `1,234,567` (exact: counts here stay far below 2^53).
 pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    crate::bench::compare::thousands(n as f64)
 }
 
 /// Bytes as decimal megabytes, `12.3 MB`.
