@@ -58,7 +58,7 @@ use crate::record::{
     DecodeEnd, RecordError, SegmentHeader, WalRecord, MAX_PAYLOAD_LEN, SEGMENT_HEADER_LEN,
 };
 use crate::snapshot_file::{
-    decode_snapshot, encode_snapshot, parse_snapshot_file_name, snapshot_file_name,
+    decode_snapshot, encode_snapshot_header, parse_snapshot_file_name, snapshot_file_name,
     SnapshotFileError, SNAPSHOT_TMP_NAME,
 };
 
@@ -335,7 +335,7 @@ impl<D: Disk> WalStorage<D> {
                     }
                     Err(e) => return Err(e.into()),
                 };
-                let snapshot = decode_snapshot(&data)
+                let snapshot = decode_snapshot(data)
                     .map_err(|source| WalError::BadSnapshot { file: file.clone(), source })?;
                 if snapshot.meta != meta {
                     return Err(WalError::Inconsistent {
@@ -482,7 +482,9 @@ impl<D: Disk> WalStorage<D> {
             Err(e) => return Err(e.into()),
         }
         self.disk.create(SNAPSHOT_TMP_NAME)?;
-        self.disk.append(SNAPSHOT_TMP_NAME, &encode_snapshot(snapshot))?;
+        // Header and data in two appends: concatenating them would copy the whole snapshot.
+        self.disk.append(SNAPSHOT_TMP_NAME, &encode_snapshot_header(snapshot))?;
+        self.disk.append(SNAPSHOT_TMP_NAME, &snapshot.data)?;
         self.disk.sync_data(SNAPSHOT_TMP_NAME)?;
         self.disk.rename(SNAPSHOT_TMP_NAME, &name)?;
         if !cfg!(feature = "bug-skip-dir-fsync-after-rename") {

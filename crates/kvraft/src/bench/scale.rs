@@ -284,7 +284,7 @@ fn read_snapshot_state(dir: &Path) -> Result<KvStateMachine, String> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(format!("{name}: {e}")),
         };
-        let snapshot = decode_snapshot(&bytes).map_err(|e| format!("{name}: {e}"))?;
+        let snapshot = decode_snapshot(bytes).map_err(|e| format!("{name}: {e}"))?;
         return KvStateMachine::decode_snapshot(&snapshot.data, SessionLimits::default())
             .map_err(|e| format!("{name}: {e}"));
     }
