@@ -15,6 +15,7 @@ mod bench;
 mod dev;
 mod kv;
 mod options;
+mod process_cluster;
 mod serve;
 mod status;
 

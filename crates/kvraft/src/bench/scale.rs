@@ -47,7 +47,9 @@ use kvraft_proto::v1 as pb;
 use kvraft_storage::snapshot_file::{decode_snapshot, parse_snapshot_file_name};
 
 use crate::options::parse_duration;
-use cluster::{file_bytes, Cluster, Memory};
+use cluster::{file_bytes, node_memory, Memory};
+
+use crate::process_cluster::Cluster;
 use load::{Loader, Values};
 use report::{
     mb_per_sec, LoadFigures, Machine, MemoryFigures, NodeDisk, NodeMemory, RawFigures,
@@ -60,6 +62,8 @@ use super::workload::key_name;
 const NODES: usize = 3;
 /// How long the nodes may take to start and elect a leader.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long one `Status` call may take.
+const STATUS_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long a node may take to exit after SIGTERM.
 const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 /// A quiet pause before reading memory figures.
@@ -361,7 +365,7 @@ async fn bring_back_wiped(
     cluster.wipe(wiped)?;
     cluster.terminate(old_leader, STOP_TIMEOUT).await?;
     let snapshot_index = cluster
-        .status(next_leader)
+        .status(next_leader, STATUS_TIMEOUT)
         .await
         .ok_or_else(|| format!("node {} does not answer", next_leader + 1))?
         .snapshot_index;
@@ -375,7 +379,7 @@ async fn bring_back_wiped(
         .await?;
     let elected = started.elapsed().as_secs_f64();
     let target = cluster
-        .status(next_leader)
+        .status(next_leader, STATUS_TIMEOUT)
         .await
         .ok_or_else(|| format!("node {} does not answer", next_leader + 1))?
         .commit_index;
@@ -396,7 +400,7 @@ async fn bring_back_wiped(
         report::secs(caught_up)
     ));
     tokio::time::sleep(IDLE).await;
-    let rss_bytes = cluster.memory(wiped).unwrap_or_default().rss_bytes;
+    let rss_bytes = node_memory(cluster, wiped).unwrap_or_default().rss_bytes;
     let samples = sampled_keys(keys);
     let (snapshot_keys, verified_keys) = if snapshot_index > 0 {
         let state = read_snapshot_state(cluster.data_dir(wiped))?;
@@ -475,9 +479,13 @@ async fn measure_in(
     // 1. The empty cluster.
     progress.say(format!("starting {NODES} nodes, data in {}", root.display()));
     let extra = vec!["--max-raft-state-bytes".to_string(), args.max_raft_state_bytes.to_string()];
-    let mut cluster = Cluster::start(&server_bin, &root, NODES, &extra, START_TIMEOUT).await?;
+    let rust_log = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+    let mut cluster =
+        Cluster::start(&server_bin, &root, NODES, &extra, &rust_log, START_TIMEOUT).await?;
+    cluster.wait_leader(START_TIMEOUT).await?;
     tokio::time::sleep(IDLE).await;
-    let empty: Vec<Memory> = (0..NODES).map(|i| cluster.memory(i).unwrap_or_default()).collect();
+    let empty: Vec<Memory> =
+        (0..NODES).map(|i| node_memory(&cluster, i).unwrap_or_default()).collect();
     progress.say(format!(
         "empty cluster: RSS {}",
         empty.iter().map(|m| report::mb(m.rss_bytes)).collect::<Vec<_>>().join(" / ")
@@ -528,7 +536,7 @@ async fn measure_in(
         let watch = async {
             loop {
                 tokio::time::sleep(SETTLE_POLL).await;
-                let statuses = cluster.statuses().await;
+                let statuses = cluster.statuses(STATUS_TIMEOUT).await;
                 let covered = statuses
                     .iter()
                     .all(|s| s.as_ref().is_some_and(|s| s.snapshot_index >= load_commit));
@@ -555,11 +563,11 @@ async fn measure_in(
             .await?;
     }
     tokio::time::sleep(IDLE).await;
-    let statuses = cluster.statuses().await;
+    let statuses = cluster.statuses(STATUS_TIMEOUT).await;
     let mut memory_nodes = Vec::new();
     let mut on_disk = Vec::new();
     for (i, status) in statuses.iter().enumerate() {
-        let m = cluster.memory(i).unwrap_or_default();
+        let m = node_memory(&cluster, i).unwrap_or_default();
         let grown = m.rss_bytes.saturating_sub(empty[i].rss_bytes);
         memory_nodes.push(NodeMemory {
             node_id: i as u64 + 1,

@@ -42,10 +42,7 @@
 #![allow(dead_code)]
 
 use std::collections::{HashMap, HashSet};
-use std::fs::OpenOptions;
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -483,18 +480,17 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a node may take to exit after SIGTERM.
 const TERMINATE_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// `n` `kvraft server` processes on loopback. Node `i` (0-based) has node id `i + 1`; see the
-/// [module docs](self).
+/// The cluster code `kvraft bench scale` runs, compiled into the tests too (one copy).
+#[path = "../../src/process_cluster.rs"]
+mod process_cluster;
+
+/// `n` `kvraft server` processes on loopback: [`process_cluster::Cluster`] with the tests'
+/// defaults (a fresh temporary directory, the binary Cargo built, [`SMALL_RAFT_STATE_BYTES`],
+/// `RUST_LOG` from `KVRAFT_TEST_LOG`), whose failures panic with the nodes' logs. Node `i`
+/// (0-based) has node id `i + 1`; see the [module docs](self).
 #[derive(Debug)]
 pub struct ProcessCluster {
-    dir: PathBuf,
-    /// `--cluster`.
-    cluster: String,
-    addresses: Vec<String>,
-    /// Extra server flags, after the defaults (so they may override them).
-    extra_args: Vec<String>,
-    children: Vec<Option<Child>>,
-    starts: Vec<u32>,
+    inner: process_cluster::Cluster,
 }
 
 impl ProcessCluster {
@@ -514,258 +510,126 @@ impl ProcessCluster {
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create the cluster's directory");
-        let addresses: Vec<String> =
-            free_ports(nodes).into_iter().map(|p| format!("127.0.0.1:{p}")).collect();
-        let cluster: Vec<String> =
-            addresses.iter().enumerate().map(|(i, a)| format!("{}={a}", i + 1)).collect();
-        let mut c = ProcessCluster {
-            dir,
-            cluster: cluster.join(","),
-            addresses,
-            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
-            children: (0..nodes).map(|_| None).collect(),
-            starts: vec![0; nodes],
-        };
-        for i in 0..nodes {
-            c.spawn(i);
+        let mut args =
+            vec!["--max-raft-state-bytes".to_string(), SMALL_RAFT_STATE_BYTES.to_string()];
+        args.extend(extra_args.iter().map(|s| s.to_string()));
+        let rust_log = std::env::var("KVRAFT_TEST_LOG").unwrap_or_else(|_| "info".into());
+        let bin = Path::new(env!("CARGO_BIN_EXE_kvraft"));
+        match process_cluster::Cluster::start(bin, &dir, nodes, &args, &rust_log, START_TIMEOUT)
+            .await
+        {
+            Ok(inner) => ProcessCluster { inner },
+            Err(e) => panic!("the cluster did not start: {e}"),
         }
-        for i in 0..nodes {
-            c.wait_answering(i).await;
-        }
-        c
     }
 
     pub fn len(&self) -> usize {
-        self.addresses.len()
+        self.inner.len()
     }
 
     /// The client addresses (`host:port`), node 1 first.
     pub fn endpoints(&self) -> Vec<String> {
-        self.addresses.clone()
+        self.inner.endpoints()
     }
 
     pub fn endpoint(&self, i: usize) -> &str {
-        &self.addresses[i]
+        self.inner.endpoint(i)
     }
 
     /// The cluster's directory (node data and logs).
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.inner.root()
     }
 
-    pub fn data_dir(&self, i: usize) -> PathBuf {
-        self.dir.join(format!("node{}", i + 1))
+    pub fn data_dir(&self, i: usize) -> &Path {
+        self.inner.data_dir(i)
     }
 
-    pub fn log_path(&self, i: usize) -> PathBuf {
-        self.dir.join(format!("node{}.log", i + 1))
+    pub fn log_path(&self, i: usize) -> &Path {
+        self.inner.log_path(i)
     }
 
     /// The log of node `i` since its last start.
     pub fn current_log(&self, i: usize) -> String {
-        let text = std::fs::read_to_string(self.log_path(i)).unwrap_or_default();
-        let marker = format!("=== start #{} ", self.starts[i]);
-        match text.rfind(&marker) {
-            Some(at) => text[at..].to_string(),
-            None => text,
-        }
+        self.inner.current_log(i)
     }
 
     /// The last `lines` lines of node `i`'s log.
     pub fn log_tail(&self, i: usize, lines: usize) -> String {
-        let text = std::fs::read_to_string(self.log_path(i)).unwrap_or_default();
-        let all: Vec<&str> = text.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
+        self.inner.log_tail(i, lines)
     }
 
     /// Every node's log tail, for failure messages.
     pub fn log_tails(&self, lines: usize) -> String {
-        (0..self.len())
-            .map(|i| {
-                format!(
-                    "----- node {} ({}), last {lines} lines of {} -----\n{}\n",
-                    i + 1,
-                    self.addresses[i],
-                    self.log_path(i).display(),
-                    self.log_tail(i, lines)
-                )
-            })
-            .collect()
+        self.inner.log_tails(lines)
     }
 
     pub fn pid(&self, i: usize) -> Option<u32> {
-        self.children[i].as_ref().map(Child::id)
+        self.inner.pid(i)
     }
 
     /// Whether node `i` was started and has not exited (an exit found here is reaped).
     pub fn is_running(&mut self, i: usize) -> bool {
-        match &mut self.children[i] {
-            None => false,
-            Some(child) => matches!(child.try_wait(), Ok(None)),
-        }
+        self.inner.is_running(i)
     }
 
-    fn spawn(&mut self, i: usize) {
-        assert!(self.children[i].is_none(), "node {} is already running", i + 1);
-        self.starts[i] += 1;
-        let mut log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path(i))
-            .expect("open the node's log");
-        let _ = writeln!(log, "=== start #{} of node {} ===", self.starts[i], i + 1);
-        let stderr = log.try_clone().expect("clone the log handle");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_kvraft"));
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("KVRAFT_") {
-                command.env_remove(name);
-            }
-        }
-        command
-            .env("RUST_LOG", std::env::var("KVRAFT_TEST_LOG").unwrap_or_else(|_| "info".into()))
-            .env("NO_COLOR", "1")
-            .arg("server")
-            .args(["--id", &(i + 1).to_string()])
-            .args(["--cluster", &self.cluster])
-            .arg("--data-dir")
-            .arg(self.data_dir(i))
-            .args(["--max-raft-state-bytes", &SMALL_RAFT_STATE_BYTES.to_string()])
-            .args(&self.extra_args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(stderr));
-        let child = command.spawn().expect("spawn kvraft server");
-        self.children[i] = Some(child);
-    }
-
-    /// Waits until node `i` answers `Status`; panics (with its log) if it exits or takes
-    /// longer than 20 s.
-    async fn wait_answering(&mut self, i: usize) {
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if self.status(i, Duration::from_millis(500)).await.is_some() {
-                return;
-            }
-            if !self.is_running(i) {
-                panic!("node {} exited while starting:\n{}", i + 1, self.log_tail(i, 40));
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "node {} did not answer within {START_TIMEOUT:?}:\n{}",
-                    i + 1,
-                    self.log_tail(i, 40)
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// SIGKILLs node `i` (`Child::kill`) and reaps it.
+    /// SIGKILLs node `i` and reaps it; panics if it is down.
     pub fn kill9(&mut self, i: usize) {
-        let mut child = self.children[i].take().unwrap_or_else(|| panic!("node {} is down", i + 1));
-        let _ = child.kill();
-        let _ = child.wait();
+        assert!(self.inner.pid(i).is_some(), "node {} is down", i + 1);
+        self.inner.kill9(i);
     }
 
     /// Starts node `i` again on its data directory and waits until it answers `Status`.
     pub async fn restart(&mut self, i: usize) {
-        self.spawn(i);
-        self.wait_answering(i).await;
+        self.inner.spawn(i).unwrap_or_else(|e| panic!("{e}"));
+        self.inner.wait_answering(i, START_TIMEOUT).await.unwrap_or_else(|e| panic!("{e}"));
     }
 
-    /// Sends SIGTERM to node `i` (with `kill -TERM <pid>`) and waits for it to exit; panics
-    /// (with its log) unless it exits with status 0 within 20 s.
-    pub async fn terminate(&mut self, i: usize) -> ExitStatus {
-        let pid = self.pid(i).unwrap_or_else(|| panic!("node {} is down", i + 1));
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .expect("run kill -TERM");
-        assert!(sent.success(), "kill -TERM {pid} failed: {sent}");
-        let deadline = Instant::now() + TERMINATE_TIMEOUT;
-        let status = loop {
-            let child = self.children[i].as_mut().expect("checked above");
-            if let Some(status) = child.try_wait().expect("wait for the node") {
-                break status;
-            }
-            if Instant::now() > deadline {
-                self.kill9(i);
-                panic!(
-                    "node {} did not exit within {TERMINATE_TIMEOUT:?} of SIGTERM:\n{}",
-                    i + 1,
-                    self.log_tail(i, 40)
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
-        self.children[i] = None;
-        assert!(
-            status.success(),
-            "node {} exited with {status} after SIGTERM:\n{}",
-            i + 1,
-            self.log_tail(i, 40)
-        );
-        status
+    /// Sends SIGTERM to node `i` and waits for it to exit; panics (with its log) unless it
+    /// exits with status 0 within 20 s.
+    pub async fn terminate(&mut self, i: usize) {
+        self.inner.terminate(i, TERMINATE_TIMEOUT).await.unwrap_or_else(|e| panic!("{e}"));
     }
 
-    /// Removes node `i`'s data directory; the node must be down. (A node restarted on a wiped
-    /// directory has forgotten its votes: Raft's safety assumes disks keep what they synced.)
+    /// Removes node `i`'s data directory; the node must be down.
     pub fn wipe(&mut self, i: usize) {
-        assert!(self.children[i].is_none(), "wipe node {} while it runs", i + 1);
-        let _ = std::fs::remove_dir_all(self.data_dir(i));
+        self.inner.wipe(i).unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// Node `i`'s `Status`, or `None` if it is down or does not answer within `timeout`.
     pub async fn status(&self, i: usize, timeout: Duration) -> Option<pb::StatusReply> {
-        self.children[i].as_ref()?;
-        kvraft_client::remote::status(&self.addresses[i], timeout).await.ok()
+        self.inner.status(i, timeout).await
     }
 
     /// Every node's `Status` (`None` for those down or silent), asked concurrently.
     pub async fn statuses(&self, timeout: Duration) -> Vec<Option<pb::StatusReply>> {
-        futures_util::future::join_all((0..self.len()).map(|i| self.status(i, timeout))).await
+        self.inner.statuses(timeout).await
     }
 
     /// The node that says it leads (the one with the highest term if several do), if any.
     pub async fn leader(&self) -> Option<usize> {
-        let statuses = self.statuses(Duration::from_millis(500)).await;
-        statuses
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| s.as_ref().map(|s| (i, s)))
-            .filter(|(_, s)| s.role == pb::Role::Leader as i32)
-            .max_by_key(|(_, s)| s.term)
-            .map(|(i, _)| i)
+        self.inner.leader(Duration::from_millis(500)).await.map(|(i, _)| i)
     }
 
     /// Waits up to `within` for a leader; panics (with the logs) if none shows up.
     pub async fn wait_leader(&self, within: Duration) -> usize {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(leader) = self.leader().await {
-                return leader;
-            }
-            if Instant::now() > deadline {
-                panic!("no leader within {within:?}\n{}", self.log_tails(30));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        match self.inner.wait_leader(within).await {
+            Ok((leader, _)) => leader,
+            Err(e) => panic!("{e}\n{}", self.log_tails(30)),
         }
     }
 }
 
 impl Drop for ProcessCluster {
     fn drop(&mut self) {
-        for child in self.children.iter_mut().flatten() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.inner.kill_all();
         if std::thread::panicking() {
             eprintln!("{}", self.log_tails(40));
         }
         if std::env::var_os("KVRAFT_TEST_KEEP").is_some() {
-            eprintln!("kept {}", self.dir.display());
+            eprintln!("kept {}", self.dir().display());
         } else {
-            let _ = std::fs::remove_dir_all(&self.dir);
+            let _ = std::fs::remove_dir_all(self.dir());
         }
     }
 }
@@ -773,30 +637,5 @@ impl Drop for ProcessCluster {
 /// `n` distinct loopback ports that were free a moment ago, preferably below the ephemeral
 /// range (so that no outgoing connection takes one while its node is down).
 pub fn free_ports(n: usize) -> Vec<u16> {
-    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().and_then(|p| p.parse::<u16>().ok()))
-        .unwrap_or(32768);
-    let seed = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos() as u64;
-    let mut rng = Rng::new(seed ^ u64::from(std::process::id()) << 32);
-    let mut ports: Vec<u16> = Vec::new();
-    // Hold the probes until all are chosen, so the same port is not chosen twice.
-    let mut held = Vec::new();
-    let low = 20_000u16;
-    for _ in 0..1000 {
-        if ports.len() == n || ephemeral_low <= low + 1000 {
-            break;
-        }
-        let port = low + rng.below(usize::from(ephemeral_low - low)) as u16;
-        if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port)) {
-            ports.push(port);
-            held.push(l);
-        }
-    }
-    while ports.len() < n {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-        ports.push(l.local_addr().expect("local address").port());
-        held.push(l);
-    }
-    ports
+    process_cluster::free_ports(n).unwrap_or_else(|e| panic!("{e}"))
 }
