@@ -243,18 +243,11 @@ impl ServerConfig {
             // Rounded up to whole ticks: the margin may only grow.
             let margin = u32::try_from(margin_ms.div_ceil(tick_ms))
                 .map_err(|_| ConfigError::Invalid("lease-drift-margin-ms", "too large".into()))?;
-            let mut raft = kvraft_raft::Config::new(NodeId(id), vec![NodeId(id)]);
-            raft.election_timeout_ticks = election_timeout_ticks;
-            raft.heartbeat_interval_ticks = heartbeat_interval_ticks;
-            raft.lease_reads = true;
-            raft.lease_drift_margin_ticks = margin;
-            raft.validate()
-                .map_err(|e| ConfigError::Invalid("lease-drift-margin-ms", e.to_string()))?;
             Some(margin)
         } else {
             None
         };
-        Ok(ServerConfig {
+        let config = ServerConfig {
             id: NodeId(id),
             cluster,
             cluster_id,
@@ -270,7 +263,29 @@ impl ServerConfig {
             max_pending_requests,
             follower_reads,
             lease_reads,
-        })
+        };
+        if config.lease_reads.is_some() {
+            // The lease rules (it must outlast a heartbeat interval) are the Raft config's.
+            config
+                .raft_config(0)
+                .validate()
+                .map_err(|e| ConfigError::Invalid("lease-drift-margin-ms", e.to_string()))?;
+        }
+        Ok(config)
+    }
+
+    /// The Raft configuration of this node, its election timer seeded with `seed`.
+    pub fn raft_config(&self, seed: u64) -> kvraft_raft::Config {
+        let mut raft =
+            kvraft_raft::Config::new(self.id, self.cluster.iter().map(|m| m.id).collect());
+        raft.election_timeout_ticks = self.election_timeout_ticks;
+        raft.heartbeat_interval_ticks = self.heartbeat_interval_ticks;
+        raft.seed = seed;
+        if let Some(margin) = self.lease_reads {
+            raft.lease_reads = true;
+            raft.lease_drift_margin_ticks = margin;
+        }
+        raft
     }
 
     /// This node's own cluster address.

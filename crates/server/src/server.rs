@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use kvraft_kv::SessionLimits;
 use kvraft_proto::v1::kv_service_server::KvServiceServer;
 use kvraft_proto::v1::raft_service_server::RaftServiceServer;
-use kvraft_raft::{Config, Storage};
+use kvraft_raft::Storage;
 use kvraft_replica::{Replica, ReplicaConfig, ReplicaError};
 use kvraft_storage::{
     open_data_dir, ClusterId, DataDirError, DataDirStatus, DiskError, FileDisk, NodeIdentity,
@@ -161,14 +161,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     );
     let raft_state_size = wal.raft_state_size();
 
-    let mut raft = Config::new(config.id, config.cluster.iter().map(|m| m.id).collect());
-    raft.election_timeout_ticks = config.election_timeout_ticks;
-    raft.heartbeat_interval_ticks = config.heartbeat_interval_ticks;
-    raft.seed = seed_from_clock(config.id.0);
-    if let Some(margin) = config.lease_reads {
-        raft.lease_reads = true;
-        raft.lease_drift_margin_ticks = margin;
-    }
+    let raft = config.raft_config(seed_from_clock(config.id.0));
     let replica_config = ReplicaConfig {
         max_raft_state_bytes: config.max_raft_state_bytes,
         sessions: SessionLimits::default(),
