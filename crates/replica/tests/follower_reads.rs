@@ -102,6 +102,13 @@ impl Cluster {
         Some(self.replies.remove(i).1)
     }
 
+    /// Cuts `follower` off from the leader's entries (heartbeats and read answers still
+    /// reach it), so that a read index the leader confirms lies beyond what it has applied.
+    fn starve_of_entries(&mut self, follower: usize) {
+        let to = NodeId(follower as u64 + 1);
+        self.drop = Box::new(move |m| m.to == to && matches!(m.body, MessageBody::Append { .. }));
+    }
+
     fn put(&mut self, id: RequestId, value: &str) {
         let leader = self.leader().unwrap();
         self.submit(leader, id, Op::Put { key: "k".into(), value: value.into() });
@@ -143,10 +150,7 @@ fn a_follower_waits_for_its_own_state_machine_to_reach_the_read_index() {
     let mut c = Cluster::new(true, false);
     c.put(1, "v1");
     let follower = c.follower();
-    let to_follower = NodeId(follower as u64 + 1);
-    // The follower misses the next write's entries (heartbeats and read answers still reach
-    // it), so the leader's read index is beyond what it has applied.
-    c.drop = Box::new(move |m| m.to == to_follower && matches!(m.body, MessageBody::Append { .. }));
+    c.starve_of_entries(follower);
     c.put(2, "v2");
     assert_eq!(c.replicas[follower].state_machine().get("k"), "v1");
     c.submit(follower, 100, get());
@@ -164,8 +168,7 @@ fn a_confirmed_read_the_follower_cannot_apply_in_time_fails() {
     let mut c = Cluster::new(true, false);
     c.put(1, "v1");
     let follower = c.follower();
-    let to_follower = NodeId(follower as u64 + 1);
-    c.drop = Box::new(move |m| m.to == to_follower && matches!(m.body, MessageBody::Append { .. }));
+    c.starve_of_entries(follower);
     c.put(2, "v2");
     c.submit(follower, 100, get());
     for _ in 0..2 * ELECTION_TIMEOUT - 1 {
