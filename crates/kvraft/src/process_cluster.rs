@@ -307,6 +307,17 @@ impl Cluster {
         }
     }
 
+    /// Waits for a leader, then for every node to apply the commit index the leader reported;
+    /// returns the leader's status.
+    pub async fn wait_converged(&self, timeout: Duration) -> Result<pb::StatusReply, String> {
+        let (_, leader) = self.wait_leader(timeout).await?;
+        for i in 0..self.len() {
+            self.wait_until(i, "caught up", timeout, |s| s.applied_index >= leader.commit_index)
+                .await?;
+        }
+        Ok(leader)
+    }
+
     /// SIGKILLs node `i` and reaps it (nothing if it is down).
     pub fn kill9(&mut self, i: usize) {
         if let Some(mut child) = self.nodes[i].child.take() {

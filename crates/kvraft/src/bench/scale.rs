@@ -414,12 +414,7 @@ async fn bring_back_wiped(
     progress.say(format!("restarting node {} (the old leader)", old_leader + 1));
     cluster.spawn(old_leader)?;
     cluster.wait_answering(old_leader, timeout).await?;
-    let (_, leader) = cluster.wait_leader(timeout).await?;
-    for i in 0..NODES {
-        cluster
-            .wait_until(i, "caught up", timeout, |s| s.applied_index >= leader.commit_index)
-            .await?;
-    }
+    cluster.wait_converged(timeout).await?;
     let mut client = Client::new(ClientOptions {
         op_timeout: Some(timeout),
         ..ClientOptions::new(cluster.endpoints())
@@ -556,12 +551,7 @@ async fn measure_in(
         (outcome.ok, covered)
     };
     let settle_seconds = settle_started.elapsed().as_secs_f64();
-    let (_, leader) = cluster.wait_leader(timeout).await?;
-    for i in 0..NODES {
-        cluster
-            .wait_until(i, "caught up", timeout, |s| s.applied_index >= leader.commit_index)
-            .await?;
-    }
+    cluster.wait_converged(timeout).await?;
     tokio::time::sleep(IDLE).await;
     let statuses = cluster.statuses(STATUS_TIMEOUT).await;
     let mut memory_nodes = Vec::new();
