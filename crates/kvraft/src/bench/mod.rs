@@ -116,19 +116,17 @@ mod tests {
         run: RunArgs,
     }
 
-    fn free_ports(n: usize) -> Vec<u16> {
-        let listeners: Vec<std::net::TcpListener> =
-            (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
-        listeners.iter().map(|l| l.local_addr().unwrap().port()).collect()
-    }
-
     /// A real 3-node cluster in this process, loaded through shared channels: 6 clients over
     /// 2 connections, a mixed workload after a prefill, a fixed number of operations.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn loads_a_real_cluster_over_shared_connections() {
         let dir = std::env::temp_dir().join(format!("kvraft-bench-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let addrs: Vec<String> = free_ports(3).iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let addrs: Vec<String> = crate::process_cluster::free_ports(3)
+            .unwrap()
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
         let cluster: Vec<String> =
             addrs.iter().enumerate().map(|(i, a)| format!("{}={a}", i + 1)).collect();
         let mut nodes = Vec::new();
