@@ -1,8 +1,10 @@
 //! The WAL thread: owns the write-ahead log and does the blocking IO, so the node task never
 //! waits on a disk. It takes every job queued since its last write and writes them as one
-//! append followed by one fsync (group commit), then reports the last job number it made
-//! durable. A write or fsync error ends the thread with the error: the WAL is poisoned and the
-//! node must stop (an fsync is never retried).
+//! write followed by one fsync (group commit), then reports the last job number it made
+//! durable. After the report, off the critical path, it prepares zero-filled space for the next
+//! writes (`WalStorage::preallocate`), so that their fsyncs change no file size. A write, fsync
+//! or preallocation error ends the thread with the error: the WAL is poisoned and the node must
+//! stop (an fsync is never retried).
 
 use std::sync::mpsc;
 use std::thread;
@@ -60,6 +62,11 @@ impl WalThread {
     ) -> std::io::Result<WalThread> {
         let (jobs, queue) = mpsc::channel::<WalJob>();
         let thread = thread::Builder::new().name("kvraft-wal".into()).spawn(move || {
+            // The segment recovery left may have no prepared space yet.
+            if let Err(e) = wal.preallocate() {
+                let _ = done.send(Err(e));
+                return;
+            }
             while let Ok(first) = queue.recv() {
                 let mut group = vec![first];
                 while group.len() < MAX_JOBS_PER_WRITE {
@@ -75,6 +82,11 @@ impl WalThread {
                     result.map(|()| WalDone { through, raft_state_size: wal.raft_state_size() });
                 let failed = report.is_err();
                 if done.send(report).is_err() || failed {
+                    return;
+                }
+                // The group is acknowledged; zero-fill for the next ones while nothing waits.
+                if let Err(e) = wal.preallocate() {
+                    let _ = done.send(Err(e));
                     return;
                 }
             }

@@ -4,13 +4,18 @@
 //!
 //! Writes are asynchronous, as in the server's WAL thread: [`SimStorage::begin`] writes a group
 //! of batches, and [`SimStorage::finish`] (a later event) makes them durable. A crash in between
-//! finds them unsynced: the disk may keep none, all, or a torn prefix of them.
+//! finds them unsynced: the disk may keep none, all, or a torn prefix of them. Like the WAL
+//! thread, `finish` then prepares zero-filled space for the next writes (`preallocate`), so
+//! every crash and restart also recovers segments with zero-filled tails.
 
 use kvraft_raft::{DetRng, MemStorage, PersistBatch, RecoveredState, Storage};
 use kvraft_storage::{FaultPlan, SimDisk, WalConfig, WalError, WalStorage};
 
 /// Small segments, so that rolling and segment deletion happen in every test.
 const SIM_SEGMENT_BYTES: u64 = 16 * 1024;
+/// A quarter segment of preallocated space: most batches land in zero-filled space, some
+/// overrun it, and every segment is left with an unused zero-filled tail when it rolls over.
+const SIM_PREALLOCATE_BYTES: u64 = SIM_SEGMENT_BYTES / 4;
 
 #[derive(Debug)]
 pub enum SimStorage {
@@ -57,8 +62,9 @@ impl SimStorage {
         }
     }
 
-    /// Makes the batches of the last `begin` durable (the fsync). An error means the disk
-    /// failed: the server must stop, and the batches were never acknowledged.
+    /// Makes the batches of the last `begin` durable (the fsync), then prepares the space for
+    /// the next writes. An error means the disk failed: the server must stop, and the batches
+    /// were never acknowledged (if the fsync succeeded, they are durable all the same).
     pub fn finish(&mut self, batches: &[PersistBatch<'_>]) -> Result<(), WalError> {
         match self {
             SimStorage::Mem(m) => {
@@ -74,7 +80,7 @@ impl SimStorage {
                 }
                 // (The two are compared at every restart, in `recover`: comparing whole logs
                 // after every fsync made long runs quadratic.)
-                Ok(())
+                wal.preallocate()
             }
         }
     }
@@ -133,6 +139,8 @@ impl SimStorage {
 }
 
 fn open_wal(disk: SimDisk) -> WalStorage<SimDisk> {
-    WalStorage::open_with(disk, WalConfig { segment_size: SIM_SEGMENT_BYTES })
+    let config =
+        WalConfig { segment_size: SIM_SEGMENT_BYTES, preallocate_bytes: SIM_PREALLOCATE_BYTES };
+    WalStorage::open_with(disk, config)
         .unwrap_or_else(|e| panic!("WAL recovery failed after a crash: {e}"))
 }

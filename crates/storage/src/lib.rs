@@ -11,7 +11,8 @@
 //! - [`record`]: the WAL record codec (checksummed, versioned records), built on top of these.
 //! - [`snapshot_file`]: the checksummed snapshot file format and its file names.
 //! - [`wal`]: [`WalStorage`], the durable `kvraft_raft::Storage`: a segmented WAL (group commit,
-//!   one append and one fsync per batch) plus snapshot files, with crash recovery.
+//!   one write and one fsync per batch, into preallocated space) plus snapshot files, with
+//!   crash recovery.
 //! - [`sim_crash`]: [`SimDisk::crash`], power loss that keeps the synced state and a random,
 //!   seed-determined part of the rest.
 //!

@@ -66,14 +66,23 @@
 //! 2. The record is intact but its type tag is unknown or its payload has the wrong size for
 //!    its type: [`DecodeEnd::Corrupt`], wherever it is. A torn write cannot produce a matching
 //!    checksum, so this is a bug or a format mismatch, never a crash artefact.
-//! 3. The record is damaged and every byte from `o` to the end is zero: [`DecodeEnd::TornTail`]
-//!    (a zero-filled or preallocated tail; no valid record is all zeros, since tag 0 is invalid).
+//! 3. The record is damaged and every byte from `o` to the end is zero:
+//!    [`DecodeEnd::ZeroFilled`] at `o`, the clean end of the data in a segment whose tail was
+//!    zero-filled ahead of time (preallocated, see [`crate::wal`]). No valid record is all
+//!    zeros, since tag 0 is invalid. A write into zero-filled space that was torn after `k`
+//!    bytes leaves the record's first `k` bytes and then zeros: that is rule 5 (a torn tail),
+//!    unless those `k` bytes happen to be zeros too, and then the space is exactly as it was
+//!    before the write. (Conversely, if only bytes that were zeros anyway went missing, the
+//!    zeros already there complete the record: it is intact, as if the write had landed whole.)
 //! 4. The record is damaged and **an intact, well-formed record starts at some offset
 //!    `p > o`** (found by trying every byte offset after `o`): [`DecodeEnd::Corrupt`]. Valid
 //!    data after the damage means the log was damaged before its end, and recovery must stop
 //!    rather than silently drop acknowledged records.
 //! 5. Otherwise (the record is damaged and nothing valid follows it): [`DecodeEnd::TornTail`]
 //!    at `o`. The caller truncates there.
+//!
+//! `ZeroFilled` tells the caller where the data ends; it says nothing about *which* records
+//! form complete batches (the WAL still cuts records after the last `HardState`, zeros or not).
 //!
 //! Consequences: a length that runs past the end of the buffer, an incomplete header, or a bad
 //! checksum *on the last record* is a torn tail; a bad checksum, an oversized length or a
@@ -264,7 +273,8 @@ pub struct DecodeOutcome {
 
 impl DecodeOutcome {
     /// Length of the buffer's valid prefix: the end of the last intact record (0 if none). For
-    /// `Clean` it is the buffer's length; for `TornTail` and `Corrupt` it equals their offset.
+    /// `Clean` it is the buffer's length; for `ZeroFilled`, `TornTail` and `Corrupt` it equals
+    /// their offset.
     pub fn valid_len(&self) -> usize {
         self.records.last().map_or(0, |r| r.offset + r.encoded_len)
     }
@@ -275,8 +285,12 @@ impl DecodeOutcome {
 pub enum DecodeEnd {
     /// The buffer ended exactly at a record boundary.
     Clean,
-    /// The record at `offset` is incomplete or damaged and nothing valid follows it (or the rest
-    /// is zero-filled): a torn write at the tail. The caller truncates the buffer to `offset`.
+    /// Every byte from `offset` to the end is zero (and `offset < len`): the data ends cleanly
+    /// at `offset`, followed by zero-filled (preallocated) space. Not damage: the caller keeps
+    /// the space and writes its next records at `offset`.
+    ZeroFilled { offset: usize },
+    /// The record at `offset` is incomplete or damaged, not all zeros, and nothing valid
+    /// follows it: a torn write at the tail. The caller truncates the buffer to `offset`.
     TornTail { offset: usize },
     /// The record at `offset` is bad and this cannot be a torn tail. Recovery must stop.
     Corrupt { offset: usize, reason: CorruptReason },
@@ -507,7 +521,7 @@ fn frame_at(buf: &[u8], offset: usize) -> Frame<'_> {
 fn classify_damage(buf: &[u8], offset: usize, damage: Damage, budget: usize) -> DecodeEnd {
     let rest = &buf[offset..];
     if rest.iter().all(|&b| b == 0) {
-        return DecodeEnd::TornTail { offset };
+        return DecodeEnd::ZeroFilled { offset };
     }
     match find_intact_record_after(buf, offset, budget) {
         Resync::Found(next_valid) => {
@@ -688,9 +702,15 @@ mod tests {
         let valid_len = outcome.valid_len();
         match &outcome.end {
             DecodeEnd::Clean => assert_eq!(valid_len, buf.len()),
+            DecodeEnd::ZeroFilled { offset } => {
+                assert_eq!(*offset, valid_len);
+                assert!(*offset < buf.len(), "a zero-filled tail has at least one byte");
+                assert!(buf[*offset..].iter().all(|&b| b == 0), "a zero-filled tail is zeros");
+            }
             DecodeEnd::TornTail { offset } => {
                 assert_eq!(*offset, valid_len);
                 assert!(*offset < buf.len(), "a torn tail has at least one byte");
+                assert!(buf[*offset..].iter().any(|&b| b != 0), "a torn tail is not all zeros");
             }
             DecodeEnd::Corrupt { offset, reason } => {
                 assert_eq!(*offset, valid_len);
@@ -871,18 +891,49 @@ mod tests {
     }
 
     #[test]
-    fn torn_tail_overwritten_with_zeros_is_torn() {
-        // The file was extended (or preallocated) but the last record's bytes never landed.
+    fn torn_write_into_zero_filled_space_is_torn() {
+        // A record written into preallocated space, torn after `keep` bytes: its first bytes,
+        // then the zeros that were there. Only "nothing (non-zero) landed" is a clean end.
         let records = sample_records();
         let (buf, offsets) = encode_all(&records);
         let last = *offsets.last().unwrap();
         for keep in 0..buf.len() - last {
             let mut damaged = buf.clone();
             damaged[last + keep..].fill(0);
+            damaged.resize(buf.len() + 100, 0);
             let outcome = decode_records(&damaged);
-            assert_eq!(outcome.end, DecodeEnd::TornTail { offset: last }, "kept {keep}");
+            let expected = if damaged[last..].iter().all(|&b| b == 0) {
+                DecodeEnd::ZeroFilled { offset: last }
+            } else {
+                DecodeEnd::TornTail { offset: last }
+            };
+            assert_eq!(outcome.end, expected, "kept {keep}");
             assert_eq!(decoded(&outcome), records[..records.len() - 1]);
         }
+        // The last record's length starts with a non-zero byte, so one byte is already torn.
+        let mut one = buf[..last + 1].to_vec();
+        one.resize(buf.len(), 0);
+        assert_eq!(decode_records(&one).end, DecodeEnd::TornTail { offset: last });
+    }
+
+    #[test]
+    fn zero_filled_space_after_the_data_is_its_clean_end() {
+        let records = sample_records();
+        let (buf, _) = encode_all(&records);
+        for zeros in [1, RECORD_HEADER_LEN - 1, RECORD_HEADER_LEN, 4096] {
+            let mut padded = buf.clone();
+            padded.resize(buf.len() + zeros, 0);
+            let outcome = decode_records(&padded);
+            assert_eq!(outcome.end, DecodeEnd::ZeroFilled { offset: buf.len() }, "{zeros}");
+            assert_eq!(decoded(&outcome), records);
+        }
+        // Nothing but zeros: the data ends at 0.
+        assert_eq!(decode_records(&[0; 100]).end, DecodeEnd::ZeroFilled { offset: 0 });
+        // Zeros, then anything non-zero, is not a zero-filled tail.
+        let mut tail = buf.clone();
+        tail.extend_from_slice(&[0; 50]);
+        tail.push(7);
+        assert_eq!(decode_records(&tail).end, DecodeEnd::TornTail { offset: buf.len() });
     }
 
     #[test]
@@ -1119,12 +1170,12 @@ mod tests {
         }
 
         #[test]
-        fn prop_zero_filled_tail_is_torn(records in arb_stream(8), zeros in 1..200usize) {
+        fn prop_zero_filled_tail_is_the_clean_end(records in arb_stream(8), zeros in 1..200usize) {
             let (mut buf, _) = encode_all(&records);
             let end = buf.len();
             buf.resize(end + zeros, 0);
             let outcome = decode_records(&buf);
-            prop_assert_eq!(&outcome.end, &DecodeEnd::TornTail { offset: end });
+            prop_assert_eq!(&outcome.end, &DecodeEnd::ZeroFilled { offset: end });
             prop_assert_eq!(decoded(&outcome), records);
         }
 
@@ -1241,7 +1292,7 @@ mod tests {
             match outcome.end {
                 DecodeEnd::Corrupt { .. } => seen_corrupt += 1,
                 DecodeEnd::TornTail { .. } => seen_torn += 1,
-                DecodeEnd::Clean => {}
+                DecodeEnd::Clean | DecodeEnd::ZeroFilled { .. } => {}
             }
         }
         // The generator must actually reach both failure verdicts, or the loop tests nothing.

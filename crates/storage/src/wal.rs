@@ -4,7 +4,9 @@
 //! # Layout
 //!
 //! - Segments `wal-{sequence:016x}.log`, each a [segment header](crate::record) followed by
-//!   records. Sequence numbers are consecutive; the highest is the one being written.
+//!   records, possibly followed by zero-filled space (see *Preallocation*). Sequence numbers
+//!   are consecutive; the highest is the one being written. A segment's header names the
+//!   first entry index it may hold: the index after the last entry of the segments before it.
 //! - Snapshots `snapshot-{index:016x}-{term:016x}.snap` (see [`crate::snapshot_file`]).
 //!
 //! # Writing
@@ -12,8 +14,10 @@
 //! `persist` encodes the whole batch into one buffer: a `SnapshotMark` if the batch has a
 //! snapshot (followed by `Truncate(0)` when MemStorage would drop every entry), a `Truncate` if
 //! the entries replace a stored suffix, the entries, and **always** a closing `HardState`
-//! record (the current one if the batch does not change it). It does one `append` and one
-//! `sync_data`: there is never a second write to a segment before the previous one is synced.
+//! record (the current one if the batch does not change it). It does one write, at the end of
+//! the segment's data (`write_at`, not `append`: the file may be longer than its data), and
+//! one `sync_data`: there is never a second write to a segment before the previous one is
+//! synced.
 //!
 //! The closing `HardState` is the batch's commit marker: a torn write can leave a clean prefix
 //! of a batch's records on disk, and recovery ignores (and truncates away) every record after
@@ -25,16 +29,39 @@
 //! segment) are removed oldest first, with a `sync_dir` after each, so a crash never leaves a
 //! gap in the sequence.
 //!
+//! # Preallocation
+//!
+//! An fdatasync that must also commit a file-size change (or the conversion of an unwritten
+//! extent) costs a filesystem journal commit; one that only flushes overwritten blocks does
+//! not, and is markedly faster. So the WAL writes its batches into space that was zero-filled
+//! and synced ahead of time: [`WalStorage::preallocate`], called by the driver once a sync has
+//! been acknowledged (off the critical path), keeps at least [`WalConfig::preallocate_bytes`]
+//! of such space after the data, extending the file by that much whenever less is left, and
+//! starts the next segment early if the current one is full. A new segment gets its space when
+//! it is started (after its header is durable). `write_batches` never writes zeros itself: a
+//! batch larger than the space left just extends the file, and the next `preallocate` catches
+//! up. The data length, not the file length, decides rollover; `raft_state_size` counts
+//! entries and hard state only, never preallocated space.
+//!
 //! # Recovery
 //!
 //! [`WalStorage::open`] first reads and validates everything, changing nothing; any of these
 //! stops it with a [`WalError`] naming the file (and offset): a corrupt record anywhere, a torn
 //! tail or an unterminated batch in a segment other than the last, a gap in the sequence, a bad
-//! segment header (including an unknown format version), a missing or damaged snapshot file for
-//! the last `SnapshotMark`. Only then does it repair what a crash may legitimately leave
-//! behind, and says so in the [`RecoveryReport`]: a torn tail (or unterminated batch) in the
-//! last segment is truncated and synced, and a last segment shorter than its header (a rollover
-//! interrupted by the crash) is removed.
+//! segment header (including an unknown format version), a segment whose header's first index
+//! does not follow the segments before it, a missing or damaged snapshot file for the last
+//! `SnapshotMark`. Only then does it repair what a crash may legitimately leave behind, and
+//! says so in the [`RecoveryReport`]: a torn tail (or unterminated batch) in the last segment
+//! is truncated and synced, and a last segment shorter than its header (a rollover interrupted
+//! by the crash) is removed.
+//!
+//! All-zero bytes after the last intact record of a segment ([`DecodeEnd::ZeroFilled`]) are
+//! preallocated space, in any segment (a segment keeps its unused space when the next one is
+//! started): the clean end of the data, not reported, not truncated, and the next batch is
+//! written where the data ends. A batch torn while being written into that space leaves a
+//! partial record followed by zeros: a torn tail, truncated as above (the truncation drops the
+//! zero-filled space after it too; `preallocate` writes it again). Records after the last
+//! `HardState` are an unterminated batch whether zeros follow them or not.
 //!
 //! The snapshot used is the one named by the last `SnapshotMark` in the log, not simply the
 //! newest snapshot file: a newer file can exist if the crash hit after the file was renamed into
@@ -65,15 +92,23 @@ use crate::snapshot_file::{
 /// Tuning for [`WalStorage`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WalConfig {
-    /// A new segment is started before a batch once the current one is larger than this.
+    /// A new segment is started before a batch once the current one holds more than this many
+    /// bytes of data (header and records; preallocated space does not count).
     pub segment_size: u64,
+    /// How much zero-filled, synced space [`WalStorage::preallocate`] keeps ready past the end
+    /// of the data in the current segment (see the module docs). 0 turns preallocation off:
+    /// every batch then extends its segment.
+    pub preallocate_bytes: u64,
 }
 
 impl Default for WalConfig {
     fn default() -> WalConfig {
-        WalConfig { segment_size: 64 << 20 }
+        WalConfig { segment_size: 64 << 20, preallocate_bytes: 1 << 20 }
     }
 }
+
+/// The zeros [`WalStorage::preallocate`] writes, one chunk at a time (never allocated per call).
+static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
 
 /// Errors from [`WalStorage`]. Recovery errors name the file and, where it applies, the byte
 /// offset in that file.
@@ -126,7 +161,7 @@ pub struct TruncatedTail {
     pub file: String,
     /// The file's new length (the end of its last complete batch).
     pub offset: u64,
-    /// How many bytes were dropped.
+    /// How many bytes were cut from the file (any zero-filled space after the tail included).
     pub dropped_bytes: u64,
 }
 
@@ -135,7 +170,8 @@ pub struct TruncatedTail {
 pub struct RecoveryReport {
     /// Segments replayed, in order.
     pub segments: Vec<String>,
-    /// The torn tail (or unterminated last batch) cut from the last segment.
+    /// The torn tail (or unterminated last batch) cut from the last segment. Zero-filled
+    /// (preallocated) space after the data is neither torn nor cut, and not reported.
     pub truncated: Option<TruncatedTail>,
     /// A last segment shorter than a header (an interrupted rollover), removed.
     pub removed_incomplete_segment: Option<String>,
@@ -174,7 +210,11 @@ pub struct WalStorage<D: Disk> {
     mark_segment: Option<u64>,
     /// Live segments, ascending; the last is written to.
     segments: Vec<u64>,
+    /// End of the data (header and records) in the current segment: the next batch goes here.
     current_len: u64,
+    /// The current segment's file length; `[current_len, allocated_len)` is all zeros, and
+    /// synced once `preallocate` has returned.
+    allocated_len: u64,
     snapshot_file: Option<String>,
     /// The segment written by `write_batches` and not yet synced.
     unsynced: Option<String>,
@@ -195,6 +235,11 @@ struct Replay {
 }
 
 impl Replay {
+    /// Index of the last entry replayed so far (the snapshot mark's if there is none).
+    fn last_index(&self) -> LogIndex {
+        self.entries.last().map_or(self.mark.map_or(LogIndex::ZERO, |m| m.index), |e| e.index)
+    }
+
     fn apply(&mut self, record: WalRecord, seg: u64) -> Result<(), String> {
         match record {
             WalRecord::HardState(hs) => self.hard_state = hs,
@@ -251,6 +296,7 @@ impl<D: Disk> WalStorage<D> {
         let mut repair = None;
         let mut live: Vec<u64> = Vec::new();
         let mut current_len = 0u64;
+        let mut allocated_len = 0u64;
         for (i, &seq) in seqs.iter().enumerate() {
             let file = segment_file_name(seq);
             let is_last = i + 1 == seqs.len();
@@ -281,18 +327,37 @@ impl<D: Disk> WalStorage<D> {
                     found: header.sequence,
                 });
             }
+            if !live.is_empty() {
+                // A segment is started when the log before it ends at `first_index - 1`, so a
+                // segment that lost whole batches at its end (say, to zeroed sectors that look
+                // like preallocated space) is caught when its entries were among them.
+                let expected = replay.last_index().next();
+                if header.first_index != expected {
+                    return Err(WalError::Inconsistent {
+                        file,
+                        offset: 0,
+                        detail: format!(
+                            "segment starts at entry {}, the segments before it end at {}",
+                            header.first_index.0,
+                            replay.last_index().0
+                        ),
+                    });
+                }
+            }
             let body = &data[SEGMENT_HEADER_LEN..];
             let outcome = decode_records(body);
             let at = |offset: usize| (SEGMENT_HEADER_LEN + offset) as u64;
-            match outcome.end {
+            // Where the records end: the rest is zero-filled space or a torn tail.
+            let data_end = match outcome.end {
                 DecodeEnd::Corrupt { offset, reason } => {
                     return Err(WalError::Corrupt { file, offset: at(offset), reason });
                 }
                 DecodeEnd::TornTail { offset } if !is_last => {
                     return Err(WalError::TornNotLast { file, offset: at(offset) });
                 }
-                _ => {}
-            }
+                DecodeEnd::ZeroFilled { offset } => offset,
+                DecodeEnd::Clean | DecodeEnd::TornTail { .. } => body.len(),
+            };
             // A batch is committed by its closing HardState record.
             let committed = outcome
                 .records
@@ -301,7 +366,10 @@ impl<D: Disk> WalStorage<D> {
                 .map_or(0, |p| p + 1);
             let committed_len =
                 outcome.records[..committed].last().map_or(0, |r| r.offset + r.encoded_len);
-            if committed_len < body.len() {
+            // Records after the last HardState are cut whether zeros follow them or not; the
+            // cut takes the zero-filled space with it (`preallocate` writes it again).
+            allocated_len = data.len() as u64;
+            if committed_len < data_end {
                 if !is_last {
                     return Err(WalError::TornNotLast { file, offset: at(committed_len) });
                 }
@@ -310,6 +378,7 @@ impl<D: Disk> WalStorage<D> {
                     len: at(committed_len),
                     dropped: (body.len() - committed_len) as u64,
                 });
+                allocated_len = at(committed_len);
             }
             for r in outcome.records.into_iter().take(committed) {
                 let offset = at(r.offset);
@@ -398,6 +467,7 @@ impl<D: Disk> WalStorage<D> {
             mark_segment: replay.mark_segment,
             segments: live,
             current_len,
+            allocated_len,
             snapshot_file: report.snapshot_file.clone(),
             unsynced: None,
             snapshot_written: false,
@@ -453,12 +523,49 @@ impl<D: Disk> WalStorage<D> {
             self.state.entries.last().map_or(self.state.snapshot.meta.index, |e| e.index).next();
         let header = encode_segment_header(&SegmentHeader { sequence: seq, first_index });
         self.disk.create(&name)?;
-        self.disk.append(&name, &header)?;
+        self.disk.write_at(&name, 0, &header)?;
+        // The header is durable before any zeros go after it: a crash must never leave a
+        // file of header length or more whose header did not land (that is fatal corruption,
+        // while a shorter file is an interrupted rollover that recovery removes).
         self.disk.sync_data(&name)?;
         self.disk.sync_dir()?;
         self.segments.push(seq);
         self.current_len = SEGMENT_HEADER_LEN as u64;
+        self.allocated_len = SEGMENT_HEADER_LEN as u64;
+        self.extend_allocation()?;
         Ok(name)
+    }
+
+    /// True once the current segment holds more than `segment_size` bytes of data (never for
+    /// a segment without records, so a tiny `segment_size` cannot roll from empty to empty).
+    fn segment_full(&self) -> bool {
+        self.current_len > self.config.segment_size.max(SEGMENT_HEADER_LEN as u64)
+    }
+
+    /// Starts the segment after the current one.
+    fn roll_segment(&mut self) -> Result<(), WalError> {
+        let next = self.segments.last().map_or(1, |s| s + 1);
+        self.start_segment(next).map(|_| ())
+    }
+
+    /// If fewer than `preallocate_bytes` zero-filled bytes follow the data, writes
+    /// `preallocate_bytes` more zeros at the end of the file, then syncs them. Extending by a
+    /// whole `preallocate_bytes` (not just the shortfall) means one file-size change, and so
+    /// one costly fsync, per `preallocate_bytes` of data, however small the batches.
+    fn extend_allocation(&mut self) -> Result<(), WalError> {
+        let want = self.config.preallocate_bytes;
+        if want == 0 || self.allocated_len - self.current_len >= want {
+            return Ok(());
+        }
+        let name = segment_file_name(*self.segments.last().expect("a WAL always has a segment"));
+        let end = self.allocated_len + want;
+        while self.allocated_len < end {
+            let chunk = (end - self.allocated_len).min(ZEROS.len() as u64) as usize;
+            self.disk.write_at(&name, self.allocated_len, &ZEROS[..chunk])?;
+            self.allocated_len += chunk as u64;
+        }
+        self.disk.sync_data(&name)?;
+        Ok(())
     }
 
     /// Position of `index` in the stored entries (they are contiguous).
@@ -609,8 +716,9 @@ impl<D: Disk> WalStorage<D> {
         Ok(())
     }
 
-    /// Writes `batches`, in order, as **one** append to the current segment, without syncing
-    /// it (group commit: one write and one fsync for everything that queued up meanwhile).
+    /// Writes `batches`, in order, as **one** write at the end of the current segment's data,
+    /// without syncing it (group commit: one write and one fsync for everything that queued up
+    /// meanwhile).
     /// Each batch closes with its own `HardState` record, so a crash keeps a prefix of whole
     /// batches. [`state`](WalStorage::state) reflects the batches at once; they are durable,
     /// and may be acknowledged, only once [`sync`](WalStorage::sync) returns Ok.
@@ -638,9 +746,8 @@ impl<D: Disk> WalStorage<D> {
     }
 
     fn write_batches_inner(&mut self, batches: &[PersistBatch<'_>]) -> Result<(), WalError> {
-        if self.current_len > self.config.segment_size {
-            let next = self.segments.last().map_or(1, |s| s + 1);
-            self.start_segment(next)?;
+        if self.segment_full() {
+            self.roll_segment()?;
         }
         let seq = *self.segments.last().expect("a WAL always has a segment");
         let mut buf = Vec::new();
@@ -648,8 +755,11 @@ impl<D: Disk> WalStorage<D> {
             self.stage_batch(*batch, seq, &mut buf)?;
         }
         let name = segment_file_name(seq);
-        self.disk.append(&name, &buf)?;
+        // At the end of the data, not of the file: the space after it may be preallocated.
+        // A batch larger than that space simply extends the file.
+        self.disk.write_at(&name, self.current_len, &buf)?;
         self.current_len += buf.len() as u64;
+        self.allocated_len = self.allocated_len.max(self.current_len);
         self.unsynced = Some(name);
         Ok(())
     }
@@ -680,6 +790,43 @@ impl<D: Disk> WalStorage<D> {
     /// True between `write_batches` and `sync`.
     pub fn has_unsynced(&self) -> bool {
         self.unsynced.is_some()
+    }
+
+    /// Prepares the space the next batches will be written to, off the critical path: call it
+    /// after a [`sync`](WalStorage::sync) has been acknowledged, while no write is waiting.
+    /// If the current segment is full it starts the next one now (rather than before the next
+    /// batch); then, if fewer than [`WalConfig::preallocate_bytes`] zero-filled bytes follow
+    /// the data, it writes that many more zeros at the end of the file and syncs them. When it
+    /// returns Ok, at least `preallocate_bytes` of zero-filled, synced space follow the data,
+    /// so the next batch that fits overwrites blocks that already exist and its fsync changes
+    /// no file size. A no-op when `preallocate_bytes` is 0.
+    ///
+    /// A failure poisons the WAL, like a failed write.
+    ///
+    /// # Panics
+    /// Between [`write_batches`](WalStorage::write_batches) and `sync`: the zeros would be a
+    /// second write to the segment before the batch's fsync (which the crash reasoning above
+    /// rules out), and the zero-fill would sit on the batch's critical path.
+    pub fn preallocate(&mut self) -> Result<(), WalError> {
+        if self.poisoned {
+            return Err(WalError::Poisoned);
+        }
+        assert!(self.unsynced.is_none(), "preallocate before the previous write was synced");
+        if self.config.preallocate_bytes == 0 {
+            return Ok(());
+        }
+        let result =
+            if self.segment_full() { self.roll_segment() } else { self.extend_allocation() };
+        if result.is_err() {
+            self.poisoned = true;
+        }
+        result
+    }
+
+    /// The current segment's data length (header and records) and file length: the two
+    /// differ by the zero-filled space prepared for the next batches.
+    pub fn current_segment_lengths(&self) -> (u64, u64) {
+        (self.current_len, self.allocated_len)
     }
 }
 

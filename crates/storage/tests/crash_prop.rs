@@ -1,5 +1,6 @@
 //! Property: whatever the op sequence and the crash seed, each file recovers as its synced
-//! contents extended by some of the later writes, and never holds a byte nobody wrote.
+//! contents extended by some of the later writes, and never holds a byte nobody wrote. The same
+//! holds for the WAL's preallocated pattern, records overwriting synced zeros in place.
 
 use kvraft_raft::DetRng;
 use kvraft_storage::{Disk, FileFate, SimDisk};
@@ -124,8 +125,68 @@ fn check_appends(
     Ok(())
 }
 
+/// The WAL's pattern with preallocation: a file of synced zeros, overwritten front to back by
+/// records, with syncs in between and crashes anywhere. After each crash the file keeps its
+/// length and its synced bytes; every other byte is the durable one or one written since; and
+/// an ordered crash keeps a prefix of the unsynced writes over the durable bytes.
+fn run_preallocated(ops: &[(Vec<u8>, bool, Option<u64>)]) -> Result<(), TestCaseError> {
+    const LEN: usize = 512;
+    let mut disk = SimDisk::new(0);
+    disk.create("wal").unwrap();
+    disk.write_at("wal", 0, &[0; LEN]).unwrap();
+    disk.sync_data("wal").unwrap();
+    disk.sync_dir().unwrap();
+    let mut durable = vec![0; LEN];
+    let (mut synced_end, mut end) = (0, 0);
+    for (record, sync, crash) in ops {
+        if end + record.len() <= LEN {
+            disk.write_at("wal", end as u64, record).unwrap();
+            end += record.len();
+        }
+        if *sync {
+            disk.sync_data("wal").unwrap();
+            durable = disk.read("wal").unwrap();
+            synced_end = end;
+        }
+        if let Some(seed) = crash {
+            let written = disk.read("wal").unwrap();
+            let report = disk.crash(&mut DetRng::new(*seed));
+            let got = disk.read("wal").unwrap();
+            prop_assert_eq!(got.len(), LEN, "the length changed");
+            prop_assert_eq!(&got[..synced_end], &written[..synced_end], "synced records lost");
+            for p in synced_end..LEN {
+                prop_assert!(got[p] == durable[p] || got[p] == written[p], "byte {} made up", p);
+            }
+            if report.files["wal"] == FileFate::SyncedOnly {
+                prop_assert_eq!(&got, &durable);
+            }
+            if let FileFate::Prefix { .. } = report.files["wal"] {
+                let kept = (synced_end..end).take_while(|&p| got[p] == written[p]).count();
+                let from = synced_end + kept;
+                prop_assert_eq!(&got[from..], &durable[from..], "not a prefix over the old bytes");
+            }
+            // The driver reopens and carries on after the records that survived whole: here,
+            // simply after the unsynced bytes that survived in order.
+            end = synced_end + (synced_end..end).take_while(|&p| got[p] == written[p]).count();
+            synced_end = end;
+            durable = got;
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn overwrites_of_preallocated_zeros_recover_as_synced_plus_a_prefix_or_subset(
+        ops in prop::collection::vec(
+            (bytes(), prop::bool::weighted(0.3), prop::option::weighted(0.15, any::<u64>())),
+            1..60,
+        )
+    ) {
+        run_preallocated(&ops)?;
+    }
 
     #[test]
     fn appends_recover_as_synced_plus_a_prefix_or_subset(

@@ -82,6 +82,47 @@ fn torn_tails_are_prefixes_of_the_unsynced_appends() {
     assert!(lengths.iter().any(|l| !boundaries.contains(l)), "never tore mid-record: {lengths:?}");
 }
 
+/// The WAL's write path with preallocation: records overwrite synced zeros in place. A crash
+/// must treat those writes like appends: lost (the old zeros back), kept, or torn at any byte,
+/// with the rest of the range still holding the old bytes, and the file length unchanged.
+#[test]
+fn unsynced_overwrites_of_synced_zeros_are_lost_kept_or_torn() {
+    let mut d = disk_with("wal", b"HDR;");
+    d.write_at("wal", 4, &[0; 60]).unwrap();
+    d.sync_data("wal").unwrap();
+    d.write_at("wal", 4, b"record-1;").unwrap();
+    d.sync_data("wal").unwrap();
+    let durable = d.read("wal").unwrap();
+    d.write_at("wal", 13, b"record-22;").unwrap();
+    d.write_at("wal", 23, b"record-333;").unwrap();
+    let written = d.read("wal").unwrap();
+    assert_eq!(written.len(), 64);
+    for policy in [CrashPolicy::TORN_PREFIX, CrashPolicy::ALL] {
+        let mut kept_bytes = std::collections::BTreeSet::new();
+        for seed in 0..SEEDS {
+            let mut crashed = d.clone();
+            let report = crashed.crash_with(&mut DetRng::new(seed), policy);
+            let got = crashed.read("wal").unwrap();
+            assert_eq!(got.len(), 64, "seed {seed}: an overwrite changed the length");
+            assert_eq!(got[..13], durable[..13], "seed {seed}: lost synced bytes");
+            // Each byte is the old (zero) one or the one written there.
+            for p in 13..64 {
+                assert!(got[p] == durable[p] || got[p] == written[p], "seed {seed} byte {p}");
+            }
+            let new_bytes = (13..34).filter(|&p| got[p] == written[p]).count();
+            if let FileFate::Prefix { .. } = report.files["wal"] {
+                // In order: a prefix of the writes, then the old bytes.
+                assert_eq!(got[13..13 + new_bytes], written[13..13 + new_bytes], "seed {seed}");
+                assert!(got[13 + new_bytes..34].iter().all(|&b| b == 0), "seed {seed}");
+            }
+            kept_bytes.insert(new_bytes);
+        }
+        // Lost entirely, kept entirely, and torn within a write all happen.
+        assert!(kept_bytes.contains(&0) && kept_bytes.contains(&21), "{policy:?}");
+        assert!(kept_bytes.iter().any(|&n| n != 0 && n != 10 && n != 21), "{policy:?}");
+    }
+}
+
 #[test]
 fn reordered_crashes_can_keep_a_later_write_without_an_earlier_one() {
     let mut d = disk_with("wal", b"");

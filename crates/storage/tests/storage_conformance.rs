@@ -1,7 +1,9 @@
 //! One behavioural suite for the `kvraft_raft::Storage` contract, written once and run against
 //! every implementation: `MemStorage` (the reference the simulator and the lab ports use),
-//! `WalStorage<FileDisk>` on a temporary directory, and `WalStorage<SimDisk>` (also with tiny
-//! segments, so rollover and segment clean-up run under the same checks).
+//! `WalStorage<FileDisk>` on a temporary directory (with the default configuration, which
+//! preallocates), and `WalStorage<SimDisk>` (also with tiny segments, so rollover and segment
+//! clean-up run under the same checks, with and without preallocated space). Where the WAL
+//! preallocates, every persist is followed by `preallocate()`, as the drivers do.
 //!
 //! Every check states the expected state in full (entries, hard state, snapshot, sizes); the
 //! sizes are computed here from the documented encoding (hard state 24 bytes, an entry 20 bytes
@@ -29,6 +31,9 @@ trait Harness {
 
     /// Restarts from durable state; must recover exactly what `recover()` returned.
     fn reopen(&mut self);
+
+    /// What a driver does after each acknowledged persist (the WAL prepares its space).
+    fn after_persist(&mut self) {}
 }
 
 /// In memory there is nothing to reopen: the simulator keeps a MemStorage across a crash by
@@ -65,14 +70,15 @@ impl<D: Disk> WalHarness<D> {
     }
 }
 
-fn wal_sim(segment_size: u64) -> WalHarness<SimDisk> {
+fn wal_sim(segment_size: u64, preallocate_bytes: u64) -> WalHarness<SimDisk> {
     // A power loss before every reopen: each persist is durable when it returns, so any crash
     // must keep all of it.
     let crash = |mut disk: SimDisk, n: u64| {
         disk.crash(&mut DetRng::new(0xC0FF_EE00 + n));
         disk
     };
-    WalHarness::new(SimDisk::new(11), WalConfig { segment_size }, crash, None)
+    let config = WalConfig { segment_size, preallocate_bytes };
+    WalHarness::new(SimDisk::new(11), config, crash, None)
 }
 
 fn wal_file(label: &str) -> WalHarness<FileDisk> {
@@ -110,7 +116,13 @@ impl<D: Disk> Harness for WalHarness<D> {
         assert_eq!((wal.raft_state_size(), wal.snapshot_size()), sizes);
         // The files on disk are the WAL's own: listing works and names at least one segment.
         assert!(wal.disk().list().unwrap().iter().any(|n| n.starts_with("wal-")));
+        // Every persist was acknowledged: nothing is torn, preallocated space included.
+        assert_eq!(wal.recovery_report().truncated, None, "reopen #{}", self.reopens);
         self.wal = Some(wal);
+    }
+
+    fn after_persist(&mut self) {
+        self.storage().preallocate().unwrap();
     }
 }
 
@@ -149,6 +161,7 @@ fn persist<H: Harness>(
     entries: &[Entry],
 ) {
     h.storage().persist(PersistBatch { hard_state, snapshot, entries }).unwrap();
+    h.after_persist();
 }
 
 fn append<H: Harness>(h: &mut H, entries: &[Entry]) {
@@ -437,7 +450,7 @@ macro_rules! conformance {
             $(
                 #[test]
                 fn $check() {
-                    super::$check(&mut super::wal_sim(64 << 20));
+                    super::$check(&mut super::wal_sim(64 << 20, 0));
                 }
             )*
         }
@@ -446,7 +459,25 @@ macro_rules! conformance {
             $(
                 #[test]
                 fn $check() {
-                    super::$check(&mut super::wal_sim(256));
+                    super::$check(&mut super::wal_sim(256, 0));
+                }
+            )*
+        }
+        /// Preallocated space, more than one batch's worth, so batches land in zero-filled
+        /// space, some overrun it, and segments roll over with unused space left behind.
+        mod wal_sim_disk_preallocated {
+            $(
+                #[test]
+                fn $check() {
+                    super::$check(&mut super::wal_sim(64 << 20, 100));
+                }
+            )*
+        }
+        mod wal_sim_disk_preallocated_small_segments {
+            $(
+                #[test]
+                fn $check() {
+                    super::$check(&mut super::wal_sim(256, 100));
                 }
             )*
         }

@@ -121,10 +121,21 @@ fn make_batch(op: &Op, s: &RecoveredState, rng: &mut DetRng) -> Batch {
     }
 }
 
-const SMALL: WalConfig = WalConfig { segment_size: 400 };
+const SMALL: WalConfig = WalConfig { segment_size: 400, preallocate_bytes: 0 };
+/// Preallocation of about two batches' worth, so that batches land in zero-filled space, some
+/// overrun it, and segments roll over (early, in `preallocate`) with unused space behind.
+const SMALL_PREALLOCATED: WalConfig = WalConfig { segment_size: 400, preallocate_bytes: 150 };
 
-fn reopen(disk: SimDisk) -> RecoveredState {
-    let wal = WalStorage::open_with(disk, SMALL).expect("reopen");
+fn small(preallocate: bool) -> WalConfig {
+    if preallocate {
+        SMALL_PREALLOCATED
+    } else {
+        SMALL
+    }
+}
+
+fn reopen(disk: SimDisk, config: WalConfig) -> RecoveredState {
+    let wal = WalStorage::open_with(disk, config).expect("reopen");
     wal.recover().unwrap()
 }
 
@@ -145,18 +156,27 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
-    fn conforms_to_mem_storage(ops in prop::collection::vec(op_strategy(), 1..40), seed in any::<u64>()) {
+    fn conforms_to_mem_storage(
+        ops in prop::collection::vec(op_strategy(), 1..40),
+        seed in any::<u64>(),
+        preallocate in any::<bool>(),
+    ) {
+        let config = small(preallocate);
         let mut rng = DetRng::new(seed);
         let mut model = MemStorage::new();
-        let mut wal = WalStorage::open_with(SimDisk::new(seed), SMALL).unwrap();
+        let mut wal = WalStorage::open_with(SimDisk::new(seed), config).unwrap();
         for op in &ops {
             let batch = make_batch(op, model.state(), &mut rng);
             model.persist(batch.as_batch()).unwrap();
             wal.persist(batch.as_batch()).unwrap();
+            wal.preallocate().unwrap();
             prop_assert_eq!(&wal.recover().unwrap(), model.state());
             prop_assert_eq!(wal.raft_state_size(), model.raft_state_size());
             prop_assert_eq!(wal.snapshot_size(), model.snapshot_size());
-            let reopened = WalStorage::open_with(wal.disk().clone(), SMALL).unwrap();
+            let (data_len, file_len) = wal.current_segment_lengths();
+            prop_assert!(file_len >= data_len + config.preallocate_bytes);
+            let reopened = WalStorage::open_with(wal.disk().clone(), config).unwrap();
+            prop_assert_eq!(reopened.current_segment_lengths(), (data_len, file_len));
             prop_assert_eq!(&reopened.recover().unwrap(), model.state());
             prop_assert_eq!(reopened.raft_state_size(), model.raft_state_size());
             prop_assert!(reopened.recovery_report().truncated.is_none());
@@ -239,7 +259,8 @@ fn tap(inner: SimDisk) -> Tap {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
 
-    /// Crash at a random disk operation of each persist (or after it). Precisely:
+    /// Crash at a random disk operation of each persist and the `preallocate` after it (or
+    /// after both). Precisely:
     /// - a crash after `persist` returned Ok recovers exactly the state after it;
     /// - a crash during `persist` k (before it returned) recovers either the state before k or
     ///   the state after k, never a mixture, never anything older.
@@ -249,11 +270,13 @@ proptest! {
     fn crash_recovers_last_acknowledged_state(
         ops in prop::collection::vec(op_strategy(), 1..30),
         seed in any::<u64>(),
+        preallocate in any::<bool>(),
     ) {
+        let config = small(preallocate);
         let mut rng = DetRng::new(seed);
         let mut crash_rng = DetRng::new(seed ^ 0x5eed);
         let mut model = MemStorage::new();
-        let mut wal = WalStorage::open_with(tap(SimDisk::new(seed)), SMALL).unwrap();
+        let mut wal = WalStorage::open_with(tap(SimDisk::new(seed)), config).unwrap();
         for op in &ops {
             let batch = make_batch(op, model.state(), &mut rng);
             let before = model.state().clone();
@@ -261,19 +284,24 @@ proptest! {
             let after = model.state().clone();
 
             let ops_before = wal.disk().ops;
-            wal.disk_mut().capture_at = Some(ops_before + crash_rng.below(12));
+            wal.disk_mut().capture_at = Some(ops_before + crash_rng.below(16));
             wal.disk_mut().captured = None;
             wal.persist(batch.as_batch()).unwrap();
 
             // Crash after the acknowledgement.
             let mut acked = wal.disk().inner.clone();
             acked.crash(&mut crash_rng);
-            prop_assert_eq!(&reopen(acked), &after);
+            prop_assert_eq!(&reopen(acked, config), &after);
 
-            // Crash during the persist.
+            wal.preallocate().unwrap();
+            let mut prepared = wal.disk().inner.clone();
+            prepared.crash(&mut crash_rng);
+            prop_assert_eq!(&reopen(prepared, config), &after);
+
+            // Crash during the persist (or the preallocation after it).
             if let Some(mut image) = wal.disk_mut().captured.take() {
                 image.crash(&mut crash_rng);
-                let recovered = WalStorage::open_with(tap(image), SMALL).unwrap();
+                let recovered = WalStorage::open_with(tap(image), config).unwrap();
                 let state = recovered.recover().unwrap();
                 prop_assert!(state == before || state == after,
                     "recovered {:?}\nbefore {:?}\nafter {:?}", state, before, after);
@@ -296,11 +324,13 @@ proptest! {
     fn group_commit_crash_keeps_a_prefix_of_whole_batches(
         groups in prop::collection::vec(prop::collection::vec(op_strategy(), 1..5), 1..10),
         seed in any::<u64>(),
+        preallocate in any::<bool>(),
     ) {
+        let config = small(preallocate);
         let mut rng = DetRng::new(seed);
         let mut crash_rng = DetRng::new(seed ^ 0x9c);
         let mut model = MemStorage::new();
-        let mut wal = WalStorage::open_with(SimDisk::new(seed), SMALL).unwrap();
+        let mut wal = WalStorage::open_with(SimDisk::new(seed), config).unwrap();
         for group in &groups {
             let mut states = vec![model.state().clone()];
             let mut batches = Vec::new();
@@ -317,14 +347,15 @@ proptest! {
 
             let mut unsynced = wal.disk().clone();
             unsynced.crash(&mut crash_rng);
-            let state = reopen(unsynced);
+            let state = reopen(unsynced, config);
             prop_assert!(states.contains(&state), "recovered a state that is no prefix: {:?}", state);
 
             wal.sync().unwrap();
             prop_assert!(!wal.has_unsynced());
             let mut synced = wal.disk().clone();
             synced.crash(&mut crash_rng);
-            prop_assert_eq!(&reopen(synced), states.last().unwrap());
+            prop_assert_eq!(&reopen(synced, config), states.last().unwrap());
+            wal.preallocate().unwrap();
         }
     }
 }
@@ -339,10 +370,15 @@ fn a_second_write_before_the_sync_is_refused() {
     let _ = wal.write_batches(&[batch(hs(0))]);
 }
 
-/// Builds a WAL of several small batches in one segment; returns the disk and the model.
+/// Builds a WAL of several small batches in one segment, without preallocation; returns the
+/// WAL and the model.
 fn build(batches: u64) -> (WalStorage<SimDisk>, MemStorage) {
+    build_with(batches, WalConfig { preallocate_bytes: 0, ..WalConfig::default() })
+}
+
+fn build_with(batches: u64, config: WalConfig) -> (WalStorage<SimDisk>, MemStorage) {
     let mut model = MemStorage::new();
-    let mut wal = WalStorage::open(SimDisk::new(7)).unwrap();
+    let mut wal = WalStorage::open_with(SimDisk::new(7), config).unwrap();
     for i in 1..=batches {
         let entries =
             vec![Entry { term: Term(1), index: LogIndex(i), data: Bytes::from(vec![i as u8; 10]) }];
@@ -357,6 +393,7 @@ fn build(batches: u64) -> (WalStorage<SimDisk>, MemStorage) {
         };
         model.persist(batch).unwrap();
         wal.persist(batch).unwrap();
+        wal.preallocate().unwrap();
     }
     (wal, model)
 }
@@ -412,7 +449,8 @@ fn unknown_segment_version_is_an_error() {
 #[test]
 fn missing_segment_is_an_error() {
     let mut model = MemStorage::new();
-    let mut wal = WalStorage::open_with(SimDisk::new(3), WalConfig { segment_size: 64 }).unwrap();
+    let config = WalConfig { segment_size: 64, preallocate_bytes: 0 };
+    let mut wal = WalStorage::open_with(SimDisk::new(3), config).unwrap();
     for i in 1..=6u64 {
         let entries =
             vec![Entry { term: Term(1), index: LogIndex(i), data: Bytes::from(vec![0; 50]) }];
@@ -512,7 +550,8 @@ fn file_disk_smoke() {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
     ));
     std::fs::create_dir_all(&dir).unwrap();
-    let config = WalConfig { segment_size: 256 };
+    // Preallocation on, so a real filesystem sees zero-filled tails in every segment.
+    let config = WalConfig { segment_size: 256, preallocate_bytes: 512 };
     let mut model = MemStorage::new();
     {
         let mut wal = WalStorage::open_with(FileDisk::open(&dir).unwrap(), config).unwrap();
