@@ -7,17 +7,17 @@
 //!
 //! - `kv.proto`: the **client service** `KvService` (`Put`, `Append`, `Get`, `Status`), with
 //!   the exactly-once rules (client id + sequence), structured errors and leader hints.
-//! - `peer.proto`: the **peer service** `RaftService` with one client-streaming rpc, `Send`:
-//!   each node keeps one long-lived stream to every peer and pushes [`v1::MessageBatch`]es
-//!   down it. A batch names its cluster, sender and recipient, and carries
+//! - `peer.proto`: the **peer protocol**: each node keeps one long-lived TCP connection to
+//!   every peer and pushes [`v1::MessageBatch`]es down it, one length-prefixed frame each (no
+//!   HTTP/2: the framing is described in the file). A batch names its cluster, sender and recipient, and carries
 //!   [`v1::RaftMessage`]s that mirror the Raft core's `Message` one to one (snapshots travel as
 //!   `SnapshotChunk` messages).
 //!
 //! `build.rs` runs prost + tonic code generation at build time, with `protoc` taken from the
 //! `protoc-bin-vendored` crate (no system protoc needed) and every `bytes` field generated as
 //! [`bytes::Bytes`], so entry and snapshot payloads are never copied. Everything generated is
-//! in [`v1`]: the messages, plus the tonic modules [`v1::kv_service_client`],
-//! [`v1::kv_service_server`], [`v1::raft_service_client`] and [`v1::raft_service_server`].
+//! in [`v1`]: the messages, plus the tonic modules [`v1::kv_service_client`] and
+//! [`v1::kv_service_server`].
 //!
 //! [`convert`] is the one place that maps wire types to domain types (`kvraft-raft`'s
 //! `Message`, `kvraft-kv`'s `ClientRequest` and `Reply`, the Raft `Role`) and back. Domain to

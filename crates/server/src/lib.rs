@@ -6,10 +6,11 @@
 //! - [`wal_thread`]: a dedicated thread that owns the WAL (`kvraft-storage` on real files),
 //!   writes every batch queued meanwhile as one append and one fsync (group commit), and
 //!   reports back;
-//! - [`transport`]: per peer, a bounded send queue and a task that keeps one long-lived gRPC
-//!   stream open (reconnecting with backoff) and pushes message batches down it;
-//! - [`service`]: the gRPC services, the client one (`KvService`, with size and rate limits)
-//!   and the peer one (`RaftService`, refusing foreign clusters);
+//! - [`transport`]: per peer, a bounded send queue and a task that keeps one long-lived TCP
+//!   connection open (reconnecting with backoff) and writes message batches down it, framed
+//!   by [`peer_wire`];
+//! - [`listener`]: the one port, shared by peers (to [`peer_inbound`], which refuses foreign
+//!   clusters) and gRPC clients (to [`service`], the `KvService` with size and rate limits);
 //! - [`config`]: flags, environment and TOML file, validated up front;
 //! - [`peer_check`]: at startup, peers that report another cluster definition stop the node.
 //!
@@ -18,8 +19,11 @@
 //! loses nothing acknowledged.
 
 pub mod config;
+pub mod listener;
 pub mod node;
 pub mod peer_check;
+pub mod peer_inbound;
+pub mod peer_wire;
 pub mod service;
 pub mod transport;
 pub mod wal_thread;

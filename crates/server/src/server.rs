@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use kvraft_kv::SessionLimits;
 use kvraft_proto::v1::kv_service_server::KvServiceServer;
-use kvraft_proto::v1::raft_service_server::RaftServiceServer;
 use kvraft_raft::Storage;
 use kvraft_replica::{Replica, ReplicaConfig, ReplicaError};
 use kvraft_storage::{
@@ -19,8 +18,8 @@ use tokio::task::JoinHandle;
 
 use crate::config::ServerConfig;
 use crate::node::{Node, NodeError};
-use crate::service::{KvServer, RaftServer, Shared};
-use crate::transport::{start_peer_senders, MAX_PEER_MESSAGE_BYTES};
+use crate::service::{KvServer, Shared};
+use crate::transport::start_peer_senders;
 use crate::wal_thread::WalThread;
 
 /// Why a server could not start, or stopped.
@@ -203,22 +202,14 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     let max_client_message = config.max_key_bytes + config.max_value_bytes + 4096;
     let kv = KvServiceServer::new(KvServer::new(shared.clone()))
         .max_decoding_message_size(max_client_message);
-    let peer = RaftServiceServer::new(RaftServer::new(shared))
-        .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES);
     let mut grpc_shutdown = shutdown_rx;
-    // Accepted sockets need TCP_NODELAY set here: the builder's `tcp_nodelay` does not apply
-    // to a listener we bound ourselves, and with Nagle a small reply can wait ~40 ms for the
-    // client's delayed ACK (found by `kvraft bench`: every Get took 44 ms).
-    let incoming = tonic::transport::server::TcpIncoming::from(listener)
-        .with_nodelay(Some(true))
-        .with_keepalive(Some(Duration::from_secs(30)));
-    let serve = tonic::transport::Server::builder()
-        .add_service(kv)
-        .add_service(peer)
-        .serve_with_incoming_shutdown(incoming, async move {
+    let incoming = crate::listener::accept_connections(listener, shared);
+    let serve = tonic::transport::Server::builder().add_service(kv).serve_with_incoming_shutdown(
+        incoming,
+        async move {
             let _ = grpc_shutdown.wait_for(|stop| *stop).await;
-        });
+        },
+    );
     let grpc = tokio::spawn(async move {
         let result = serve.await;
         if let Err(e) = &result {

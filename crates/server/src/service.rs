@@ -1,5 +1,5 @@
-//! The gRPC services: `KvService` for clients and `RaftService` for peers. Both only check,
-//! convert and forward to the node task; the node decides everything.
+//! The gRPC service for clients, `KvService`: it only checks, converts and forwards to the
+//! node task; the node decides everything. (Peers use their own wire: [`crate::peer_inbound`].)
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -9,23 +9,21 @@ use std::time::{Duration, Instant};
 use kvraft_kv::{ClientRequest, KvError, Reply};
 use kvraft_proto::v1 as pb;
 use kvraft_proto::v1::kv_service_server::KvService;
-use kvraft_proto::v1::raft_service_server::RaftService;
-use kvraft_proto::{ClusterId, PeerBatch};
 use kvraft_raft::NodeId;
 use tokio::sync::{mpsc, oneshot, watch};
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Request, Response, Status};
 
 use crate::config::ServerConfig;
 use crate::node::{Input, NodeStatus, Refusal};
 
-/// What both services share: the way to the node task and the static facts they report.
+/// What the client service and the peer receivers share: the way to the node task and the
+/// static facts they report.
 #[derive(Debug, Clone)]
 pub struct Shared {
     pub inputs: mpsc::Sender<Input>,
     pub config: Arc<ServerConfig>,
     pub started: Instant,
-    /// Flips to true when the server shuts down: long-lived peer streams end then, rather than
-    /// hold the graceful shutdown open.
+    /// Flips to true when the server shuts down: long-lived peer connections end then.
     pub shutdown: watch::Receiver<bool>,
 }
 
@@ -231,76 +229,5 @@ impl RateLimiter {
         } else {
             false
         }
-    }
-}
-
-/// The peer service: one stream per sending peer, each batch checked then forwarded.
-#[derive(Debug)]
-pub struct RaftServer {
-    shared: Shared,
-}
-
-impl RaftServer {
-    pub fn new(shared: Shared) -> RaftServer {
-        RaftServer { shared }
-    }
-
-    fn check(&self, batch: &PeerBatch) -> Result<(), Status> {
-        let c = &self.shared.config;
-        if batch.cluster_id != ClusterId(c.cluster_id) {
-            return Err(Status::failed_precondition(format!(
-                "node {} belongs to cluster {}, not to cluster {} of node {}: check --cluster \
-                 (and --cluster-id) on both nodes",
-                c.id.0,
-                ClusterId(c.cluster_id),
-                batch.cluster_id,
-                batch.from.0
-            )));
-        }
-        if batch.to != c.id {
-            return Err(Status::failed_precondition(format!(
-                "this is node {}, the batch is for node {}: the sender's --cluster maps \
-                 addresses differently",
-                c.id.0, batch.to.0
-            )));
-        }
-        if batch.from == c.id || c.member(batch.from).is_none() {
-            return Err(Status::failed_precondition(format!(
-                "node {} is not a peer of node {}",
-                batch.from.0, c.id.0
-            )));
-        }
-        Ok(())
-    }
-}
-
-#[tonic::async_trait]
-impl RaftService for RaftServer {
-    async fn send(
-        &self,
-        request: Request<Streaming<pb::MessageBatch>>,
-    ) -> Result<Response<pb::SendSummary>, Status> {
-        let mut stream = request.into_inner();
-        let mut summary = pb::SendSummary::default();
-        let mut shutdown = self.shared.shutdown.clone();
-        loop {
-            let batch = tokio::select! {
-                batch = stream.message() => match batch? {
-                    Some(batch) => batch,
-                    None => break,
-                },
-                _ = shutdown.wait_for(|stop| *stop) => {
-                    return Err(Status::unavailable("the node is shutting down"));
-                }
-            };
-            let batch = PeerBatch::try_from(batch).map_err(invalid)?;
-            self.check(&batch)?;
-            summary.batches += 1;
-            summary.messages += batch.messages.len() as u64;
-            for msg in batch.messages {
-                self.shared.to_node(Input::Peer(msg)).await?;
-            }
-        }
-        Ok(Response::new(summary))
     }
 }

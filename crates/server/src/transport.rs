@@ -1,31 +1,33 @@
 //! Outbound peer traffic: a bounded queue per peer, and a task per peer that keeps one
-//! long-lived gRPC stream (`RaftService.Send`) open and pushes batches of messages down it.
+//! long-lived TCP connection to it (the framing is in [`crate::peer_wire`]) and writes batches
+//! of messages down it.
 //!
 //! Raft tolerates lost messages, so the node never waits on a peer: when a queue is full, or
-//! the peer is unreachable, messages are dropped. A broken stream is reopened
-//! with exponential backoff.
+//! the peer is unreachable, messages are dropped. A broken connection is reopened with
+//! exponential backoff.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use kvraft_proto::v1 as pb;
-use kvraft_proto::v1::raft_service_client::RaftServiceClient;
+use bytes::BytesMut;
 use kvraft_proto::{ClusterId, PeerBatch};
 use kvraft_raft::{size, Message, NodeId};
+use socket2::SockRef;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
-use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Endpoint;
 
 use crate::config::Member;
+use crate::peer_wire::{encode_batch, FrameReader, MAX_BATCH_BYTES, PEER_MAGIC};
 
 /// Messages waiting for one peer's sender task.
 const PEER_QUEUE_LEN: usize = 4096;
-/// A batch closes at this many payload bytes (a snapshot chunk or large entries), well under
-/// the receiver's message-size limit.
-const MAX_BATCH_BYTES: usize = 4 << 20;
 const MAX_BATCH_MESSAGES: usize = 1024;
-/// The largest gRPC message a peer sends or accepts.
-pub const MAX_PEER_MESSAGE_BYTES: usize = 4 * MAX_BATCH_BYTES + (1 << 20);
+/// Sent data unacknowledged this long ends the connection, so a peer cut off by a partition is
+/// noticed and reconnected to within seconds rather than TCP's default of many minutes.
+const UNACKNOWLEDGED_FOR: Duration = Duration::from_secs(5);
+/// The write buffer is shrunk back to this after a large batch (a snapshot chunk).
+const WRITE_BUFFER_BYTES: usize = 64 << 10;
 
 /// The node's side of the peer queues.
 #[derive(Debug)]
@@ -78,34 +80,23 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 impl PeerSender {
     async fn run(mut self, mut queue: mpsc::Receiver<Message>) {
-        let endpoint = match Endpoint::from_shared(format!("http://{}", self.peer.address)) {
-            Ok(e) => e
-                .connect_timeout(Duration::from_secs(1))
-                .tcp_nodelay(true)
-                .http2_keep_alive_interval(Duration::from_secs(5))
-                .keep_alive_timeout(Duration::from_secs(5)),
-            Err(e) => {
-                tracing::error!("node {}: bad address {:?}: {e}", self.peer.id, self.peer.address);
-                return;
-            }
-        };
         let mut backoff = MIN_BACKOFF;
         let mut connected_before = false;
         loop {
             if *self.shutdown.borrow() {
                 return;
             }
-            match endpoint.connect().await {
-                Ok(channel) => {
+            match connect(&self.peer.address).await {
+                Ok(stream) => {
                     if connected_before {
                         tracing::info!("reconnected to node {}", self.peer.id);
                     }
                     connected_before = true;
                     backoff = MIN_BACKOFF;
-                    match self.stream(channel, &mut queue).await {
+                    match self.stream(stream, &mut queue).await {
                         StreamEnd::Shutdown => return,
                         StreamEnd::Broken(why) => {
-                            tracing::debug!("stream to node {} broke: {why}", self.peer.id);
+                            tracing::debug!("connection to node {} broke: {why}", self.peer.id);
                         }
                         StreamEnd::Refused(why) => {
                             // A configuration error, not a network one: say so loudly.
@@ -131,34 +122,46 @@ impl PeerSender {
         }
     }
 
-    /// Pushes batches down one stream until it breaks or the node shuts down.
+    /// Writes batches down one connection until it breaks or the node shuts down.
     async fn stream(
         &mut self,
-        channel: tonic::transport::Channel,
+        stream: TcpStream,
         queue: &mut mpsc::Receiver<Message>,
     ) -> StreamEnd {
-        let mut client = RaftServiceClient::new(channel)
-            .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES)
-            .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES);
-        let (batches, outgoing) = mpsc::channel::<pb::MessageBatch>(8);
-        let mut call =
-            tokio::spawn(async move { client.send(ReceiverStream::new(outgoing)).await });
+        let (mut reader, mut writer) = stream.into_split();
+        // The peer writes nothing back but a refusal, then closes.
+        let ended = async move {
+            match FrameReader::new().next_frame(&mut reader).await {
+                Ok(Some(why)) => StreamEnd::Refused(String::from_utf8_lossy(&why).into_owned()),
+                Ok(None) => StreamEnd::Broken("closed by the peer".to_string()),
+                Err(e) => StreamEnd::Broken(e.to_string()),
+            }
+        };
+        tokio::pin!(ended);
+        let mut out = BytesMut::with_capacity(WRITE_BUFFER_BYTES);
+        out.extend_from_slice(&PEER_MAGIC);
         loop {
+            if !out.is_empty() {
+                tokio::select! {
+                    written = writer.write_all(&out) => {
+                        if let Err(e) = written {
+                            return StreamEnd::Broken(e.to_string());
+                        }
+                    }
+                    end = &mut ended => return end,
+                    _ = self.shutdown.changed() => return StreamEnd::Shutdown,
+                }
+                out.clear();
+                if out.capacity() > WRITE_BUFFER_BYTES {
+                    out = BytesMut::with_capacity(WRITE_BUFFER_BYTES);
+                }
+            }
             let first = tokio::select! {
                 msg = queue.recv() => match msg {
                     Some(msg) => msg,
                     None => return StreamEnd::Shutdown,
                 },
-                ended = &mut call => {
-                    return match ended {
-                        Ok(Ok(_)) => StreamEnd::Broken("closed by the peer".to_string()),
-                        Ok(Err(status)) if status.code() == tonic::Code::FailedPrecondition => {
-                            StreamEnd::Refused(status.message().to_string())
-                        }
-                        Ok(Err(status)) => StreamEnd::Broken(status.to_string()),
-                        Err(e) => StreamEnd::Broken(e.to_string()),
-                    };
-                }
+                end = &mut ended => return end,
                 _ = self.shutdown.changed() => return StreamEnd::Shutdown,
             };
             let mut bytes = size::message_len(&first);
@@ -178,17 +181,26 @@ impl PeerSender {
                 to: self.peer.id,
                 messages,
             };
-            if batches.send(batch.into()).await.is_err() {
-                call.abort();
-                return StreamEnd::Broken("stream closed".into());
-            }
+            encode_batch(batch, &mut out);
         }
     }
 }
 
+/// Opens a connection to `address` (host:port, resolved each time: a peer's address may move).
+async fn connect(address: &str) -> std::io::Result<TcpStream> {
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
+    crate::listener::configure(&stream);
+    SockRef::from(&stream).set_tcp_user_timeout(Some(UNACKNOWLEDGED_FOR))?;
+    Ok(stream)
+}
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
 enum StreamEnd {
     Shutdown,
     Broken(String),
-    /// The peer refused the stream (another cluster, or a different id-to-address mapping).
+    /// The peer refused our batches (another cluster, or a different id-to-address mapping).
     Refused(String),
 }

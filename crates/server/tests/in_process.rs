@@ -292,3 +292,76 @@ async fn followers_answer_gets_with_the_latest_acknowledged_write_unless_turned_
     assert_eq!(get_at(&c, follower, "k").await, Err(pb::ErrorCode::NotLeader));
     c.shutdown().await;
 }
+
+/// Opens a raw peer connection to `addr`, writes `bytes`, and returns the refusal the node
+/// writes back before closing.
+async fn refusal_for(addr: &str, bytes: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    let mut reply = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut reply))
+        .await
+        .expect("the node closes a refused connection")
+        .unwrap();
+    let mut frames = kvraft_server::peer_wire::FrameReader::new();
+    let mut reply = &reply[..];
+    let frame = frames.next_frame(&mut reply).await.unwrap().expect("a refusal frame");
+    assert_eq!(frames.next_frame(&mut reply).await.unwrap(), None, "one frame only");
+    String::from_utf8(frame.to_vec()).unwrap()
+}
+
+/// A peer connection's bytes: the magic, then one batch with this header.
+fn peer_bytes(cluster_id: u64, from: u64, to: u64) -> Vec<u8> {
+    use kvraft_raft::{Message, MessageBody, NodeId, Term};
+    let batch = kvraft_proto::PeerBatch {
+        cluster_id: kvraft_proto::ClusterId(cluster_id),
+        from: NodeId(from),
+        to: NodeId(to),
+        messages: vec![Message {
+            from: NodeId(from),
+            to: NodeId(to),
+            term: Term(1_000),
+            body: MessageBody::VoteResponse { pre_vote: false, granted: true },
+        }],
+    };
+    let mut bytes = bytes::BytesMut::from(&kvraft_server::peer_wire::PEER_MAGIC[..]);
+    kvraft_server::peer_wire::encode_batch(batch, &mut bytes);
+    bytes.to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shared_port_refuses_foreign_peers_and_still_serves_clients() {
+    let c = Cluster::start("peer-refusals").await;
+    let leader = c.leader(Duration::from_secs(10)).await;
+    put(&c, 1, 1, "k", "before", false).await;
+    let target = (leader + 1) % 3;
+    let addr = &c.addrs[target];
+    let me = target as u64 + 1;
+    let cluster_id = c.config(me).cluster_id;
+    let other = if me == 1 { 2 } else { 1 };
+
+    let why = refusal_for(addr, &peer_bytes(cluster_id ^ 1, other, me)).await;
+    assert!(why.contains(&format!("node {me} belongs to cluster")), "{why}");
+    let why = refusal_for(addr, &peer_bytes(cluster_id, other, 9)).await;
+    assert!(why.contains(&format!("this is node {me}, the batch is for node 9")), "{why}");
+    let why = refusal_for(addr, &peer_bytes(cluster_id, 7, me)).await;
+    assert!(why.contains(&format!("node 7 is not a peer of node {me}")), "{why}");
+    let why = refusal_for(addr, &peer_bytes(cluster_id, me, me)).await;
+    assert!(why.contains("is not a peer"), "{why}");
+    let why = refusal_for(addr, b"KVRPEER9 a future version").await;
+    assert!(why.contains("not a kvraft peer connection"), "{why}");
+    let mut garbage = kvraft_server::peer_wire::PEER_MAGIC.to_vec();
+    garbage.extend_from_slice(&[5, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff]);
+    let why = refusal_for(addr, &garbage).await;
+    assert!(why.contains("does not decode"), "{why}");
+
+    // None of it reached the Raft core (the refused vote was for term 1000), and the same
+    // port still serves gRPC clients and its peers.
+    put(&c, 1, 2, "k", "after", false).await;
+    assert_eq!(get_at(&c, leader, "k").await, Ok("after".to_string()));
+    let mut kv = c.client(target).await.unwrap();
+    let status = kv.status(pb::StatusRequest {}).await.unwrap().into_inner();
+    assert!(status.term < 1_000, "term {}", status.term);
+    c.shutdown().await;
+}

@@ -1,0 +1,69 @@
+//! The node's one listening port, shared by gRPC clients and peers: each accepted connection
+//! is told apart by its first byte (a peer connection starts with the magic `K`, an HTTP/2
+//! one with `P`) and goes to the peer receiver or to the gRPC server.
+
+use std::time::Duration;
+
+use socket2::{SockRef, TcpKeepalive};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::peer_inbound::serve_peer_connection;
+use crate::peer_wire::PEER_MAGIC;
+use crate::service::Shared;
+
+/// How long a new connection may stay silent before it is dropped unclassified.
+const FIRST_BYTE_WITHIN: Duration = Duration::from_secs(10);
+
+/// The connections for the gRPC server, as its `serve_with_incoming` takes them.
+pub type GrpcIncoming = ReceiverStream<std::io::Result<TcpStream>>;
+
+/// Starts accepting on `listener`; returns the gRPC server's share of the connections. The
+/// accept loop ends when the node shuts down (which also ends the gRPC stream).
+pub fn accept_connections(listener: TcpListener, shared: Shared) -> GrpcIncoming {
+    let (grpc, incoming) = mpsc::channel(64);
+    tokio::spawn(async move {
+        let mut shutdown = shared.shutdown.clone();
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            };
+            match accepted {
+                Ok((stream, _)) => {
+                    configure(&stream);
+                    tokio::spawn(route(stream, grpc.clone(), shared.clone()));
+                }
+                Err(e) => {
+                    // Out of file descriptors, most likely: pause rather than spin.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    });
+    ReceiverStream::new(incoming)
+}
+
+/// Without TCP_NODELAY a small reply can wait ~40 ms for the other side's delayed ACK (found
+/// by `kvraft bench`: every Get took 44 ms). Keepalive finds peers that vanished.
+pub fn configure(stream: &TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let keepalive = TcpKeepalive::new()
+        .with_time(Duration::from_secs(10))
+        .with_interval(Duration::from_secs(2));
+    let _ = SockRef::from(stream).set_tcp_keepalive(&keepalive);
+}
+
+async fn route(stream: TcpStream, grpc: mpsc::Sender<std::io::Result<TcpStream>>, shared: Shared) {
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(FIRST_BYTE_WITHIN, stream.peek(&mut first)).await {
+        Ok(Ok(1)) if first[0] == PEER_MAGIC[0] => serve_peer_connection(stream, shared).await,
+        Ok(Ok(1)) => {
+            let _ = grpc.send(Ok(stream)).await;
+        }
+        // Closed, failed, or silent: nothing to serve.
+        _ => {}
+    }
+}

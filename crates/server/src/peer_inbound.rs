@@ -1,0 +1,119 @@
+//! The receiving end of a peer connection: frames in, batches checked, messages to the node.
+//!
+//! A batch from a foreign cluster, from a non-member, addressed to another node, or one that
+//! does not decode is refused: the reason goes back as one frame (the sender logs it) and the
+//! connection closes. That is a configuration error, so it is logged loudly on both ends.
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use kvraft_proto::{ClusterId, PeerBatch};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::config::ServerConfig;
+use crate::node::Input;
+use crate::peer_wire::{decode_batch, encode_refusal, read_magic, FrameReader, WireError};
+use crate::service::Shared;
+
+/// How long a refused connection is drained after the refusal, so that closing it does not
+/// reset the connection before the sender has read why.
+const LINGER_AFTER_REFUSAL: Duration = Duration::from_secs(1);
+
+enum Ended {
+    /// The sender closed the connection, or the node is shutting down.
+    Closed,
+    Wire(WireError),
+    Refused(String),
+}
+
+impl From<WireError> for Ended {
+    fn from(e: WireError) -> Ended {
+        Ended::Wire(e)
+    }
+}
+
+/// Serves one peer connection until it closes, is refused, or the node shuts down.
+pub async fn serve_peer_connection(mut stream: TcpStream, shared: Shared) {
+    let remote = stream.peer_addr().map_or_else(|_| "?".to_string(), |a| a.to_string());
+    let mut shutdown = shared.shutdown.clone();
+    let ended = tokio::select! {
+        ended = receive(&mut stream, &shared) => ended,
+        _ = shutdown.wait_for(|stop| *stop) => Ended::Closed,
+    };
+    match ended {
+        Ended::Closed => tracing::debug!("peer connection from {remote} closed"),
+        Ended::Wire(e) => tracing::debug!("peer connection from {remote} ends: {e}"),
+        Ended::Refused(why) => {
+            tracing::error!("refused messages from {remote}: {why}");
+            let mut frame = BytesMut::new();
+            encode_refusal(&why, &mut frame);
+            let _ = tokio::time::timeout(LINGER_AFTER_REFUSAL, async {
+                stream.write_all(&frame).await?;
+                stream.shutdown().await?;
+                let mut sink = [0u8; 4096];
+                while stream.read(&mut sink).await? > 0 {}
+                Ok::<(), std::io::Error>(())
+            })
+            .await;
+        }
+    }
+}
+
+async fn receive(stream: &mut TcpStream, shared: &Shared) -> Ended {
+    if let Err(e) = read_magic(stream).await {
+        return match e {
+            WireError::BadMagic(_) => Ended::Refused(e.to_string()),
+            e => Ended::Wire(e),
+        };
+    }
+    let mut frames = FrameReader::new();
+    loop {
+        let frame = match frames.next_frame(stream).await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return Ended::Closed,
+            Err(e) => return Ended::Wire(e),
+        };
+        let batch = match decode_batch(frame) {
+            Ok(batch) => batch,
+            Err(e) => return Ended::Refused(format!("a batch does not decode: {e}")),
+        };
+        let batch = match PeerBatch::try_from(batch) {
+            Ok(batch) => batch,
+            Err(e) => return Ended::Refused(format!("malformed batch: {e}")),
+        };
+        if let Err(why) = check_batch(&shared.config, &batch) {
+            return Ended::Refused(why);
+        }
+        for msg in batch.messages {
+            if shared.inputs.send(Input::Peer(msg)).await.is_err() {
+                return Ended::Closed;
+            }
+        }
+    }
+}
+
+/// Whether this node accepts `batch`: same cluster, addressed to this node, from a member.
+pub fn check_batch(c: &ServerConfig, batch: &PeerBatch) -> Result<(), String> {
+    if batch.cluster_id != ClusterId(c.cluster_id) {
+        return Err(format!(
+            "node {} belongs to cluster {}, not to cluster {} of node {}: check --cluster (and \
+             --cluster-id) on both nodes",
+            c.id.0,
+            ClusterId(c.cluster_id),
+            batch.cluster_id,
+            batch.from.0
+        ));
+    }
+    if batch.to != c.id {
+        return Err(format!(
+            "this is node {}, the batch is for node {}: the sender's --cluster maps addresses \
+             differently",
+            c.id.0, batch.to.0
+        ));
+    }
+    if batch.from == c.id || c.member(batch.from).is_none() {
+        return Err(format!("node {} is not a peer of node {}", batch.from.0, c.id.0));
+    }
+    Ok(())
+}
