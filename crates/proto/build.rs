@@ -5,7 +5,8 @@
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["proto/kvraft/v1/kv.proto", "proto/kvraft/v1/peer.proto"];
+    let protos =
+        ["proto/kvraft/v1/kv.proto", "proto/kvraft/v1/peer.proto", "proto/kvraft/v1/frames.proto"];
     let includes = ["proto"];
 
     let protoc = protoc_bin_vendored::protoc_bin_path()?;

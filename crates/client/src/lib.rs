@@ -16,8 +16,10 @@
 
 mod clerk;
 #[cfg(feature = "grpc")]
+mod frames;
+#[cfg(feature = "grpc")]
 pub mod remote;
 
 pub use clerk::{Clerk, NextStep};
 #[cfg(feature = "grpc")]
-pub use remote::{Client, ClientError, ClientOptions, Connections};
+pub use remote::{Client, ClientError, ClientOptions, Connections, Transport};

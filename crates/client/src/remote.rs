@@ -1,7 +1,8 @@
-//! The Clerk driven over gRPC: a [`Client`] for a real kvraft cluster (feature `grpc`).
+//! The Clerk driven over the network: a [`Client`] for a real kvraft cluster (feature `grpc`).
 //!
-//! The [`Clerk`] decides whom to ask and when to retry; this module does the asking with
-//! tonic. Per attempt: send the tagged request to the Clerk's target with a per-call timeout,
+//! The [`Clerk`] decides whom to ask and when to retry; this module does the asking, over
+//! client frames (`frames.proto`, the default) or gRPC ([`Transport`]); the two carry the same
+//! calls, answers and statuses, so everything below holds for both. Per attempt: send the tagged request to the Clerk's target with a per-call timeout,
 //! then feed the outcome back to the Clerk:
 //!
 //! | what came back                                   | what the client does                  |
@@ -45,6 +46,8 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
 use crate::clerk::{Clerk, NextStep};
+use crate::frames::FramesChannel;
+use futures_util::FutureExt;
 
 /// The most endpoints a client keeps, its configured ones and those learned from leader hints.
 pub const MAX_ENDPOINTS: usize = 64;
@@ -68,6 +71,30 @@ pub struct ClientOptions {
     /// The session's client id; `None` (the default) draws a random one. Two clients must
     /// never share one.
     pub client_id: Option<ClientId>,
+    /// How calls travel. Default [`Transport::Frames`].
+    pub transport: Transport,
+}
+
+/// How a client's calls travel to the servers; the same calls and answers either way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Transport {
+    /// Client frames on plain TCP (`frames.proto`): the lowest latency.
+    #[default]
+    Frames,
+    /// gRPC (`KvService` in `kv.proto`), as clients in other languages use.
+    Grpc,
+}
+
+impl std::str::FromStr for Transport {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Transport, String> {
+        match s {
+            "frames" => Ok(Transport::Frames),
+            "grpc" => Ok(Transport::Grpc),
+            _ => Err(format!("unknown transport {s:?} (expected frames or grpc)")),
+        }
+    }
 }
 
 impl Default for ClientOptions {
@@ -77,6 +104,7 @@ impl Default for ClientOptions {
             call_timeout: Duration::from_secs(1),
             op_timeout: None,
             client_id: None,
+            transport: Transport::default(),
         }
     }
 }
@@ -361,6 +389,9 @@ struct Server {
     /// Created on first use, possibly shared with other clients (see [`Connections`]);
     /// reconnects by itself after failures.
     channel: Arc<OnceLock<Channel>>,
+    /// The same, over client frames.
+    frames: Arc<FramesChannel>,
+    transport: Transport,
     /// Learned from a leader hint rather than configured.
     from_hint: bool,
     /// The last call to it failed (unreachable, timed out). A hinted server in this state is
@@ -369,10 +400,23 @@ struct Server {
 }
 
 impl Server {
-    fn new(address: String, call_timeout: Duration) -> Result<Server, ClientError> {
+    fn new(
+        address: String,
+        call_timeout: Duration,
+        transport: Transport,
+    ) -> Result<Server, ClientError> {
         let endpoint = endpoint_of(&address, call_timeout)?;
         let channel = Arc::new(OnceLock::new());
-        Ok(Server { address, endpoint, channel, from_hint: false, failing: false })
+        let frames = Arc::new(FramesChannel::new(address.clone(), call_timeout));
+        Ok(Server {
+            address,
+            endpoint,
+            channel,
+            frames,
+            transport,
+            from_hint: false,
+            failing: false,
+        })
     }
 
     fn client(&self) -> KvServiceClient<Channel> {
@@ -385,6 +429,8 @@ impl Server {
             address: self.address.clone(),
             endpoint: self.endpoint.clone(),
             channel: self.channel.clone(),
+            frames: self.frames.clone(),
+            transport: self.transport,
             from_hint: false,
             failing: false,
         }
@@ -427,7 +473,7 @@ impl Connections {
         }
         let servers = addresses
             .into_iter()
-            .map(|a| Server::new(a, options.call_timeout))
+            .map(|a| Server::new(a, options.call_timeout, options.transport))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Connections { servers: Arc::new(servers) })
     }
@@ -653,25 +699,10 @@ impl Client {
 
     /// Sends `request` to server `target` once.
     async fn attempt(&mut self, target: usize, request: KvRequest, timeout: Duration) -> Attempt {
-        let mut client = self.servers[target].client();
-        let call = async move {
-            fn req<T>(message: T, timeout: Duration) -> tonic::Request<T> {
-                let mut r = tonic::Request::new(message);
-                r.set_timeout(timeout);
-                r
-            }
-            let result: Result<WireResult, Status> = match request {
-                KvRequest::Put(r) => {
-                    client.put(req(r, timeout)).await.map(|r| r.into_inner().into())
-                }
-                KvRequest::Append(r) => {
-                    client.append(req(r, timeout)).await.map(|r| r.into_inner().into())
-                }
-                KvRequest::Get(r) => {
-                    client.get(req(r, timeout)).await.map(|r| r.into_inner().into())
-                }
-            };
-            result
+        let server = &self.servers[target];
+        let call = match server.transport {
+            Transport::Grpc => call_grpc(server.client(), request, timeout).boxed(),
+            Transport::Frames => call_frames(server.frames.clone(), request).boxed(),
         };
         let result = match tokio::time::timeout(timeout, call).await {
             Ok(result) => result,
@@ -718,7 +749,8 @@ impl Client {
                 if self.servers.len() >= MAX_ENDPOINTS {
                     return None;
                 }
-                let mut server = Server::new(address, self.call_timeout).ok()?;
+                let transport = self.servers[0].transport;
+                let mut server = Server::new(address, self.call_timeout, transport).ok()?;
                 server.from_hint = true;
                 self.servers.push(server);
                 let index = self.clerk.add_server();
@@ -727,6 +759,39 @@ impl Client {
             }
         }
     }
+}
+
+async fn call_grpc(
+    mut client: KvServiceClient<Channel>,
+    request: KvRequest,
+    timeout: Duration,
+) -> Result<WireResult, Status> {
+    fn req<T>(message: T, timeout: Duration) -> tonic::Request<T> {
+        let mut r = tonic::Request::new(message);
+        r.set_timeout(timeout);
+        r
+    }
+    match request {
+        KvRequest::Put(r) => client.put(req(r, timeout)).await.map(|r| r.into_inner().into()),
+        KvRequest::Append(r) => client.append(req(r, timeout)).await.map(|r| r.into_inner().into()),
+        KvRequest::Get(r) => client.get(req(r, timeout)).await.map(|r| r.into_inner().into()),
+    }
+}
+
+async fn call_frames(frames: Arc<FramesChannel>, request: KvRequest) -> Result<WireResult, Status> {
+    use pb::client_frame::Call;
+    use pb::server_frame::Result as R;
+    let call = match request {
+        KvRequest::Put(r) => Call::Put(r),
+        KvRequest::Append(r) => Call::Append(r),
+        KvRequest::Get(r) => Call::Get(r),
+    };
+    Ok(match frames.call(call).await? {
+        R::Put(r) => r.into(),
+        R::Append(r) => r.into(),
+        R::Get(r) => r.into(),
+        R::Error(_) => unreachable!("FramesChannel::call turns errors into a Status"),
+    })
 }
 
 /// Asks the server at `endpoint` (`host:port`) for its [`pb::StatusReply`], connecting afresh;

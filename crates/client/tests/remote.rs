@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kvraft_client::remote::{self, Client, ClientError, ClientOptions};
+use kvraft_client::remote::{self, Client, ClientError, ClientOptions, Transport};
 use kvraft_kv::ClientId;
 use kvraft_proto::v1 as pb;
 use kvraft_proto::v1::kv_service_server::{KvService, KvServiceServer};
@@ -154,6 +154,8 @@ fn options(endpoints: &[SocketAddr]) -> ClientOptions {
     ClientOptions {
         call_timeout: Duration::from_millis(300),
         op_timeout: Some(Duration::from_secs(5)),
+        // The scripted servers speak gRPC.
+        transport: Transport::Grpc,
         ..ClientOptions::new(endpoints.iter().map(|a| a.to_string()))
     }
 }

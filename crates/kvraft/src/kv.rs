@@ -46,7 +46,7 @@ fn client(op: &OpArgs) -> Result<Client, ClientError> {
         endpoints: op.cluster.endpoints.clone(),
         call_timeout: CALL_TIMEOUT.min(op.timeout),
         op_timeout: Some(op.timeout),
-        client_id: None,
+        ..ClientOptions::default()
     })
 }
 

@@ -9,9 +9,13 @@
 //!   the exactly-once rules (client id + sequence), structured errors and leader hints.
 //! - `peer.proto`: the **peer protocol**: each node keeps one long-lived TCP connection to
 //!   every peer and pushes [`v1::MessageBatch`]es down it, one length-prefixed frame each (no
-//!   HTTP/2: the framing is described in the file). A batch names its cluster, sender and recipient, and carries
-//!   [`v1::RaftMessage`]s that mirror the Raft core's `Message` one to one (snapshots travel as
-//!   `SnapshotChunk` messages).
+//!   HTTP/2: the framing is described in the file). A batch names its cluster, sender and
+//!   recipient, and carries [`v1::RaftMessage`]s that mirror the Raft core's `Message` one to
+//!   one (snapshots travel as `SnapshotChunk` messages).
+//! - `frames.proto`: the client calls of `KvService` (`Put`, `Append`, `Get`) as frames on a
+//!   plain TCP connection, without HTTP/2, which the Rust client uses by default.
+//!
+//! [`frame`] reads and writes the length-prefixed frames both plain-TCP protocols use.
 //!
 //! `build.rs` runs prost + tonic code generation at build time, with `protoc` taken from the
 //! `protoc-bin-vendored` crate (no system protoc needed) and every `bytes` field generated as
@@ -27,6 +31,7 @@
 //! `INVALID_ARGUMENT`.
 
 pub mod convert;
+pub mod frame;
 
 /// The generated code for protobuf package `kvraft.v1`: both services and their messages.
 pub mod v1 {

@@ -10,7 +10,8 @@
 //!   connection open (reconnecting with backoff) and writes message batches down it, framed
 //!   by [`peer_wire`];
 //! - [`listener`]: the one port, shared by peers (to [`peer_inbound`], which refuses foreign
-//!   clusters) and gRPC clients (to [`service`], the `KvService` with size and rate limits);
+//!   clusters) and clients, over gRPC or client frames ([`client_inbound`]), both served by
+//!   [`service`], the `KvService` with size and rate limits;
 //! - [`config`]: flags, environment and TOML file, validated up front;
 //! - [`peer_check`]: at startup, peers that report another cluster definition stop the node.
 //!
@@ -18,6 +19,7 @@
 //! `kvraft server` runs. Every acknowledged write is fsynced first, so kill -9 at any point
 //! loses nothing acknowledged.
 
+pub mod client_inbound;
 pub mod config;
 pub mod listener;
 pub mod node;

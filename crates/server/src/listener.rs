@@ -1,6 +1,7 @@
-//! The node's one listening port, shared by gRPC clients and peers: each accepted connection
-//! is told apart by its first byte (a peer connection starts with the magic `K`, an HTTP/2
-//! one with `P`) and goes to the peer receiver or to the gRPC server.
+//! The node's one listening port, shared by gRPC clients, client-frames clients and peers: each
+//! accepted connection is told apart by its first byte (the plain-TCP protocols start with a
+//! magic beginning with `K`, HTTP/2 with `P`), then by its magic, and goes to the peer
+//! receiver, the client-frames server or the gRPC server.
 
 use std::time::Duration;
 
@@ -9,9 +10,13 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::peer_inbound::serve_peer_connection;
-use crate::peer_wire::PEER_MAGIC;
-use crate::service::Shared;
+use bytes::BytesMut;
+use kvraft_proto::frame::{encode_raw_frame, read_magic, CLIENT_MAGIC, PEER_MAGIC};
+
+use crate::client_inbound::serve_client_connection;
+use crate::peer_inbound::{close_after, serve_peer_connection};
+use crate::service::{KvServer, Shared};
+use std::sync::Arc;
 
 /// How long a new connection may stay silent before it is dropped unclassified.
 const FIRST_BYTE_WITHIN: Duration = Duration::from_secs(10);
@@ -21,7 +26,11 @@ pub type GrpcIncoming = ReceiverStream<std::io::Result<TcpStream>>;
 
 /// Starts accepting on `listener`; returns the gRPC server's share of the connections. The
 /// accept loop ends when the node shuts down (which also ends the gRPC stream).
-pub fn accept_connections(listener: TcpListener, shared: Shared) -> GrpcIncoming {
+pub fn accept_connections(
+    listener: TcpListener,
+    shared: Shared,
+    kv: Arc<KvServer>,
+) -> GrpcIncoming {
     let (grpc, incoming) = mpsc::channel(64);
     tokio::spawn(async move {
         let mut shutdown = shared.shutdown.clone();
@@ -33,7 +42,7 @@ pub fn accept_connections(listener: TcpListener, shared: Shared) -> GrpcIncoming
             match accepted {
                 Ok((stream, _)) => {
                     configure(&stream);
-                    tokio::spawn(route(stream, grpc.clone(), shared.clone()));
+                    tokio::spawn(route(stream, grpc.clone(), shared.clone(), kv.clone()));
                 }
                 Err(e) => {
                     // Out of file descriptors, most likely: pause rather than spin.
@@ -56,14 +65,37 @@ pub fn configure(stream: &TcpStream) {
     let _ = SockRef::from(stream).set_tcp_keepalive(&keepalive);
 }
 
-async fn route(stream: TcpStream, grpc: mpsc::Sender<std::io::Result<TcpStream>>, shared: Shared) {
+async fn route(
+    mut stream: TcpStream,
+    grpc: mpsc::Sender<std::io::Result<TcpStream>>,
+    shared: Shared,
+    kv: Arc<KvServer>,
+) {
     let mut first = [0u8; 1];
     match tokio::time::timeout(FIRST_BYTE_WITHIN, stream.peek(&mut first)).await {
-        Ok(Ok(1)) if first[0] == PEER_MAGIC[0] => serve_peer_connection(stream, shared).await,
+        Ok(Ok(1)) if first[0] == PEER_MAGIC[0] => {}
         Ok(Ok(1)) => {
             let _ = grpc.send(Ok(stream)).await;
+            return;
         }
         // Closed, failed, or silent: nothing to serve.
+        _ => return,
+    }
+    match tokio::time::timeout(FIRST_BYTE_WITHIN, read_magic(&mut stream)).await {
+        Ok(Ok(PEER_MAGIC)) => serve_peer_connection(stream, shared).await,
+        Ok(Ok(CLIENT_MAGIC)) => serve_client_connection(stream, shared, kv).await,
+        Ok(Ok(other)) => {
+            let why = format!(
+                "unknown protocol {:?}: this server speaks {:?}, {:?} and gRPC",
+                String::from_utf8_lossy(&other),
+                String::from_utf8_lossy(&PEER_MAGIC),
+                String::from_utf8_lossy(&CLIENT_MAGIC)
+            );
+            tracing::warn!("refused a connection from {:?}: {why}", stream.peer_addr().ok());
+            let mut frame = BytesMut::new();
+            encode_raw_frame(why.as_bytes(), &mut frame);
+            close_after(stream, &frame).await;
+        }
         _ => {}
     }
 }

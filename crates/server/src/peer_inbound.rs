@@ -13,7 +13,9 @@ use tokio::net::TcpStream;
 
 use crate::config::ServerConfig;
 use crate::node::Input;
-use crate::peer_wire::{decode_batch, encode_refusal, read_magic, FrameReader, WireError};
+use crate::peer_wire::{
+    decode_batch, encode_refusal, FrameReader, WireError, MAX_PEER_FRAME_BYTES,
+};
 use crate::service::Shared;
 
 /// How long a refused connection is drained after the refusal, so that closing it does not
@@ -33,7 +35,8 @@ impl From<WireError> for Ended {
     }
 }
 
-/// Serves one peer connection until it closes, is refused, or the node shuts down.
+/// Serves one peer connection (its magic already read) until it closes, is refused, or the
+/// node shuts down.
 pub async fn serve_peer_connection(mut stream: TcpStream, shared: Shared) {
     let remote = stream.peer_addr().map_or_else(|_| "?".to_string(), |a| a.to_string());
     let mut shutdown = shared.shutdown.clone();
@@ -48,26 +51,26 @@ pub async fn serve_peer_connection(mut stream: TcpStream, shared: Shared) {
             tracing::error!("refused messages from {remote}: {why}");
             let mut frame = BytesMut::new();
             encode_refusal(&why, &mut frame);
-            let _ = tokio::time::timeout(LINGER_AFTER_REFUSAL, async {
-                stream.write_all(&frame).await?;
-                stream.shutdown().await?;
-                let mut sink = [0u8; 4096];
-                while stream.read(&mut sink).await? > 0 {}
-                Ok::<(), std::io::Error>(())
-            })
-            .await;
+            close_after(stream, &frame).await;
         }
     }
 }
 
+/// Writes `last` (a frame saying why), closes our side, and drains the other side for a
+/// while, so that closing does not reset the connection before the other end has read why.
+pub async fn close_after(mut stream: TcpStream, last: &[u8]) {
+    let _ = tokio::time::timeout(LINGER_AFTER_REFUSAL, async {
+        stream.write_all(last).await?;
+        stream.shutdown().await?;
+        let mut sink = [0u8; 4096];
+        while stream.read(&mut sink).await? > 0 {}
+        Ok::<(), std::io::Error>(())
+    })
+    .await;
+}
+
 async fn receive(stream: &mut TcpStream, shared: &Shared) -> Ended {
-    if let Err(e) = read_magic(stream).await {
-        return match e {
-            WireError::BadMagic(_) => Ended::Refused(e.to_string()),
-            e => Ended::Wire(e),
-        };
-    }
-    let mut frames = FrameReader::new();
+    let mut frames = FrameReader::new(MAX_PEER_FRAME_BYTES);
     loop {
         let frame = match frames.next_frame(stream).await {
             Ok(Some(frame)) => frame,

@@ -199,11 +199,12 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         started: Instant::now(),
         shutdown: shutdown_rx.clone(),
     };
-    let max_client_message = config.max_key_bytes + config.max_value_bytes + 4096;
-    let kv = KvServiceServer::new(KvServer::new(shared.clone()))
-        .max_decoding_message_size(max_client_message);
+    let kv_server = Arc::new(KvServer::new(shared.clone()));
+    let max_client_message = kv_server.max_request_bytes();
+    let kv =
+        KvServiceServer::from_arc(kv_server.clone()).max_decoding_message_size(max_client_message);
     let mut grpc_shutdown = shutdown_rx;
-    let incoming = crate::listener::accept_connections(listener, shared);
+    let incoming = crate::listener::accept_connections(listener, shared, kv_server);
     let serve = tonic::transport::Server::builder().add_service(kv).serve_with_incoming_shutdown(
         incoming,
         async move {

@@ -1,5 +1,6 @@
-//! The gRPC service for clients, `KvService`: it only checks, converts and forwards to the
-//! node task; the node decides everything. (Peers use their own wire: [`crate::peer_inbound`].)
+//! The client service, `KvService`, over gRPC and over client frames
+//! ([`crate::client_inbound`]): it only checks, converts and forwards to the node task; the
+//! node decides everything. (Peers use their own wire: [`crate::peer_inbound`].)
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -50,8 +51,8 @@ impl KvServer {
         KvServer { shared, limiter }
     }
 
-    fn check_rate<T>(&self, request: &Request<T>) -> Result<(), Status> {
-        let (Some(limiter), Some(peer)) = (&self.limiter, request.remote_addr()) else {
+    fn check_rate(&self, remote: Option<SocketAddr>) -> Result<(), Status> {
+        let (Some(limiter), Some(peer)) = (&self.limiter, remote) else {
             return Ok(());
         };
         if limiter.admit(peer) {
@@ -125,42 +126,85 @@ where
     }
 }
 
+impl KvServer {
+    async fn put_reply(&self, r: pb::PutRequest) -> Result<pb::PutReply, Status> {
+        self.check_sizes(&r.key, Some(&r.value))?;
+        let reply = self.execute(ClientRequest::try_from(r).map_err(invalid)?).await?;
+        let error = |e| pb::PutReply { result: Some(pb::put_reply::Result::Error(e)) };
+        wire_reply(self, reply, error)
+    }
+
+    async fn append_reply(&self, r: pb::AppendRequest) -> Result<pb::AppendReply, Status> {
+        self.check_sizes(&r.key, Some(&r.value))?;
+        let reply = self.execute(ClientRequest::try_from(r).map_err(invalid)?).await?;
+        let error = |e| pb::AppendReply { result: Some(pb::append_reply::Result::Error(e)) };
+        wire_reply(self, reply, error)
+    }
+
+    async fn get_reply(&self, r: pb::GetRequest) -> Result<pb::GetReply, Status> {
+        self.check_sizes(&r.key, None)?;
+        let reply = self.execute(ClientRequest::try_from(r).map_err(invalid)?).await?;
+        let error = |e| pb::GetReply { result: Some(pb::get_reply::Result::Error(e)) };
+        wire_reply(self, reply, error)
+    }
+
+    /// One call from a client-frames connection (`frames.proto`): the same checks and answers
+    /// as the gRPC methods, with a status turned into a `CallError`.
+    pub async fn call(
+        &self,
+        remote: Option<SocketAddr>,
+        call: pb::client_frame::Call,
+    ) -> pb::server_frame::Result {
+        use pb::client_frame::Call;
+        use pb::server_frame::Result as R;
+        let result = async {
+            self.check_rate(remote)?;
+            Ok(match call {
+                Call::Put(r) => R::Put(self.put_reply(r).await?),
+                Call::Append(r) => R::Append(self.append_reply(r).await?),
+                Call::Get(r) => R::Get(self.get_reply(r).await?),
+            })
+        };
+        result.await.unwrap_or_else(|status: Status| R::Error(call_error(&status)))
+    }
+
+    /// The largest client frame this server accepts: the largest key and value, and room for
+    /// the rest of the request (the same limit as a gRPC message).
+    pub fn max_request_bytes(&self) -> usize {
+        let c = &self.shared.config;
+        c.max_key_bytes + c.max_value_bytes + 4096
+    }
+}
+
+/// A gRPC status as a client frame carries it.
+pub fn call_error(status: &Status) -> pb::CallError {
+    pb::CallError { code: status.code() as i32, message: status.message().to_string() }
+}
+
 #[tonic::async_trait]
 impl KvService for KvServer {
     async fn put(
         &self,
         request: Request<pb::PutRequest>,
     ) -> Result<Response<pb::PutReply>, Status> {
-        self.check_rate(&request)?;
-        let r = request.into_inner();
-        self.check_sizes(&r.key, Some(&r.value))?;
-        let reply = self.execute(ClientRequest::try_from(r).map_err(invalid)?).await?;
-        let error = |e| pb::PutReply { result: Some(pb::put_reply::Result::Error(e)) };
-        wire_reply(self, reply, error).map(Response::new)
+        self.check_rate(request.remote_addr())?;
+        self.put_reply(request.into_inner()).await.map(Response::new)
     }
 
     async fn append(
         &self,
         request: Request<pb::AppendRequest>,
     ) -> Result<Response<pb::AppendReply>, Status> {
-        self.check_rate(&request)?;
-        let r = request.into_inner();
-        self.check_sizes(&r.key, Some(&r.value))?;
-        let reply = self.execute(ClientRequest::try_from(r).map_err(invalid)?).await?;
-        let error = |e| pb::AppendReply { result: Some(pb::append_reply::Result::Error(e)) };
-        wire_reply(self, reply, error).map(Response::new)
+        self.check_rate(request.remote_addr())?;
+        self.append_reply(request.into_inner()).await.map(Response::new)
     }
 
     async fn get(
         &self,
         request: Request<pb::GetRequest>,
     ) -> Result<Response<pb::GetReply>, Status> {
-        self.check_rate(&request)?;
-        let r = request.into_inner();
-        self.check_sizes(&r.key, None)?;
-        let reply = self.execute(ClientRequest::try_from(r).map_err(invalid)?).await?;
-        let error = |e| pb::GetReply { result: Some(pb::get_reply::Result::Error(e)) };
-        wire_reply(self, reply, error).map(Response::new)
+        self.check_rate(request.remote_addr())?;
+        self.get_reply(request.into_inner()).await.map(Response::new)
     }
 
     async fn status(

@@ -18,7 +18,9 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
 use crate::config::Member;
-use crate::peer_wire::{encode_batch, FrameReader, MAX_BATCH_BYTES, PEER_MAGIC};
+use crate::peer_wire::{
+    encode_batch, FrameReader, MAX_BATCH_BYTES, MAX_PEER_FRAME_BYTES, PEER_MAGIC,
+};
 
 /// Messages waiting for one peer's sender task.
 const PEER_QUEUE_LEN: usize = 4096;
@@ -131,7 +133,7 @@ impl PeerSender {
         let (mut reader, mut writer) = stream.into_split();
         // The peer writes nothing back but a refusal, then closes.
         let ended = async move {
-            match FrameReader::new().next_frame(&mut reader).await {
+            match FrameReader::new(MAX_PEER_FRAME_BYTES).next_frame(&mut reader).await {
                 Ok(Some(why)) => StreamEnd::Refused(String::from_utf8_lossy(&why).into_owned()),
                 Ok(None) => StreamEnd::Broken("closed by the peer".to_string()),
                 Err(e) => StreamEnd::Broken(e.to_string()),

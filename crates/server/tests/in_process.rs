@@ -304,7 +304,7 @@ async fn refusal_for(addr: &str, bytes: &[u8]) -> String {
         .await
         .expect("the node closes a refused connection")
         .unwrap();
-    let mut frames = kvraft_server::peer_wire::FrameReader::new();
+    let mut frames = kvraft_server::peer_wire::FrameReader::new(1 << 20);
     let mut reply = &reply[..];
     let frame = frames.next_frame(&mut reply).await.unwrap().expect("a refusal frame");
     assert_eq!(frames.next_frame(&mut reply).await.unwrap(), None, "one frame only");
@@ -350,7 +350,7 @@ async fn the_shared_port_refuses_foreign_peers_and_still_serves_clients() {
     let why = refusal_for(addr, &peer_bytes(cluster_id, me, me)).await;
     assert!(why.contains("is not a peer"), "{why}");
     let why = refusal_for(addr, b"KVRPEER9 a future version").await;
-    assert!(why.contains("not a kvraft peer connection"), "{why}");
+    assert!(why.contains("unknown protocol \"KVRPEER9\""), "{why}");
     let mut garbage = kvraft_server::peer_wire::PEER_MAGIC.to_vec();
     garbage.extend_from_slice(&[5, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff]);
     let why = refusal_for(addr, &garbage).await;
@@ -363,5 +363,103 @@ async fn the_shared_port_refuses_foreign_peers_and_still_serves_clients() {
     let mut kv = c.client(target).await.unwrap();
     let status = kv.status(pb::StatusRequest {}).await.unwrap().into_inner();
     assert!(status.term < 1_000, "term {}", status.term);
+    c.shutdown().await;
+}
+
+/// Writes `frames` (each a `ClientFrame`, or raw bytes) on a client-frames connection and
+/// reads answers until the server closes or `answers` have come.
+async fn client_frames_exchange(addr: &str, bytes: &[u8], answers: usize) -> Vec<pb::ServerFrame> {
+    use prost::Message as _;
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(&kvraft_proto::frame::CLIENT_MAGIC).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    let mut frames = kvraft_proto::frame::FrameReader::new(1 << 20);
+    let mut got = Vec::new();
+    while got.len() < answers {
+        let next = tokio::time::timeout(Duration::from_secs(5), frames.next_frame(&mut stream));
+        match next.await.expect("an answer or the close within 5 s") {
+            Ok(Some(frame)) => got.push(pb::ServerFrame::decode(frame).unwrap()),
+            _ => break,
+        }
+    }
+    got
+}
+
+fn client_frame(id: u64, call: Option<pb::client_frame::Call>) -> Vec<u8> {
+    let mut bytes = bytes::BytesMut::new();
+    kvraft_proto::frame::encode_frame(&pb::ClientFrame { id, call }, &mut bytes);
+    bytes.to_vec()
+}
+
+fn call_error_of(frame: &pb::ServerFrame) -> (i32, String) {
+    match &frame.result {
+        Some(pb::server_frame::Result::Error(e)) => (e.code, e.message.clone()),
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_frames_answer_calls_and_refuse_bad_input_as_grpc_does() {
+    use pb::client_frame::Call;
+    let c = Cluster::start("client-frames").await;
+    let leader = c.leader(Duration::from_secs(10)).await;
+    let addr = &c.addrs[leader];
+    let put = |client_id, key: &str, value: &str| {
+        Some(Call::Put(pb::PutRequest {
+            client_id,
+            sequence: 1,
+            key: key.into(),
+            value: value.into(),
+        }))
+    };
+    // Calls answered by id, a bad one among them, all on one connection.
+    let mut bytes = client_frame(7, put(11, "k", "v"));
+    bytes.extend(client_frame(8, put(12, &"x".repeat(5000), "v")));
+    bytes.extend(client_frame(9, None));
+    bytes.extend(client_frame(10, put(0, "k", "v")));
+    let mut answers = client_frames_exchange(addr, &bytes, 4).await;
+    answers.sort_by_key(|a| a.id);
+    assert_eq!(answers.iter().map(|a| a.id).collect::<Vec<_>>(), vec![7, 8, 9, 10]);
+    let done = pb::server_frame::Result::Put(pb::PutReply {
+        result: Some(pb::put_reply::Result::Done(pb::Done {})),
+    });
+    assert_eq!(answers[0].result, Some(done));
+    let (code, message) = call_error_of(&answers[1]);
+    assert_eq!(code, tonic::Code::InvalidArgument as i32);
+    assert!(message.contains("key of 5000 bytes"), "{message}");
+    let (code, message) = call_error_of(&answers[2]);
+    assert_eq!(code, tonic::Code::InvalidArgument as i32);
+    assert!(message.contains("without a call"), "{message}");
+    assert_eq!(call_error_of(&answers[3]).0, tonic::Code::InvalidArgument as i32);
+    assert_eq!(get_at(&c, leader, "k").await, Ok("v".to_string()));
+
+    // A frame that does not decode, or is longer than the limit, ends the connection with an
+    // error about it (id 0); nothing after it is read.
+    let mut bytes = vec![3, 0, 0, 0, 0xff, 0xff, 0xff];
+    bytes.extend(client_frame(1, put(13, "k", "never")));
+    let answers = client_frames_exchange(addr, &bytes, 2).await;
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    assert_eq!(answers[0].id, 0);
+    assert!(call_error_of(&answers[0]).1.contains("does not decode"), "{answers:?}");
+    let mut bytes = (10u32 << 20).to_le_bytes().to_vec();
+    bytes.extend(vec![0; 64]);
+    let answers = client_frames_exchange(addr, &bytes, 2).await;
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    assert!(call_error_of(&answers[0]).1.contains("exceeds the limit"), "{answers:?}");
+    assert_eq!(get_at(&c, leader, "k").await, Ok("v".to_string()));
+
+    // A follower answers NOT_LEADER over frames too, with the leader's address.
+    let follower = (leader + 1) % 3;
+    let answers =
+        client_frames_exchange(&c.addrs[follower], &client_frame(1, put(14, "k", "w")), 1).await;
+    let Some(pb::server_frame::Result::Put(pb::PutReply {
+        result: Some(pb::put_reply::Result::Error(e)),
+    })) = &answers[0].result
+    else {
+        panic!("{answers:?}");
+    };
+    assert_eq!(e.code, pb::ErrorCode::NotLeader as i32);
+    assert_eq!(e.leader_hint.as_ref().map(|h| h.address.as_str()), Some(addr.as_str()));
     c.shutdown().await;
 }

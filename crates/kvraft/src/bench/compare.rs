@@ -221,6 +221,7 @@ mod tests {
     fn report(target: &str, workload: &str, clients: usize, thr: f64, p50: u64) -> Report {
         Report {
             target: target.into(),
+            transport: None,
             label: None,
             workload: workload.into(),
             clients,

@@ -57,6 +57,7 @@ async fn run_load(args: RunArgs) -> ExitCode {
                 plan.call_timeout,
                 plan.op_timeout,
                 plan.read_from,
+                plan.transport,
             ) {
                 Ok(driver) => driver,
                 Err(e) => {
@@ -171,6 +172,7 @@ mod tests {
             plan.call_timeout,
             plan.op_timeout,
             plan.read_from,
+            plan.transport,
         )
         .unwrap();
         let measurement = runner::run(&driver, &plan, false).await;

@@ -31,6 +31,32 @@ pub enum ReadFrom {
     Spread,
 }
 
+/// How kvraft bench clients talk to the servers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// Client frames on plain TCP (`frames.proto`), the Rust client's default.
+    Frames,
+    /// gRPC (`KvService`), as clients in other languages use.
+    Grpc,
+}
+
+impl Protocol {
+    pub fn transport(self) -> kvraft_client::Transport {
+        match self {
+            Protocol::Frames => kvraft_client::Transport::Frames,
+            Protocol::Grpc => kvraft_client::Transport::Grpc,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Frames => "frames",
+            Protocol::Grpc => "grpc",
+        }
+    }
+}
+
 impl Target {
     pub fn name(self) -> &'static str {
         match self {
@@ -249,6 +275,9 @@ pub struct RunArgs {
     /// them linearizably by asking the leader for the read index).
     #[arg(long, value_enum, default_value_t = ReadFrom::Leader)]
     pub read_from: ReadFrom,
+    /// kvraft: how the clients talk to the servers (etcd is always gRPC).
+    #[arg(long, value_enum, default_value_t = Protocol::Frames)]
+    pub transport: Protocol,
     /// A name for this run, copied into the report (e.g. by bench/vs-etcd.sh to group rounds).
     #[arg(long)]
     pub label: Option<String>,
@@ -282,6 +311,7 @@ pub struct Plan {
     pub op_timeout: Duration,
     pub prefill: bool,
     pub read_from: ReadFrom,
+    pub transport: Protocol,
     pub label: Option<String>,
 }
 
@@ -337,6 +367,7 @@ impl RunArgs {
             op_timeout: self.op_timeout,
             prefill: !self.no_prefill && self.workload.reads(),
             read_from: self.read_from,
+            transport: self.transport,
             label: self.label.clone(),
         })
     }

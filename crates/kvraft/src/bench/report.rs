@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use super::options::{Plan, Stop};
+use super::options::{Plan, Stop, Target};
 use super::runner::Measurement;
 
 /// Latency percentiles in microseconds.
@@ -39,6 +39,9 @@ impl Latency {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub target: String,
+    /// kvraft: "frames" or "grpc"; etcd: absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
     pub workload: String,
@@ -78,6 +81,10 @@ impl Report {
         let elapsed_s = m.elapsed.as_secs_f64();
         Report {
             target: plan.target.name().to_string(),
+            transport: match plan.target {
+                Target::Kvraft => Some(plan.transport.name().to_string()),
+                Target::Etcd => None,
+            },
             label: plan.label.clone(),
             workload: plan.workload.to_string(),
             clients: plan.clients,

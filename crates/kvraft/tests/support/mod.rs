@@ -231,7 +231,7 @@ pub async fn run_workload(
                 endpoints: endpoints.clone(),
                 call_timeout: opts.call_timeout,
                 op_timeout: Some(opts.op_timeout),
-                client_id: None,
+                ..ClientOptions::default()
             })
             .expect("valid endpoints");
             let rng = Rng::new(seed ^ (id as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
