@@ -21,8 +21,10 @@ use crate::peer_inbound::close_after;
 use crate::service::{call_error, KvServer, Shared};
 
 /// Calls one connection may have in flight; beyond it the connection is not read until some
-/// complete (TCP flow control then slows the client).
-const MAX_CALLS_IN_FLIGHT: usize = 4096;
+/// complete (TCP flow control then slows the client). Each holds its request (values up to
+/// `--max-value-bytes`), so this bounds a connection's memory, as HTTP/2's limit of 200
+/// concurrent streams does for a gRPC connection.
+const MAX_CALLS_IN_FLIGHT: usize = 256;
 
 /// Serves one client-frames connection (its magic already read) until the client closes it,
 /// breaks the protocol, or the node shuts down.
