@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use kvraft_client::{Client, ClientError, ClientOptions};
 
-use crate::options::{parse_duration, EndpointArgs};
+use crate::options::{parse_duration, EndpointArgs, Protocol};
 
 /// How long one attempt at one server may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(1);
@@ -20,6 +20,10 @@ pub struct OpArgs {
     /// 2m). A write that timed out may still take effect.
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     pub timeout: Duration,
+    /// How to talk to the servers: client frames on plain TCP, or gRPC (for a path that only
+    /// passes HTTP/2, such as a gRPC proxy).
+    #[arg(long, value_enum, default_value_t = Protocol::Frames)]
+    pub transport: Protocol,
 }
 
 #[derive(Clone, Debug, clap::Args)]
@@ -46,6 +50,7 @@ fn client(op: &OpArgs) -> Result<Client, ClientError> {
         endpoints: op.cluster.endpoints.clone(),
         call_timeout: CALL_TIMEOUT.min(op.timeout),
         op_timeout: Some(op.timeout),
+        transport: op.transport.transport(),
         ..ClientOptions::default()
     })
 }

@@ -70,6 +70,15 @@ async fn cli_round_trip() {
     let reversed: Vec<String> = cluster.endpoints().into_iter().rev().collect();
     let get_env = ["get", "a"];
     assert_eq!(succeeded(&get_env, &kvraft(&get_env, Some(&reversed.join(","))).await), "12\n");
+    // The same calls over gRPC instead of client frames.
+    let append = ["append", "a", "3", "--transport", "grpc", "--endpoints", &endpoints];
+    succeeded(&append, &kvraft(&append, None).await);
+    let get_grpc = ["get", "a", "--transport", "grpc", "--endpoints", &endpoints];
+    assert_eq!(succeeded(&get_grpc, &kvraft(&get_grpc, None).await), "123\n");
+    let bad = ["get", "a", "--transport", "http3", "--endpoints", &endpoints];
+    let output = kvraft(&bad, None).await;
+    assert_eq!(output.status.code(), Some(2), "a bad --transport is a usage error");
+    assert!(text(&output.stderr).contains("http3"), "{}", text(&output.stderr));
 
     // Only dead endpoints: a non-zero exit and one line on stderr, soon after --timeout.
     let dead: Vec<String> = free_ports(2).iter().map(|p| format!("127.0.0.1:{p}")).collect();

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+pub use crate::options::Protocol;
 use crate::options::{parse_duration, DEV_ENDPOINTS};
 
 /// The default etcd client endpoint.
@@ -29,32 +30,6 @@ pub enum ReadFrom {
     /// Client i to endpoint i mod N: followers serve linearizable reads by ReadIndex (as etcd's
     /// members do, and as the etcd client spreads its requests over the endpoints).
     Spread,
-}
-
-/// How kvraft bench clients talk to the servers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    /// Client frames on plain TCP (`frames.proto`), the Rust client's default.
-    Frames,
-    /// gRPC (`KvService`), as clients in other languages use.
-    Grpc,
-}
-
-impl Protocol {
-    pub fn transport(self) -> kvraft_client::Transport {
-        match self {
-            Protocol::Frames => kvraft_client::Transport::Frames,
-            Protocol::Grpc => kvraft_client::Transport::Grpc,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Protocol::Frames => "frames",
-            Protocol::Grpc => "grpc",
-        }
-    }
 }
 
 impl Target {
