@@ -128,8 +128,7 @@ impl FramesChannel {
             Ok(Err(e)) => return Err(unavailable(format!("tcp connect error: {e}"))),
             Err(_) => return Err(unavailable("tcp connect timed out".to_string())),
         };
-        // Without it a small request can wait ~40 ms for a delayed ACK.
-        let _ = stream.set_nodelay(true);
+        configure(&stream);
         let (reader, mut writer) = stream.into_split();
         writer.write_all(&CLIENT_MAGIC).await.map_err(|e| unavailable(e.to_string()))?;
         let calls = Arc::new(Mutex::new(Calls::default()));
@@ -173,6 +172,25 @@ async fn read_answers(mut reader: OwnedReadHalf, calls: Arc<Mutex<Calls>>) {
     };
     lock(&calls).close(why);
 }
+
+/// Without TCP_NODELAY a small request can wait ~40 ms for a delayed ACK. Keepalive and
+/// TCP_USER_TIMEOUT end a connection whose server vanished without a reset (a partition, a host
+/// gone): otherwise every call on it would wait out its timeout until TCP gave up, minutes later.
+fn configure(stream: &TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let socket = socket2::SockRef::from(stream);
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(5))
+        .with_interval(Duration::from_secs(1))
+        .with_retries(5);
+    let _ = socket.set_tcp_keepalive(&keepalive);
+    #[cfg(target_os = "linux")]
+    let _ = socket.set_tcp_user_timeout(Some(UNACKNOWLEDGED_FOR));
+}
+
+/// Sent data unacknowledged this long ends the connection.
+#[cfg(target_os = "linux")]
+const UNACKNOWLEDGED_FOR: Duration = Duration::from_secs(10);
 
 fn status_of(e: pb::CallError) -> Status {
     Status::new(Code::from_i32(e.code), e.message)
