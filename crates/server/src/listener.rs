@@ -3,20 +3,19 @@
 //! magic beginning with `K`, HTTP/2 with `P`), then by its magic, and goes to the peer
 //! receiver, the client-frames server or the gRPC server.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::BytesMut;
+use kvraft_proto::frame::{encode_raw_frame, read_magic, CLIENT_MAGIC, PEER_MAGIC};
 use socket2::{SockRef, TcpKeepalive};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use bytes::BytesMut;
-use kvraft_proto::frame::{encode_raw_frame, read_magic, CLIENT_MAGIC, PEER_MAGIC};
-
 use crate::client_inbound::serve_client_connection;
 use crate::peer_inbound::{close_after, serve_peer_connection};
 use crate::service::{KvServer, Shared};
-use std::sync::Arc;
 
 /// How long a new connection may stay silent before it is dropped unclassified.
 const FIRST_BYTE_WITHIN: Duration = Duration::from_secs(10);

@@ -29,12 +29,6 @@ enum Ended {
     Refused(String),
 }
 
-impl From<WireError> for Ended {
-    fn from(e: WireError) -> Ended {
-        Ended::Wire(e)
-    }
-}
-
 /// Serves one peer connection (its magic already read) until it closes, is refused, or the
 /// node shuts down.
 pub async fn serve_peer_connection(mut stream: TcpStream, shared: Shared) {

@@ -13,7 +13,7 @@ use kvraft_proto::v1 as pb;
 use kvraft_proto::PeerBatch;
 use prost::Message as _;
 
-pub use kvraft_proto::frame::{read_magic, FrameReader, WireError, PEER_MAGIC};
+pub use kvraft_proto::frame::{FrameReader, WireError, PEER_MAGIC};
 
 /// A batch closes at this many payload bytes (a snapshot chunk or large entries), well under
 /// [`MAX_PEER_FRAME_BYTES`].
