@@ -82,7 +82,7 @@ impl FramesChannel {
         {
             let mut calls = lock(&connection.calls);
             if let Some(why) = &calls.closed {
-                return Err(Status::unavailable(why.clone()));
+                return Err(Status::unavailable(format!("{}: {why}", self.address)));
             }
             calls.waiting.insert(id, answer);
         }
