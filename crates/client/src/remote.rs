@@ -85,6 +85,22 @@ pub enum Transport {
     Grpc,
 }
 
+impl Transport {
+    /// The name `FromStr` reads: "frames" or "grpc".
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Frames => "frames",
+            Transport::Grpc => "grpc",
+        }
+    }
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl std::str::FromStr for Transport {
     type Err = String;
 

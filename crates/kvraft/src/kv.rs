@@ -4,9 +4,9 @@ use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use kvraft_client::{Client, ClientError, ClientOptions};
+use kvraft_client::{Client, ClientError, ClientOptions, Transport};
 
-use crate::options::{parse_duration, EndpointArgs, Protocol};
+use crate::options::{parse_duration, EndpointArgs};
 
 /// How long one attempt at one server may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(1);
@@ -20,10 +20,10 @@ pub struct OpArgs {
     /// 2m). A write that timed out may still take effect.
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     pub timeout: Duration,
-    /// How to talk to the servers: client frames on plain TCP, or gRPC (for a path that only
-    /// passes HTTP/2, such as a gRPC proxy).
-    #[arg(long, value_enum, default_value_t = Protocol::Frames)]
-    pub transport: Protocol,
+    /// How to talk to the servers: `frames` (client frames on plain TCP), or `grpc` (for a path
+    /// that only passes HTTP/2, such as a gRPC proxy).
+    #[arg(long, default_value_t = Transport::Frames, value_name = "frames|grpc")]
+    pub transport: Transport,
 }
 
 #[derive(Clone, Debug, clap::Args)]
@@ -50,7 +50,7 @@ fn client(op: &OpArgs) -> Result<Client, ClientError> {
         endpoints: op.cluster.endpoints.clone(),
         call_timeout: CALL_TIMEOUT.min(op.timeout),
         op_timeout: Some(op.timeout),
-        transport: op.transport.transport(),
+        transport: op.transport,
         ..ClientOptions::default()
     })
 }

@@ -19,32 +19,6 @@ pub struct EndpointArgs {
     pub endpoints: Vec<String>,
 }
 
-/// How the client commands and `kvraft bench` talk to the servers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    /// Client frames on plain TCP (`frames.proto`), the Rust client's default.
-    Frames,
-    /// gRPC (`KvService`), as clients in other languages use.
-    Grpc,
-}
-
-impl Protocol {
-    pub fn transport(self) -> kvraft_client::Transport {
-        match self {
-            Protocol::Frames => kvraft_client::Transport::Frames,
-            Protocol::Grpc => kvraft_client::Transport::Grpc,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Protocol::Frames => "frames",
-            Protocol::Grpc => "grpc",
-        }
-    }
-}
-
 /// Parses a duration: a whole number of seconds (`10`), or a number with a unit `ms`, `s` or
 /// `m` (`500ms`, `10s`, `2m`). Zero is refused.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {

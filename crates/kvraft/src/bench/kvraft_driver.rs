@@ -9,10 +9,10 @@
 
 use std::time::Duration;
 
-use kvraft_client::{Client, ClientOptions, Connections};
+use kvraft_client::{Client, ClientOptions, Connections, Transport};
 
 use super::driver::{Driver, Session};
-use super::options::{Protocol, ReadFrom};
+use super::options::ReadFrom;
 use super::workload::OpKind;
 
 #[derive(Debug)]
@@ -30,12 +30,12 @@ impl KvraftDriver {
         call_timeout: Duration,
         op_timeout: Duration,
         read_from: ReadFrom,
-        transport: Protocol,
+        transport: Transport,
     ) -> Result<KvraftDriver, String> {
         let options = ClientOptions {
             call_timeout,
             op_timeout: Some(op_timeout),
-            transport: transport.transport(),
+            transport,
             ..ClientOptions::new(endpoints.iter().cloned())
         };
         let connections = (0..connections.max(1))

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-pub use crate::options::Protocol;
+use kvraft_client::Transport;
+
 use crate::options::{parse_duration, DEV_ENDPOINTS};
 
 /// The default etcd client endpoint.
@@ -250,9 +251,10 @@ pub struct RunArgs {
     /// them linearizably by asking the leader for the read index).
     #[arg(long, value_enum, default_value_t = ReadFrom::Leader)]
     pub read_from: ReadFrom,
-    /// kvraft: how the clients talk to the servers (etcd is always gRPC).
-    #[arg(long, value_enum, default_value_t = Protocol::Frames)]
-    pub transport: Protocol,
+    /// kvraft: how the clients talk to the servers, `frames` (client frames on plain TCP) or
+    /// `grpc` (etcd is always gRPC).
+    #[arg(long, default_value_t = Transport::Frames, value_name = "frames|grpc")]
+    pub transport: Transport,
     /// A name for this run, copied into the report (e.g. by bench/vs-etcd.sh to group rounds).
     #[arg(long)]
     pub label: Option<String>,
@@ -286,7 +288,7 @@ pub struct Plan {
     pub op_timeout: Duration,
     pub prefill: bool,
     pub read_from: ReadFrom,
-    pub transport: Protocol,
+    pub transport: Transport,
     pub label: Option<String>,
 }
 
