@@ -17,7 +17,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tonic::Status;
 
-use crate::peer_inbound::close_after;
+use crate::listener::close_after;
 use crate::service::{call_error, KvServer, Shared};
 
 /// Calls one connection may have in flight; beyond it the connection is not read until some

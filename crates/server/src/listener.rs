@@ -9,16 +9,20 @@ use std::time::Duration;
 use bytes::BytesMut;
 use kvraft_proto::frame::{encode_raw_frame, read_magic, CLIENT_MAGIC, PEER_MAGIC};
 use socket2::{SockRef, TcpKeepalive};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::client_inbound::serve_client_connection;
-use crate::peer_inbound::{close_after, serve_peer_connection};
+use crate::peer_inbound::serve_peer_connection;
 use crate::service::{KvServer, Shared};
 
 /// How long a new connection may stay silent before it is dropped unclassified.
 const FIRST_BYTE_WITHIN: Duration = Duration::from_secs(10);
+/// How long a connection closed with a last frame (a refusal, a protocol error) is drained,
+/// so that closing it does not reset it before the other end has read that frame.
+const LINGER_AFTER_LAST_FRAME: Duration = Duration::from_secs(1);
 
 /// The connections for the gRPC server, as its `serve_with_incoming` takes them.
 pub type GrpcIncoming = ReceiverStream<std::io::Result<TcpStream>>;
@@ -97,4 +101,17 @@ async fn route(
         }
         _ => {}
     }
+}
+
+/// Writes `last` (a frame saying why), closes our side, and drains the other side for a
+/// while, so that closing does not reset the connection before the other end has read why.
+pub async fn close_after(mut stream: TcpStream, last: &[u8]) {
+    let _ = tokio::time::timeout(LINGER_AFTER_LAST_FRAME, async {
+        stream.write_all(last).await?;
+        stream.shutdown().await?;
+        let mut sink = [0u8; 4096];
+        while stream.read(&mut sink).await? > 0 {}
+        Ok::<(), std::io::Error>(())
+    })
+    .await;
 }

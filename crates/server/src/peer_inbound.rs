@@ -4,23 +4,17 @@
 //! does not decode is refused: the reason goes back as one frame (the sender logs it) and the
 //! connection closes. That is a configuration error, so it is logged loudly on both ends.
 
-use std::time::Duration;
-
 use bytes::BytesMut;
 use kvraft_proto::{ClusterId, PeerBatch};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::config::ServerConfig;
+use crate::listener::close_after;
 use crate::node::Input;
 use crate::peer_wire::{
     decode_batch, encode_refusal, FrameReader, WireError, MAX_PEER_FRAME_BYTES,
 };
 use crate::service::Shared;
-
-/// How long a refused connection is drained after the refusal, so that closing it does not
-/// reset the connection before the sender has read why.
-const LINGER_AFTER_REFUSAL: Duration = Duration::from_secs(1);
 
 enum Ended {
     /// The sender closed the connection, or the node is shutting down.
@@ -48,19 +42,6 @@ pub async fn serve_peer_connection(mut stream: TcpStream, shared: Shared) {
             close_after(stream, &frame).await;
         }
     }
-}
-
-/// Writes `last` (a frame saying why), closes our side, and drains the other side for a
-/// while, so that closing does not reset the connection before the other end has read why.
-pub async fn close_after(mut stream: TcpStream, last: &[u8]) {
-    let _ = tokio::time::timeout(LINGER_AFTER_REFUSAL, async {
-        stream.write_all(last).await?;
-        stream.shutdown().await?;
-        let mut sink = [0u8; 4096];
-        while stream.read(&mut sink).await? > 0 {}
-        Ok::<(), std::io::Error>(())
-    })
-    .await;
 }
 
 async fn receive(stream: &mut TcpStream, shared: &Shared) -> Ended {
