@@ -21,4 +21,6 @@ pub const PLANTED_BUGS: &[&str] = &[
     "bug-no-duplicate-detection",
     #[cfg(feature = "bug-snapshot-without-sessions")]
     "bug-snapshot-without-sessions",
+    #[cfg(feature = "bug-session-activity-leak")]
+    "bug-session-activity-leak",
 ];

@@ -92,7 +92,11 @@ impl Sessions {
         if let Some(old) =
             self.by_client.insert(client, Session { last_seq: seq, reply, last_active: index })
         {
-            self.by_activity.remove(&(old.last_active, client));
+            // Planted bug: the old activity entry stays behind, so expiry later finds it and
+            // drops the client's *current* session early.
+            if !cfg!(feature = "bug-session-activity-leak") {
+                self.by_activity.remove(&(old.last_active, client));
+            }
         }
         self.by_activity.insert((index, client));
         self.expire(index);
@@ -102,6 +106,29 @@ impl Sessions {
     pub fn restore(&mut self, client: ClientId, session: Session) {
         self.by_activity.insert((session.last_active, client));
         self.by_client.insert(client, session);
+    }
+
+    /// Panics if the table is inconsistent: the activity index lists exactly the sessions, and
+    /// the table is within its bound.
+    pub fn check_invariants(&self) {
+        assert_eq!(
+            self.by_activity.len(),
+            self.by_client.len(),
+            "session activity index and table differ in size"
+        );
+        for (client, session) in &self.by_client {
+            assert!(
+                self.by_activity.contains(&(session.last_active, *client)),
+                "session of client {client} (last active at {}) missing from the activity index",
+                session.last_active
+            );
+        }
+        assert!(
+            self.by_client.len() <= self.limits.max_sessions,
+            "{} sessions, more than the limit of {}",
+            self.by_client.len(),
+            self.limits.max_sessions
+        );
     }
 
     fn expire(&mut self, now_index: u64) {

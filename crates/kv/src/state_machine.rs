@@ -43,6 +43,20 @@ impl KvStateMachine {
         &self.sessions
     }
 
+    /// Panics if the state is inconsistent: the session table's own invariants, and no
+    /// session active after the last applied index.
+    pub fn check_invariants(&self) {
+        self.sessions.check_invariants();
+        if let Some((client, session)) =
+            self.sessions.iter().find(|(_, s)| s.last_active > self.applied)
+        {
+            panic!(
+                "session of client {client} active at {}, after the last applied index {}",
+                session.last_active, self.applied
+            );
+        }
+    }
+
     /// Whether a request would be new, a duplicate, stale or expired, without applying it.
     pub fn dedup(&self, client: ClientId, seq: Sequence) -> Dedup {
         self.sessions.check(client, seq)

@@ -1,15 +1,11 @@
-//! The replica itself.
+//! The replica: a Raft peer, the KV side on top of it, and the Ready pipeline between them.
 
-use std::collections::{BTreeMap, VecDeque};
+use kvraft_kv::codec::{encode_command, DecodeError};
+use kvraft_kv::{ClientRequest, Command, Dedup, KvError, KvStateMachine, Op, SessionLimits};
+use kvraft_raft::{size, Config, ConfigError, Message, RawNode, RecoveredState, StepError};
 
-use kvraft_kv::codec::{decode_command, encode_command, DecodeError};
-use kvraft_kv::{
-    ClientId, ClientRequest, Command, Dedup, KvError, KvStateMachine, Op, Outcome, Reply, Sequence,
-    SessionLimits,
-};
-use kvraft_raft::{
-    Config, ConfigError, Entry, LogIndex, Message, RawNode, Ready, RecoveredState, StepError, Term,
-};
+use crate::applier::{KvApplier, PendingWrite};
+use crate::pipeline::{Output, ReadyPipeline};
 
 /// The driver's handle for a client request, echoed back with its reply.
 pub type RequestId = u64;
@@ -48,10 +44,6 @@ impl Default for ReplicaConfig {
     }
 }
 
-/// A confirmed read not applied within this many election timeouts fails (a follower that
-/// lost its leader may not catch up soon): the client retries rather than waits.
-const READ_APPLY_TIMEOUT_ELECTIONS: u64 = 2;
-
 #[derive(Debug, thiserror::Error)]
 pub enum ReplicaError {
     #[error("bad Raft configuration: {0}")]
@@ -60,35 +52,12 @@ pub enum ReplicaError {
     Snapshot(DecodeError),
 }
 
-/// A request waiting for its log entry.
-#[derive(Debug)]
-struct Pending {
-    id: RequestId,
-    term: Term,
-    client: ClientId,
-    seq: Sequence,
-}
-
+/// One KV server as a deterministic state machine; see the crate docs for how to drive it.
 #[derive(Debug)]
 pub struct Replica {
     raft: RawNode,
-    sm: KvStateMachine,
-    config: ReplicaConfig,
-    /// Proposed requests by the log index they were given.
-    pending: BTreeMap<LogIndex, Pending>,
-    /// Gets waiting for Raft to confirm them through ReadIndex (here, or forwarded to the
-    /// leader), by request id (the read's context), with their key. Raft reports each one
-    /// back exactly once, confirmed or failed.
-    unconfirmed_reads: BTreeMap<RequestId, String>,
-    /// Confirmed Gets waiting for the state machine to reach their read index, in index order
-    /// (answers from the leader may arrive in any order).
-    confirmed_reads: BTreeMap<(LogIndex, RequestId), String>,
-    /// When each confirmed read gives up waiting, in confirmation (so deadline) order; reads
-    /// served meanwhile are skipped.
-    read_deadlines: VecDeque<(u64, LogIndex, RequestId)>,
-    /// Ticks since this replica started.
-    ticks: u64,
-    replies: Vec<(RequestId, Reply)>,
+    pipeline: ReadyPipeline,
+    kv: KvApplier,
 }
 
 impl Replica {
@@ -109,18 +78,16 @@ impl Replica {
             KvStateMachine::decode_snapshot(&recovered.snapshot.data, config.sessions)
                 .map_err(ReplicaError::Snapshot)?
         };
+        // What storage holds, as `Storage::raft_state_size` counts it, until the first write
+        // reports the new size.
+        let raft_state_size =
+            size::HARD_STATE_LEN + recovered.entries.iter().map(size::entry_len).sum::<usize>();
         raft_config.append_noop_on_election = true;
         let raft = RawNode::new(raft_config, recovered)?;
         Ok(Replica {
             raft,
-            sm,
-            config,
-            pending: BTreeMap::new(),
-            unconfirmed_reads: BTreeMap::new(),
-            confirmed_reads: BTreeMap::new(),
-            read_deadlines: VecDeque::new(),
-            ticks: 0,
-            replies: Vec::new(),
+            pipeline: ReadyPipeline::new(raft_state_size),
+            kv: KvApplier::new(sm, config),
         })
     }
 
@@ -129,58 +96,54 @@ impl Replica {
     }
 
     pub fn state_machine(&self) -> &KvStateMachine {
-        &self.sm
+        &self.kv.sm
     }
 
     pub fn tick(&mut self) {
-        self.ticks += 1;
+        self.kv.ticks += 1;
         self.raft.tick();
-        self.fail_pending_if_deposed();
-        self.expire_confirmed_reads();
+        self.kv.fail_writes_if_deposed(&self.raft);
+        self.kv.expire_reads(&self.raft);
     }
 
     pub fn step(&mut self, msg: Message) -> Result<(), StepError> {
         self.raft.step(msg)?;
-        self.fail_pending_if_deposed();
+        self.kv.fail_writes_if_deposed(&self.raft);
         Ok(())
     }
 
-    fn leader_hint(&self) -> Option<usize> {
-        self.raft.leader().filter(|l| *l != self.raft.id()).map(|l| l.0 as usize - 1)
-    }
-
-    /// A client request. Its reply comes out of `take_replies` (at once if it cannot be
-    /// served here, otherwise once its entry is applied).
+    /// A client request; `id` must differ from every request still in progress (a duplicate
+    /// arriving over the network is a new request with a new id). Its reply comes out of
+    /// `poll` as `Output::Reply` (soon if it cannot be served here, otherwise once its entry
+    /// is applied or its read confirmed).
     pub fn submit(&mut self, id: RequestId, req: ClientRequest) {
         if let Op::Get { key } = &req.op {
             // Planted bug: a leader answers from local state, which it may hold stale if deposed.
             #[cfg(feature = "bug-get-from-local-state")]
             if self.raft.is_leader() {
-                let value = self.sm.get(key).to_string();
-                self.replies.push((id, Ok(Outcome::Value(value))));
+                let value = self.kv.sm.get(key).to_string();
+                self.kv.replies.push_back((id, Ok(kvraft_kv::Outcome::Value(value))));
                 return;
             }
-            if self.raft.is_leader() || self.config.follower_reads {
+            if self.raft.is_leader() || self.kv.config.follower_reads {
                 self.submit_read(id, key.clone());
             } else {
-                let hint = self.leader_hint();
-                self.replies.push((id, Err(KvError::WrongLeader { leader_hint: hint })));
+                self.kv.refuse(&self.raft, id);
             }
             return;
         }
         if !self.raft.is_leader() {
-            let hint = self.leader_hint();
-            self.replies.push((id, Err(KvError::WrongLeader { leader_hint: hint })));
+            self.kv.refuse(&self.raft, id);
             return;
         }
         // Already applied (a retry whose reply was lost): answer from the session table.
-        match self.sm.dedup(req.client, req.seq) {
+        match self.kv.sm.dedup(req.client, req.seq) {
             Dedup::Duplicate(outcome) => {
-                self.replies.push((id, Ok(outcome)));
+                self.kv.replies.push_back((id, Ok(outcome)));
                 return;
             }
             Dedup::Stale => {
-                self.replies.push((id, Err(KvError::Stale)));
+                self.kv.replies.push_back((id, Err(KvError::Stale)));
                 return;
             }
             Dedup::New | Dedup::Expired => {}
@@ -188,174 +151,47 @@ impl Replica {
         let (client, seq) = (req.client, req.seq);
         match self.raft.propose(encode_command(&Command::Client(req))) {
             Ok((index, term)) => {
-                let displaced = self.pending.insert(index, Pending { id, term, client, seq });
+                let write = PendingWrite { id, term, client, seq };
+                let displaced = self.kv.writes.insert(index, write);
                 assert!(displaced.is_none(), "two pending requests at index {index}");
             }
-            Err(_) => {
-                let hint = self.leader_hint();
-                self.replies.push((id, Err(KvError::WrongLeader { leader_hint: hint })));
-            }
+            Err(_) => self.kv.refuse(&self.raft, id),
         }
     }
 
     /// A linearizable read through ReadIndex (on the leader, or forwarded by a follower): no
     /// log entry, no session (reads need no dedup: running one twice is harmless).
     fn submit_read(&mut self, id: RequestId, key: String) {
-        if self.unconfirmed_reads.contains_key(&id) {
-            // The same request delivered twice (a duplicating network): one answer serves both.
-            return;
-        }
         match self.raft.read_index(id) {
-            Ok(()) => {
-                self.unconfirmed_reads.insert(id, key);
-            }
-            Err(_) => {
-                let hint = self.leader_hint();
-                self.replies.push((id, Err(KvError::WrongLeader { leader_hint: hint })));
-            }
+            Ok(()) => self.kv.reads.accepted(id, key),
+            Err(_) => self.kv.refuse(&self.raft, id),
         }
     }
 
-    /// Serves every confirmed read whose index the state machine has reached.
-    fn serve_reads(&mut self) {
-        let applied = LogIndex(self.sm.applied());
-        while let Some(entry) = self.confirmed_reads.first_entry() {
-            if entry.key().0 > applied {
-                break;
-            }
-            let ((_, id), key) = entry.remove_entry();
-            let value = self.sm.get(&key).to_string();
-            self.replies.push((id, Ok(Outcome::Value(value))));
+    /// The next thing the driver must do (send, write, answer), or None when there is
+    /// nothing until the next input. Call it until it returns None after every input.
+    pub fn poll(&mut self) -> Option<Output> {
+        if let Some(output) = self.pipeline.poll(&mut self.raft, &mut self.kv) {
+            return Some(output);
         }
+        self.kv.replies.pop_front().map(|(id, reply)| Output::Reply(id, reply))
     }
 
-    /// Confirmed reads that the state machine has not reached in time fail: the client
-    /// retries (elsewhere, or here once this replica has caught up).
-    fn expire_confirmed_reads(&mut self) {
-        while let Some(&(deadline, index, id)) = self.read_deadlines.front() {
-            if deadline > self.ticks {
-                break;
-            }
-            self.read_deadlines.pop_front();
-            if self.confirmed_reads.remove(&(index, id)).is_some() {
-                let hint = self.leader_hint();
-                self.replies.push((id, Err(KvError::WrongLeader { leader_hint: hint })));
-            }
-        }
-        if self.confirmed_reads.is_empty() {
-            self.read_deadlines.clear();
-        }
-    }
-
-    /// Leadership lost or the term moved on: no pending write can be answered here, so fail
-    /// them now (the client retries; dedup makes that safe even if they do commit). Reads
-    /// need no such check: Raft itself fails the reads it can no longer confirm.
-    fn fail_pending_if_deposed(&mut self) {
-        let Some((_, first)) = self.pending.first_key_value() else { return };
-        if self.raft.is_leader() && self.raft.term() == first.term {
-            return;
-        }
-        let hint = self.leader_hint();
-        for (_, p) in std::mem::take(&mut self.pending) {
-            self.replies.push((p.id, Err(KvError::WrongLeader { leader_hint: hint })));
-        }
-    }
-
-    pub fn has_ready(&self) -> bool {
-        self.raft.has_ready()
-    }
-
-    /// The next Ready. Confirmed and failed reads are taken from it here, at once: serving
-    /// them needs no disk write, only the state machine to have applied their index.
-    /// (Confirmed reads were linearizable when confirmed: they are served once applied even
-    /// if this peer has lost its leader since.)
-    pub fn ready(&mut self) -> Ready {
-        let mut rd = self.raft.ready();
-        let deadline = self.ticks
-            + READ_APPLY_TIMEOUT_ELECTIONS * u64::from(self.raft.config().election_timeout_ticks);
-        for state in std::mem::take(&mut rd.read_states) {
-            let key = self
-                .unconfirmed_reads
-                .remove(&state.ctx)
-                .unwrap_or_else(|| panic!("read {} confirmed but not asked for", state.ctx));
-            self.confirmed_reads.insert((state.index, state.ctx), key);
-            self.read_deadlines.push_back((deadline, state.index, state.ctx));
-        }
-        if !rd.failed_reads.is_empty() {
-            let hint = self.leader_hint();
-            for ctx in std::mem::take(&mut rd.failed_reads) {
-                self.unconfirmed_reads
-                    .remove(&ctx)
-                    .unwrap_or_else(|| panic!("read {ctx} failed but not asked for"));
-                self.replies.push((ctx, Err(KvError::WrongLeader { leader_hint: hint })));
-            }
-        }
-        self.serve_reads();
-        rd
-    }
-
-    pub fn on_persisted(&mut self, number: u64) {
-        self.raft.on_persisted(number);
-    }
-
-    /// Applies the committed part of a persisted Ready, answers the requests waiting for those
-    /// entries, and snapshots if the Raft state (`raft_state_size`, from storage) grew too big.
-    pub fn apply(&mut self, ready: &mut Ready, raft_state_size: usize) {
-        if let Some(snapshot) = ready.apply_snapshot.take() {
-            self.sm = KvStateMachine::decode_snapshot(&snapshot.data, self.config.sessions)
-                .unwrap_or_else(|e| panic!("leader sent a snapshot we cannot decode: {e}"));
-            let covered: Vec<LogIndex> =
-                self.pending.range(..=snapshot.meta.index).map(|(i, _)| *i).collect();
-            for index in covered {
-                let p = self.pending.remove(&index).expect("listed");
-                self.replies.push((p.id, Err(KvError::WrongLeader { leader_hint: None })));
-            }
-        }
-        for entry in std::mem::take(&mut ready.committed_entries) {
-            self.apply_entry(&entry);
-        }
-        self.serve_reads();
-        if let Some(max) = self.config.max_raft_state_bytes {
-            if raft_state_size * 100 >= max * self.config.snapshot_at_percent {
-                // The state machine's own index, not RawNode's: Readies handed out but still
-                // waiting for the disk hold entries RawNode counts as applied.
-                let index = LogIndex(self.sm.applied());
-                if index > self.raft.log().snapshot_meta().index {
-                    self.raft
-                        .snapshot(index, self.sm.encode_snapshot())
-                        .expect("snapshot of applied state");
-                }
-            }
-        }
-    }
-
-    fn apply_entry(&mut self, entry: &Entry) {
-        if entry.data.is_empty() {
-            // A new leader's no-op.
-            self.sm.apply_noop(entry.index.0);
-            return;
-        }
-        let cmd = decode_command(&entry.data)
-            .unwrap_or_else(|e| panic!("undecodable command at index {}: {e}", entry.index));
-        let reply = self.sm.apply(entry.index.0, &cmd);
-        let Some(p) = self.pending.remove(&entry.index) else { return };
-        let Command::Client(req) = &cmd;
-        let ours = p.term == entry.term && p.client == req.client && p.seq == req.seq;
-        let reply = if ours {
-            reply
-        } else {
-            Err(KvError::WrongLeader { leader_hint: self.leader_hint() })
-        };
-        self.replies.push((p.id, reply));
-    }
-
-    /// Replies ready for delivery, in the order they were decided.
-    pub fn take_replies(&mut self) -> Vec<(RequestId, Reply)> {
-        std::mem::take(&mut self.replies)
+    /// The write `poll` handed out as `Output::Write` with this `through` is durable; storage
+    /// now holds `raft_state_size` bytes of Raft state (the snapshot policy reads it).
+    pub fn on_written(&mut self, through: u64, raft_state_size: usize) {
+        self.pipeline.on_written(through, raft_state_size);
     }
 
     /// Requests waiting for their log entry or their read confirmation.
     pub fn pending_requests(&self) -> usize {
-        self.pending.len() + self.unconfirmed_reads.len() + self.confirmed_reads.len()
+        self.kv.writes.len() + self.kv.reads.len()
+    }
+
+    /// Panics with context if an invariant of the replica (Raft's included) is broken. The
+    /// simulator calls it after every event.
+    pub fn check_invariants(&self) {
+        self.raft.check_invariants();
+        self.kv.check_invariants(&self.raft);
     }
 }

@@ -1,23 +1,39 @@
-//! The driver may take several Readies before it applies the first (the disk is slow): the
+//! A slow disk: Readies pile up behind the write in flight, and some of them hand out committed
+//! entries that the state machine applies only once the writes before them are durable. The
 //! snapshot policy must snapshot what the state machine holds, not what Raft handed out.
 
-use kvraft_kv::{ClientId, ClientRequest, KvStateMachine, Op, Sequence};
-use kvraft_raft::{Config, LogIndex, NodeId, Ready, RecoveredState};
-use kvraft_replica::{Replica, ReplicaConfig};
+use std::collections::BTreeMap;
 
-fn single_node_leader() -> Replica {
+use kvraft_kv::codec::decode_command;
+use kvraft_kv::{ClientId, ClientRequest, Command, KvStateMachine, Op, Sequence};
+use kvraft_raft::{Config, LogIndex, NodeId, RecoveredState};
+use kvraft_replica::{Output, Replica, ReplicaConfig, Write};
+
+/// Runs the replica's outputs; writes are held, not reported (the disk is slow).
+fn poll_all(r: &mut Replica, held: &mut Vec<Write>) {
+    while let Some(output) = r.poll() {
+        match output {
+            Output::Write(write) => held.push(write),
+            Output::Send(_) | Output::Reply(..) => {}
+        }
+    }
+    r.check_invariants();
+}
+
+fn single_node_leader(max_raft_state_bytes: Option<usize>) -> Replica {
     let config = Config::new(NodeId(1), vec![NodeId(1)]);
-    let replica_config =
-        ReplicaConfig { max_raft_state_bytes: Some(1), ..ReplicaConfig::default() };
+    let replica_config = ReplicaConfig { max_raft_state_bytes, ..ReplicaConfig::default() };
     let mut r = Replica::new(config, RecoveredState::default(), replica_config).unwrap();
+    let mut held = Vec::new();
     for _ in 0..1000 {
         if r.raft().is_leader() {
             break;
         }
         r.tick();
-        while r.has_ready() {
-            let rd = r.ready();
-            r.on_persisted(rd.number);
+        poll_all(&mut r, &mut held);
+        for write in held.drain(..) {
+            r.on_written(write.through, 0);
+            poll_all(&mut r, &mut Vec::new());
         }
     }
     assert!(r.raft().is_leader());
@@ -29,37 +45,89 @@ fn put(r: &mut Replica, seq: u64) {
     r.submit(seq, ClientRequest { client: ClientId(7), seq: Sequence(seq), op });
 }
 
-/// Takes Readies, marking each durable, until one hands out committed entries; returns it
-/// unapplied.
-fn ready_with_committed(r: &mut Replica) -> Ready {
-    loop {
-        let rd = r.ready();
-        r.on_persisted(rd.number);
-        if !rd.committed_entries.is_empty() {
-            return rd;
+#[test]
+fn every_snapshot_covers_exactly_what_the_state_machine_applied() {
+    let mut r = single_node_leader(Some(1));
+    // Which key each log index wrote, as the writes carry them.
+    let mut keys: BTreeMap<LogIndex, String> = BTreeMap::new();
+    let mut snapshots = 0;
+    let mut held: Vec<Write> = Vec::new();
+    for seq in 1..=20 {
+        // Two proposals per write in flight: the second waits behind it.
+        put(&mut r, seq);
+        poll_all(&mut r, &mut held);
+        assert!(held.len() <= 1, "more than one write in flight");
+        if seq % 2 == 1 {
+            continue;
         }
+        let Some(write) = held.pop() else { continue };
+        for batch in &write.batches {
+            for entry in batch.entries.iter().filter(|e| !e.data.is_empty()) {
+                let Command::Client(req) = decode_command(&entry.data).unwrap();
+                keys.insert(entry.index, req.op.key().to_string());
+            }
+            let Some(snapshot) = &batch.snapshot else { continue };
+            snapshots += 1;
+            let sm = KvStateMachine::decode_snapshot(&snapshot.data, Default::default()).unwrap();
+            assert_eq!(LogIndex(sm.applied()), snapshot.meta.index);
+            for (index, key) in &keys {
+                let expected = if *index <= snapshot.meta.index { "v" } else { "" };
+                assert_eq!(
+                    sm.get(key),
+                    expected,
+                    "{key} (index {index}) in a snapshot at {}",
+                    snapshot.meta.index
+                );
+            }
+        }
+        r.on_written(write.through, 1000);
+        poll_all(&mut r, &mut held);
+    }
+    assert!(snapshots >= 3, "only {snapshots} snapshots taken");
+}
+
+#[test]
+fn one_write_at_a_time_and_readies_finish_in_order() {
+    let mut r = single_node_leader(None);
+    let mut held = Vec::new();
+    put(&mut r, 1);
+    poll_all(&mut r, &mut held);
+    put(&mut r, 2);
+    put(&mut r, 3);
+    poll_all(&mut r, &mut held);
+    assert_eq!(held.len(), 1, "a second write started while the first was in flight");
+    let first = held.pop().unwrap();
+    // Nothing is applied before its write is durable.
+    assert_eq!(r.state_machine().get("k1"), "");
+    r.on_written(first.through, 0);
+    let mut replies = Vec::new();
+    while let Some(output) = r.poll() {
+        match output {
+            Output::Write(write) => held.push(write),
+            Output::Reply(id, _) => replies.push(id),
+            Output::Send(_) => {}
+        }
+    }
+    // The queued proposals form the next group, one write for both. Put 1 is committed now,
+    // but its entry is handed out in a Ready that waits behind that write.
+    assert_eq!(held.len(), 1);
+    let second = held.pop().unwrap();
+    let entries: usize = second.batches.iter().map(|b| b.entries.len()).sum();
+    assert_eq!(entries, 2);
+    assert!(replies.is_empty());
+    assert_eq!(r.state_machine().get("k1"), "");
+    r.on_written(second.through, 0);
+    poll_all(&mut r, &mut held);
+    // Both writes are durable: everything commits and applies, with nothing left to write.
+    assert!(held.is_empty());
+    for key in ["k1", "k2", "k3"] {
+        assert_eq!(r.state_machine().get(key), "v");
     }
 }
 
 #[test]
-fn snapshot_covers_only_what_the_state_machine_applied() {
-    let mut r = single_node_leader();
-    put(&mut r, 1);
-    let mut first = ready_with_committed(&mut r);
-    put(&mut r, 2);
-    let mut second = ready_with_committed(&mut r);
-    let first_index = first.committed_entries.last().unwrap().index;
-    assert!(second.committed_entries.first().unwrap().index > first_index);
-
-    // Apply only the first: the tiny maxraftstate makes the replica snapshot now.
-    r.apply(&mut first, 1000);
-    let snapshot = r.ready().snapshot.expect("the replica took a snapshot");
-    assert_eq!(snapshot.meta.index, first_index, "snapshot claims entries not yet applied");
-    let sm = KvStateMachine::decode_snapshot(&snapshot.data, Default::default()).unwrap();
-    assert_eq!(LogIndex(sm.applied()), first_index);
-    assert_eq!(sm.get("k1"), "v");
-    assert_eq!(sm.get("k2"), "");
-
-    r.apply(&mut second, 1000);
-    assert_eq!(r.state_machine().get("k2"), "v");
+#[should_panic(expected = "does not match the write in flight")]
+fn reporting_a_write_that_was_not_handed_out_is_a_bug() {
+    let mut r = single_node_leader(None);
+    r.on_written(12345, 0);
 }

@@ -4,7 +4,7 @@
 
 use kvraft_kv::{ClientId, ClientRequest, KvError, Op, Outcome, Reply, Sequence};
 use kvraft_raft::{Config, Message, MessageBody, NodeId, RecoveredState};
-use kvraft_replica::{Replica, ReplicaConfig, RequestId};
+use kvraft_replica::{Output, Replica, ReplicaConfig, RequestId};
 
 /// Three replicas with instant disks and a network that delivers at once, except what `drop`
 /// says.
@@ -61,19 +61,20 @@ impl Cluster {
         self.pump();
     }
 
-    /// Runs every Ready and delivers every message until nothing moves.
+    /// Runs every replica's outputs (writes are durable at once) and delivers every message
+    /// until nothing moves.
     fn pump(&mut self) {
         loop {
             let mut msgs = Vec::new();
             for r in &mut self.replicas {
-                while r.has_ready() {
-                    let mut rd = r.ready();
-                    msgs.append(&mut rd.messages);
-                    r.on_persisted(rd.number);
-                    msgs.append(&mut rd.persisted_messages);
-                    r.apply(&mut rd, 0);
+                while let Some(output) = r.poll() {
+                    match output {
+                        Output::Send(mut sent) => msgs.append(&mut sent),
+                        Output::Write(write) => r.on_written(write.through, 0),
+                        Output::Reply(id, reply) => self.replies.push((id, reply)),
+                    }
                 }
-                self.replies.extend(r.take_replies());
+                r.check_invariants();
             }
             if msgs.is_empty() {
                 break;
@@ -82,12 +83,8 @@ impl Cluster {
                 if !(self.drop)(&m) {
                     let to = m.to.0 as usize - 1;
                     self.replicas[to].step(m).unwrap();
-                    self.replicas[to].raft().check_invariants();
                 }
             }
-        }
-        for r in &mut self.replicas {
-            self.replies.extend(r.take_replies());
         }
     }
 

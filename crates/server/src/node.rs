@@ -1,21 +1,21 @@
 //! The node task: the one owner of the replica (Raft peer + state machine + pending requests).
 //!
-//! It drives the replica exactly as the simulator does: every `Ready`'s `messages` go out at
-//! once (the leader replicates while its own fsync runs, Raft thesis 10.2.1); its durable part
-//! goes to the WAL thread; once that reports the Ready durable, the `persisted_messages` go out
-//! and the committed entries apply, which answers the clients waiting for them.
+//! It drives the replica exactly as the simulator does: after every batch of inputs it carries
+//! the replica's outputs to their IO (`kvraft_replica::pipeline` decides them and their order):
+//! messages to the peer queues, the group write to the WAL thread, replies to the waiting
+//! clients; and when the WAL thread reports the write durable, it tells the replica.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use kvraft_kv::{ClientRequest, Reply};
-use kvraft_raft::{Message, NodeId, Ready};
-use kvraft_replica::{Replica, RequestId};
+use kvraft_raft::{Message, NodeId};
+use kvraft_replica::{Output, Replica, RequestId};
 use kvraft_storage::WalError;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::transport::PeerQueues;
-use crate::wal_thread::{WalDone, WalJob, WalThread};
+use crate::wal_thread::{WalDone, WalThread};
 
 /// Why a client request was not handed to the replica.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -67,9 +67,6 @@ pub struct Node {
     wal: WalThread,
     wal_done: mpsc::UnboundedReceiver<Result<WalDone, WalError>>,
     peers: PeerQueues,
-    /// Readies waiting for the WAL, oldest first, with whether each had anything to write.
-    waiting: VecDeque<(bool, Ready)>,
-    raft_state_size: usize,
     clients: HashMap<RequestId, oneshot::Sender<Result<Reply, Refusal>>>,
     next_request: RequestId,
     max_pending_requests: usize,
@@ -80,7 +77,7 @@ pub struct Node {
 
 impl std::fmt::Debug for Node {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Node({}, {} waiting readies)", self.replica.raft().id(), self.waiting.len())
+        write!(f, "Node({}, {} clients waiting)", self.replica.raft().id(), self.clients.len())
     }
 }
 
@@ -90,7 +87,6 @@ impl Node {
         wal: WalThread,
         wal_done: mpsc::UnboundedReceiver<Result<WalDone, WalError>>,
         peers: PeerQueues,
-        raft_state_size: usize,
         max_pending_requests: usize,
     ) -> Node {
         Node {
@@ -98,8 +94,6 @@ impl Node {
             wal,
             wal_done,
             peers,
-            waiting: VecDeque::new(),
-            raft_state_size,
             clients: HashMap::new(),
             next_request: 1,
             max_pending_requests,
@@ -194,58 +188,35 @@ impl Node {
         }
     }
 
-    /// Takes every Ready: sends what may go now, hands the durable part to the WAL thread,
-    /// finishes Readies that wait for nothing; then answers decided client requests.
+    /// Carries the replica's outputs to their IO until it has none.
     fn drive(&mut self) -> Result<(), NodeError> {
-        while self.replica.has_ready() {
-            let mut rd = self.replica.ready();
-            self.peers.send(std::mem::take(&mut rd.messages));
-            let must_write = rd.must_persist();
-            if must_write {
-                let job = WalJob {
-                    number: rd.number,
-                    hard_state: rd.hard_state,
-                    snapshot: rd.snapshot.take(),
-                    entries: std::mem::take(&mut rd.entries),
-                };
-                if !self.wal.submit(job) {
-                    return Err(NodeError::WalThreadGone);
+        let started = Instant::now();
+        while let Some(output) = self.replica.poll() {
+            match output {
+                Output::Send(msgs) => self.peers.send(msgs),
+                Output::Write(write) => {
+                    if !self.wal.submit(write) {
+                        return Err(NodeError::WalThreadGone);
+                    }
+                }
+                Output::Reply(id, reply) => {
+                    if let Some(client) = self.clients.remove(&id) {
+                        let _ = client.send(Ok(reply));
+                    }
                 }
             }
-            if !must_write && self.waiting.is_empty() {
-                self.finish(rd);
-            } else {
-                self.waiting.push_back((must_write, rd));
-            }
         }
-        for (id, reply) in self.replica.take_replies() {
-            if let Some(client) = self.clients.remove(&id) {
-                let _ = client.send(Ok(reply));
-            }
+        // Applying is the only work here that grows with the data (a large snapshot to
+        // install or take): worth knowing when it stalls the node.
+        let took = started.elapsed();
+        if took > Duration::from_millis(100) {
+            tracing::warn!("one round of the node's work took {took:?}");
         }
         Ok(())
     }
 
-    /// The WAL made Readies up to `done.through` durable.
+    /// The WAL made the write it was handed durable.
     fn on_durable(&mut self, done: WalDone) {
-        self.raft_state_size = done.raft_state_size;
-        while let Some((must_write, rd)) = self.waiting.front() {
-            if *must_write && rd.number > done.through {
-                break;
-            }
-            let (_, rd) = self.waiting.pop_front().expect("front exists");
-            self.finish(rd);
-        }
-    }
-
-    fn finish(&mut self, mut rd: Ready) {
-        self.replica.on_persisted(rd.number);
-        self.peers.send(std::mem::take(&mut rd.persisted_messages));
-        let started = Instant::now();
-        self.replica.apply(&mut rd, self.raft_state_size);
-        let took = started.elapsed();
-        if took > Duration::from_millis(100) {
-            tracing::warn!("applying one Ready took {took:?}");
-        }
+        self.replica.on_written(done.through, done.raft_state_size);
     }
 }

@@ -158,7 +158,6 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         recovered.snapshot.meta.index.0,
         recovered.entries.len()
     );
-    let raft_state_size = wal.raft_state_size();
 
     let raft = config.raft_config(seed_from_clock(config.id.0));
     let replica_config = ReplicaConfig {
@@ -183,8 +182,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     let (queues, senders) =
         start_peer_senders(config.id, config.cluster_id, &peers, shutdown_rx.clone());
     let (inputs, inputs_rx) = mpsc::channel(4096);
-    let node =
-        Node::new(replica, wal, wal_done, queues, raft_state_size, config.max_pending_requests);
+    let node = Node::new(replica, wal, wal_done, queues, config.max_pending_requests);
     let tick = Duration::from_millis(config.tick_ms);
     let node = tokio::spawn(node.run(tick, inputs_rx, shutdown_rx.clone()));
 

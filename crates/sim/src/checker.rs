@@ -2,9 +2,13 @@
 //! election safety, log matching, leader completeness, state machine safety, and monotonic
 //! terms and commit indices. A violation panics with the details; the runner adds the seed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
-use kvraft_raft::{Entry, HardState, LogIndex, RawNode, Role, Term};
+use kvraft_raft::{
+    AppendResult, HardState, LogIndex, Message, MessageBody, RawNode, RecoveredState, Role,
+    SnapshotResult, Term,
+};
+use kvraft_replica::{DurableBatch, Write};
 
 use crate::trace::hash_bytes;
 use crate::world::ServerSlot;
@@ -70,31 +74,94 @@ impl Checker {
         self.seen_commit[server] = node.log().snapshot_meta().index;
     }
 
-    /// Entries a server is about to persist must agree with every other copy of the same
-    /// (index, term): same data, same predecessor term.
-    pub fn on_persist(&mut self, server: usize, node: &RawNode, entries: &[Entry]) {
-        let mut prev_term = match entries.first() {
-            Some(first) => {
-                node.log().term(first.index.prev()).expect("predecessor of a new entry is known")
+    /// Entries a server is about to write must agree with every other copy of the same
+    /// (index, term): same data, same predecessor term. `durable` is what its storage held
+    /// before this write (the only write in flight).
+    pub fn on_write(&mut self, server: usize, durable: &RecoveredState, write: &Write) {
+        for (position, batch) in write.batches.iter().enumerate() {
+            let Some(first) = batch.entries.first() else { continue };
+            let earlier = &write.batches[..position];
+            let mut prev_term = term_before_entries(durable, earlier, batch, first.index.prev())
+                .unwrap_or_else(|| {
+                    panic!("server {server} writes entry {} without its predecessor", first.index)
+                });
+            for e in &batch.entries {
+                let identity = (hash_bytes(&e.data), prev_term);
+                let first_seen = *self.entry_identity.entry((e.index, e.term)).or_insert(identity);
+                assert_eq!(
+                    first_seen, identity,
+                    "log matching violated: server {server} persists entry {}@{} that differs from another copy",
+                    e.index, e.term
+                );
+                prev_term = e.term;
             }
-            None => return,
-        };
-        for e in entries {
-            let identity = (hash_bytes(&e.data), prev_term);
-            let first_seen = *self.entry_identity.entry((e.index, e.term)).or_insert(identity);
-            assert_eq!(
-                first_seen, identity,
-                "log matching violated: server {server} persists entry {}@{} that differs from another copy",
-                e.index, e.term
-            );
-            prev_term = e.term;
         }
     }
 
-    pub fn after_event(&mut self, servers: &[ServerSlot]) {
+    /// Messages that promise durable state may leave only once the state is durable: a
+    /// candidate's vote request (its term and self-vote), a granted vote, an accepted append
+    /// and an installed snapshot (the entries they acknowledge). `durable` is what the
+    /// server's storage has acknowledged.
+    pub fn on_send(
+        &mut self,
+        server: usize,
+        node: &RawNode,
+        durable: &RecoveredState,
+        msgs: &[Message],
+    ) {
+        let hs = durable.hard_state;
+        for m in msgs {
+            let promised = match &m.body {
+                MessageBody::Vote { pre_vote: false, .. } => Some(m.from),
+                MessageBody::VoteResponse { pre_vote: false, granted: true } => Some(m.to),
+                _ => None,
+            };
+            if let Some(vote) = promised {
+                // A later term on disk also keeps the promise: the server will never vote in
+                // the message's term again.
+                assert!(
+                    hs.term > m.term || (hs.term == m.term && hs.vote == Some(vote)),
+                    "server {server} sends {} in term {} voting for {vote} before its vote is \
+                     durable (durable: term {}, vote {:?})",
+                    m.body.kind(),
+                    m.term,
+                    hs.term,
+                    hs.vote
+                );
+            }
+            let acknowledged = match &m.body {
+                MessageBody::AppendResponse(AppendResult::Accepted { match_index })
+                | MessageBody::SnapshotResponse(SnapshotResult::Installed { match_index }) => {
+                    Some(*match_index)
+                }
+                _ => None,
+            };
+            if let Some(index) = acknowledged {
+                assert!(
+                    durably_holds(durable, node, index),
+                    "server {server} acknowledges entries through {index} in {} before they are \
+                     durable (durable through {}, snapshot at {})",
+                    m.body.kind(),
+                    durable.entries.last().map_or(durable.snapshot.meta.index, |e| e.index),
+                    durable.snapshot.meta.index
+                );
+            }
+        }
+    }
+
+    /// The cross-server invariants, on every server; and each server's own invariants (its
+    /// Raft node's, its replica's) on the servers in `driven`, the ones whose state changed
+    /// since the last check (the others' own state is as it was when last checked).
+    pub fn after_event(&mut self, servers: &[ServerSlot], driven: &BTreeSet<usize>) {
+        for &server in driven {
+            if let Some(peer) = servers[server].peer.as_ref() {
+                peer.check_invariants();
+                servers[server].storage.check_invariants();
+            }
+        }
         for (server, slot) in servers.iter().enumerate() {
-            let Some(node) = slot.peer.as_ref().map(|p| p.raft()) else { continue };
-            node.check_invariants();
+            let Some(peer) = slot.peer.as_ref() else { continue };
+            let node = peer.raft();
             self.check_term(server, node);
             self.check_commit(server, node);
             if node.role() == Role::Leader {
@@ -151,4 +218,55 @@ impl Checker {
             }
         }
     }
+}
+
+/// The term of `index` in a stored state: its snapshot's last entry, or one of its entries.
+/// None if the state does not hold it, or holds it only compacted into the snapshot.
+fn stored_term_at(state: &RecoveredState, index: LogIndex) -> Option<Term> {
+    let meta = state.snapshot.meta;
+    if index == meta.index {
+        return Some(meta.term);
+    }
+    let first = state.entries.first()?.index;
+    let offset = index.0.checked_sub(first.0)? as usize;
+    state.entries.get(offset).map(|e| e.term)
+}
+
+/// Whether durable storage holds the entry at `index` that the node's log has there (or, if
+/// the node compacted it, any entry: both are then committed, so they are the same).
+fn durably_holds(durable: &RecoveredState, node: &RawNode, index: LogIndex) -> bool {
+    if index <= durable.snapshot.meta.index {
+        return true;
+    }
+    stored_term_at(durable, index).is_some_and(|t| node.log().term(index).is_none_or(|n| n == t))
+}
+
+/// The term of the entry before `batch`'s entries (at `index`) in the log a server's storage
+/// holds once `durable`, then the `earlier` batches of the same write, then `batch`'s own
+/// snapshot are written (within a batch the snapshot goes first; entries replace the ones they
+/// overlap).
+fn term_before_entries(
+    durable: &RecoveredState,
+    earlier: &[DurableBatch],
+    batch: &DurableBatch,
+    index: LogIndex,
+) -> Option<Term> {
+    let snapshot_term = |b: &DurableBatch| {
+        b.snapshot.as_ref().filter(|s| s.meta.index == index).map(|s| s.meta.term)
+    };
+    if let Some(term) = snapshot_term(batch) {
+        return Some(term);
+    }
+    for earlier_batch in earlier.iter().rev() {
+        if let Some(first) = earlier_batch.entries.first() {
+            if first.index <= index {
+                let offset = (index.0 - first.index.0) as usize;
+                return earlier_batch.entries.get(offset).map(|e| e.term);
+            }
+        }
+        if let Some(term) = snapshot_term(earlier_batch) {
+            return Some(term);
+        }
+    }
+    stored_term_at(durable, index)
 }

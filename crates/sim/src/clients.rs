@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::task::Waker;
 
 use kvraft_kv::{ClientRequest, Op, Outcome, Reply};
+use kvraft_replica::RequestId;
 
 use crate::network::{RequestFate, MS};
 use crate::world::{Event, World};
@@ -41,13 +42,32 @@ pub(crate) struct ClientCalls {
     calls: BTreeMap<u64, ClientCall>,
     /// Replies the servers decided, not yet routed back.
     decided: Vec<(u64, Reply)>,
+    /// Requests handed to servers and not yet answered, by the request id the server got, with
+    /// the call and the server. Every arrival gets its own id, as the real server gives every
+    /// request its own: a duplicated request is two requests to the server.
+    submitted: BTreeMap<RequestId, (u64, usize)>,
+    next_request: RequestId,
     /// `ends[client][server]`: the client's end to that server is enabled.
     ends: Vec<Vec<bool>>,
 }
 
 impl ClientCalls {
-    pub(crate) fn on_server_reply(&mut self, call: u64, reply: Reply) {
+    /// A server answered request `id`.
+    pub(crate) fn on_server_reply(&mut self, id: RequestId, reply: Reply) {
+        let (call, _) = self.submitted.remove(&id).expect("a reply to a request handed out");
         self.decided.push((call, reply));
+    }
+
+    /// A new request id for `call` arriving at `server`.
+    fn submit(&mut self, call: u64, server: usize) -> RequestId {
+        self.next_request += 1;
+        self.submitted.insert(self.next_request, (call, server));
+        self.next_request
+    }
+
+    /// `server` crashed: its requests will never be answered.
+    pub(crate) fn forget_server(&mut self, server: usize) {
+        self.submitted.retain(|_, (_, s)| *s != server);
     }
 }
 
@@ -175,11 +195,12 @@ impl World {
                 }
                 self.servers[server].rpc_count += 1;
                 self.trace.record(self.now_us, "client-request", call, server as u64);
+                let id = self.client_calls.submit(call, server);
                 self.servers[server]
                     .peer
                     .as_mut()
                     .expect("live incarnation has a peer")
-                    .submit(call, request);
+                    .submit(id, request);
                 self.drive(server);
                 self.watch_client_call(call);
             }

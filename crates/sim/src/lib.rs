@@ -19,7 +19,6 @@ pub mod kv_tester;
 pub mod lab;
 pub mod network;
 pub mod peer;
-mod persist_queue;
 pub mod raft_tester;
 pub mod read_scenarios;
 pub mod runner;

@@ -1,21 +1,24 @@
 //! What the world hosts on each server: a Raft peer and whatever sits on top of it.
 
 use bytes::Bytes;
-use kvraft_kv::{ClientRequest, Reply};
-use kvraft_raft::{LogIndex, Message, ProposeError, RawNode, Ready, Term};
-use kvraft_replica::Replica;
+use kvraft_kv::ClientRequest;
+use kvraft_raft::{LogIndex, Message, ProposeError, RawNode, Term};
+use kvraft_replica::{Output, Replica};
 
-/// A hosted server, driven by the world exactly as the real server drives its replica.
+/// A hosted server. The world drives it as the real server drives its replica: inputs, then
+/// `poll` until it returns None, carrying each output to the simulated network, disk or
+/// client.
 pub trait Peer {
     fn raft(&self) -> &RawNode;
     fn tick(&mut self);
     fn step(&mut self, msg: Message);
-    fn has_ready(&self) -> bool;
-    fn ready(&mut self) -> Ready;
-    fn on_persisted(&mut self, number: u64);
-    /// Applies the committed part of a persisted Ready; `raft_state_size` is what storage
-    /// holds now (the snapshot policy reads it).
-    fn apply(&mut self, ready: &mut Ready, raft_state_size: usize);
+    /// The next output (see `kvraft_replica::pipeline`), or None when there is nothing until
+    /// the next input.
+    fn poll(&mut self) -> Option<Output>;
+    /// The write handed out with this `through` is durable.
+    fn on_written(&mut self, through: u64, raft_state_size: usize);
+    /// Panics if an invariant of the peer (its Raft node's included) is broken.
+    fn check_invariants(&self);
     /// The lab's `Start(cmd)` (Raft tests only).
     fn propose(&mut self, _data: Bytes) -> Result<(LogIndex, Term), ProposeError> {
         Err(ProposeError::NotLeader { leader: None })
@@ -23,10 +26,6 @@ pub trait Peer {
     /// A client request arriving as call `call` (KV tests only).
     fn submit(&mut self, call: u64, _req: ClientRequest) {
         panic!("call {call}: this peer serves no clients");
-    }
-    /// Replies to client calls decided since the last call.
-    fn take_replies(&mut self) -> Vec<(u64, Reply)> {
-        Vec::new()
     }
 }
 
@@ -40,22 +39,16 @@ impl Peer for Replica {
     fn step(&mut self, msg: Message) {
         Replica::step(self, msg).expect("simulator delivers only well-addressed messages")
     }
-    fn has_ready(&self) -> bool {
-        Replica::has_ready(self)
+    fn poll(&mut self) -> Option<Output> {
+        Replica::poll(self)
     }
-    fn ready(&mut self) -> Ready {
-        Replica::ready(self)
+    fn on_written(&mut self, through: u64, raft_state_size: usize) {
+        Replica::on_written(self, through, raft_state_size)
     }
-    fn on_persisted(&mut self, number: u64) {
-        Replica::on_persisted(self, number)
-    }
-    fn apply(&mut self, ready: &mut Ready, raft_state_size: usize) {
-        Replica::apply(self, ready, raft_state_size)
+    fn check_invariants(&self) {
+        Replica::check_invariants(self)
     }
     fn submit(&mut self, call: u64, req: ClientRequest) {
         Replica::submit(self, call, req)
-    }
-    fn take_replies(&mut self) -> Vec<(u64, Reply)> {
-        Replica::take_replies(self)
     }
 }

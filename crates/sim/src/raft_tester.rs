@@ -7,6 +7,7 @@ use std::rc::Rc;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kvraft_raft::{Entry, LogIndex, Message, ProposeError, RawNode, Ready, Snapshot, Term};
+use kvraft_replica::{Apply, Output, ReadyPipeline};
 
 use crate::peer::Peer;
 use crate::sim::Sim;
@@ -58,11 +59,18 @@ pub fn decode_test_snapshot(mut data: &[u8]) -> (u64, HashMap<u64, Bytes>) {
     (index, log)
 }
 
-/// A lab peer: a bare Raft node whose applier runs the lab's checks. Violations are fatal at
-/// once, as in the lab.
+/// A lab peer: a bare Raft node whose applier runs the lab's checks, behind the same Ready
+/// pipeline as the replica's. Violations are fatal at once, as in the lab.
 #[derive(Debug)]
 pub struct LabPeer {
     node: RawNode,
+    pipeline: ReadyPipeline,
+    applier: LabApplier,
+}
+
+/// The lab's applier ("applyCh" reader) for one server.
+#[derive(Debug)]
+struct LabApplier {
     server: usize,
     logs: Rc<RefCell<ApplyLogs>>,
 }
@@ -80,12 +88,14 @@ impl LabPeer {
             let mut l = logs.borrow_mut();
             l.last_applied[server] = 0;
             if l.snapshots && !snapshot.data.is_empty() {
-                Self::ingest_snapshot(&mut l, server, snapshot);
+                LabApplier::ingest_snapshot(&mut l, server, snapshot);
             }
         }
-        LabPeer { node, server, logs }
+        LabPeer { node, pipeline: ReadyPipeline::default(), applier: LabApplier { server, logs } }
     }
+}
 
+impl LabApplier {
     fn ingest_snapshot(logs: &mut ApplyLogs, server: usize, snapshot: &Snapshot) {
         let (index, log) = decode_test_snapshot(&snapshot.data);
         assert_eq!(
@@ -128,26 +138,10 @@ impl LabPeer {
     }
 }
 
-impl Peer for LabPeer {
-    fn raft(&self) -> &RawNode {
-        &self.node
-    }
-    fn tick(&mut self) {
-        self.node.tick();
-    }
-    fn step(&mut self, msg: Message) {
-        self.node.step(msg).expect("simulator delivers only well-addressed messages");
-    }
-    fn has_ready(&self) -> bool {
-        self.node.has_ready()
-    }
-    fn ready(&mut self) -> Ready {
-        self.node.ready()
-    }
-    fn on_persisted(&mut self, number: u64) {
-        self.node.on_persisted(number);
-    }
-    fn apply(&mut self, ready: &mut Ready, _raft_state_size: usize) {
+impl Apply for LabApplier {
+    fn on_ready(&mut self, _raft: &RawNode, _ready: &mut Ready) {}
+
+    fn apply(&mut self, raft: &mut RawNode, ready: Ready, _raft_state_size: usize) {
         if let Some(snapshot) = &ready.apply_snapshot {
             let mut logs = self.logs.borrow_mut();
             assert!(
@@ -159,9 +153,30 @@ impl Peer for LabPeer {
         }
         for entry in &ready.committed_entries {
             if let Some(state) = self.apply_entry(entry) {
-                self.node.snapshot(entry.index, state).expect("snapshot of an applied entry");
+                raft.snapshot(entry.index, state).expect("snapshot of an applied entry");
             }
         }
+    }
+}
+
+impl Peer for LabPeer {
+    fn raft(&self) -> &RawNode {
+        &self.node
+    }
+    fn tick(&mut self) {
+        self.node.tick();
+    }
+    fn step(&mut self, msg: Message) {
+        self.node.step(msg).expect("simulator delivers only well-addressed messages");
+    }
+    fn poll(&mut self) -> Option<Output> {
+        self.pipeline.poll(&mut self.node, &mut self.applier)
+    }
+    fn on_written(&mut self, through: u64, raft_state_size: usize) {
+        self.pipeline.on_written(through, raft_state_size);
+    }
+    fn check_invariants(&self) {
+        self.node.check_invariants();
     }
     fn propose(&mut self, data: Bytes) -> Result<(LogIndex, Term), ProposeError> {
         self.node.propose(data)

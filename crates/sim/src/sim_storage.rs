@@ -53,6 +53,21 @@ impl SimStorage {
         }
     }
 
+    /// What the storage has acknowledged as durable: what a crash keeps for sure.
+    pub fn durable_state(&self) -> &RecoveredState {
+        match self {
+            SimStorage::Mem(m) => m.state(),
+            SimStorage::Wal { acked, .. } => acked.state(),
+        }
+    }
+
+    /// Panics if the WAL's in-memory index is inconsistent (the in-memory store has none).
+    pub fn check_invariants(&self) {
+        if let SimStorage::Wal { wal, .. } = self {
+            wal.check_invariants();
+        }
+    }
+
     /// Starts writing `batches` (one append, no fsync yet). An error means the disk failed:
     /// the server must stop.
     pub fn begin(&mut self, batches: &[PersistBatch<'_>]) -> Result<(), WalError> {

@@ -8,12 +8,14 @@ use kvraft_raft::size::message_len;
 use kvraft_raft::{
     Config, DetRng, LogIndex, Message, NodeId, ProposeError, RawNode, RecoveredState, Term,
 };
+use kvraft_storage::WalError;
+
+use kvraft_replica::{Output, Write};
 
 use crate::checker::Checker;
 use crate::clients::{ClientCalls, ClientEvent};
 use crate::network::{Network, ReplyFate, RequestFate, MS};
 use crate::peer::Peer;
-use crate::persist_queue::PersistQueue;
 use crate::sim_storage::SimStorage;
 use crate::trace::Trace;
 
@@ -38,8 +40,8 @@ pub struct ServerSlot {
     pub incarnation: u64,
     /// Requests dispatched to the current incarnation (labrpc's per-server count).
     pub rpc_count: u64,
-    /// Readies waiting for the disk.
-    persist: PersistQueue,
+    /// The group write under way on its disk, from the write until its fsync returns.
+    writing: Option<Write>,
     /// Requests whose handler has run but whose response waits (for the disk, usually): per
     /// caller, the callers' incarnations in request order. Responses leave in that order.
     open_calls: BTreeMap<usize, VecDeque<u64>>,
@@ -94,6 +96,8 @@ pub struct World {
     pub raft_config: Box<dyn Fn(NodeId, Vec<NodeId>) -> Config>,
     /// Peers with proposals waiting for their next `ready()`.
     dirty: BTreeSet<usize>,
+    /// Servers driven since the last invariant check: the ones whose own state changed.
+    driven: BTreeSet<usize>,
     pub events_processed: u64,
     pub(crate) client_calls: ClientCalls,
     /// A paused server (think SIGSTOP or a long GC pause) does nothing until this time; events
@@ -158,7 +162,7 @@ impl World {
                     storage: SimStorage::from_env(seed ^ (i as u64 + 1)),
                     incarnation: 0,
                     rpc_count: 0,
-                    persist: PersistQueue::default(),
+                    writing: None,
                     open_calls: BTreeMap::new(),
                 })
                 .collect(),
@@ -167,6 +171,7 @@ impl World {
             trace: Trace::from_env(),
             raft_config: Box::new(sim_raft_config),
             dirty: BTreeSet::new(),
+            driven: BTreeSet::new(),
             events_processed: 0,
             client_calls: ClientCalls::default(),
             paused_until: vec![0; servers],
@@ -198,13 +203,15 @@ impl World {
     pub fn crash(&mut self, server: usize) {
         self.net.disconnect(server);
         let slot = &mut self.servers[server];
+        let writing = slot.writing.take();
         if slot.peer.take().is_some() {
-            slot.storage.crash(&mut self.rng, &slot.persist.in_flight());
+            let in_flight = writing.as_ref().map(Write::persist_batches).unwrap_or_default();
+            slot.storage.crash(&mut self.rng, &in_flight);
             self.trace.record(self.now_us, "crash", server as u64, 0);
         }
-        slot.persist.clear();
         slot.open_calls.clear();
         slot.incarnation += 1;
+        self.client_calls.forget_server(server);
         self.dirty.remove(&server);
     }
 
@@ -221,6 +228,7 @@ impl World {
         let peer = (self.make_peer)(server, config, recovered);
         self.checker.on_restart(server, peer.raft());
         slot.peer = Some(peer);
+        self.driven.insert(server);
         let incarnation = slot.incarnation;
         let phase = self.rng.below(TICK_US);
         self.schedule(self.now_us + phase, Event::Tick { server, incarnation });
@@ -251,88 +259,74 @@ impl World {
         }
     }
 
-    /// Takes every Ready the peer has: sends what may go now, queues the rest for the disk,
-    /// finishes Readies that wait for nothing, starts a group write if the disk is idle; then
-    /// delivers client replies.
+    /// Carries the peer's outputs to the simulated network, disk and clients until it has
+    /// none: exactly what the real server's node task does with the same outputs.
     pub(crate) fn drive(&mut self, server: usize) {
-        loop {
-            let slot = &mut self.servers[server];
-            let Some(peer) = slot.peer.as_mut() else { break };
-            let mut out = Vec::new();
-            while peer.has_ready() {
-                let mut rd = peer.ready();
-                out.append(&mut rd.messages);
-                self.checker.on_persist(server, peer.raft(), &rd.entries);
-                slot.persist.push(rd);
-            }
-            let mut progressed = false;
-            while let Some(mut rd) = slot.persist.pop_without_write() {
-                progressed = true;
-                peer.on_persisted(rd.number);
-                out.append(&mut rd.persisted_messages);
-                peer.apply(&mut rd, slot.storage.raft_state_size());
-            }
-            let started = match slot.persist.start_group() {
-                Some(batches) => Some(slot.storage.begin(&batches)),
-                None => None,
-            };
-            self.dispatch(server, out);
-            match started {
-                Some(Ok(())) => {
-                    let at = self.now_us + self.disk_latency.sample(&mut self.rng);
-                    let incarnation = self.servers[server].incarnation;
-                    self.schedule(at, Event::Persisted { server, incarnation });
+        self.driven.insert(server);
+        // A peer that stops (its disk failed) has no more outputs.
+        while let Some(output) = self.servers[server].peer.as_mut().and_then(|p| p.poll()) {
+            match output {
+                Output::Send(msgs) => {
+                    let slot = &self.servers[server];
+                    let node = slot.peer.as_ref().expect("polled above").raft();
+                    self.checker.on_send(server, node, slot.storage.durable_state(), &msgs);
+                    self.dispatch(server, msgs);
                 }
-                Some(Err(e)) => {
-                    self.stop_on_disk_failure(server, &e);
-                    break;
+                Output::Write(write) => {
+                    if let Err(e) = self.begin_write(server, write) {
+                        self.stop_on_disk_failure(server, &e);
+                        break;
+                    }
                 }
-                None => {}
-            }
-            let slot = &self.servers[server];
-            let more = slot.peer.as_ref().is_some_and(|p| p.has_ready());
-            if !progressed && !more {
-                break;
-            }
-        }
-        if let Some(peer) = self.servers[server].peer.as_mut() {
-            for (call, reply) in peer.take_replies() {
-                self.client_calls.on_server_reply(call, reply);
+                Output::Reply(id, reply) => self.client_calls.on_server_reply(id, reply),
             }
         }
         self.route_client_replies();
     }
 
-    /// The group write under way on `server` is durable: its Readies' messages go out and their
-    /// committed entries apply.
+    /// Starts a group write on `server`'s disk; its fsync returns at a later event.
+    fn begin_write(&mut self, server: usize, write: Write) -> Result<(), WalError> {
+        let slot = &mut self.servers[server];
+        assert!(slot.writing.is_none(), "server {server}: a second write while one is in flight");
+        self.checker.on_write(server, slot.storage.durable_state(), &write);
+        // In flight from here on, even if writing fails half way: a crash may keep a prefix.
+        let write = slot.writing.insert(write);
+        slot.storage.begin(&write.persist_batches())?;
+        let at = self.now_us + self.disk_latency.sample(&mut self.rng);
+        let incarnation = slot.incarnation;
+        self.schedule(at, Event::Persisted { server, incarnation });
+        Ok(())
+    }
+
+    /// The group write under way on `server` is durable: the peer learns it, and finishes the
+    /// Readies it covered.
     fn handle_persisted(&mut self, server: usize, incarnation: u64) {
         let slot = &mut self.servers[server];
         if slot.incarnation != incarnation {
             return;
         }
-        let result = slot.storage.finish(&slot.persist.in_flight());
-        if let Err(e) = result {
+        let write = slot.writing.as_ref().expect("a live incarnation's fsync has a write");
+        if let Err(e) = slot.storage.finish(&write.persist_batches()) {
+            // Still in flight: the crash that stops the server may keep some of it.
             self.stop_on_disk_failure(server, &e);
             return;
         }
+        let write = slot.writing.take().expect("checked above");
         self.trace.record(self.now_us, "persisted", server as u64, 0);
-        let peer = slot.peer.as_mut().expect("live incarnation has a peer");
-        let mut out = Vec::new();
-        for mut rd in slot.persist.take_written() {
-            if let Some(hard_state) = rd.hard_state {
+        for batch in &write.batches {
+            if let Some(hard_state) = batch.hard_state {
                 self.checker.on_durable(server, hard_state);
             }
-            peer.on_persisted(rd.number);
-            out.append(&mut rd.persisted_messages);
-            peer.apply(&mut rd, slot.storage.raft_state_size());
         }
-        self.dispatch(server, out);
+        let size = slot.storage.raft_state_size();
+        let peer = slot.peer.as_mut().expect("live incarnation has a peer");
+        peer.on_written(write.through, size);
         self.drive(server);
     }
 
     /// A disk error stops the server, as the real server stops: never retry an fsync. It
     /// stays down, with what its disk kept, until restarted.
-    fn stop_on_disk_failure(&mut self, server: usize, error: &kvraft_storage::WalError) {
+    fn stop_on_disk_failure(&mut self, server: usize, error: &WalError) {
         self.trace.record(self.now_us, "disk-failure", server as u64, 0);
         if std::env::var_os("SIM_VERBOSE").is_some() {
             eprintln!("t={}us server {server} stops: {error}", self.now_us);
@@ -452,7 +446,8 @@ impl World {
                 None
             }
         };
-        self.checker.after_event(&self.servers);
+        self.checker.after_event(&self.servers, &self.driven);
+        self.driven.clear();
         Some(waker)
     }
 

@@ -823,6 +823,61 @@ impl<D: Disk> WalStorage<D> {
         result
     }
 
+    /// Panics if the in-memory index of the log is inconsistent: one segment per retained
+    /// entry, in order and live; consecutive live segments; the data inside the file; the
+    /// latest snapshot mark in a live segment; entries right after the snapshot. Cheap (it
+    /// does not walk the entries): the simulator calls it after every event.
+    pub fn check_invariants(&self) {
+        assert_eq!(
+            self.entry_segments.len(),
+            self.state.entries.len(),
+            "WAL: a segment recorded for each retained entry"
+        );
+        let (Some(&oldest), Some(&newest)) = (self.segments.first(), self.segments.last()) else {
+            panic!("WAL: no live segment");
+        };
+        assert_eq!(
+            newest - oldest + 1,
+            self.segments.len() as u64,
+            "WAL: live segments {:?} are not consecutive",
+            self.segments
+        );
+        if let (Some(&first), Some(&last)) =
+            (self.entry_segments.first(), self.entry_segments.last())
+        {
+            assert!(
+                oldest <= first && first <= last && last <= newest,
+                "WAL: entries in segments {first}..={last}, live segments {oldest}..={newest}"
+            );
+        }
+        if let Some(mark) = self.mark_segment {
+            assert!(
+                (oldest..=newest).contains(&mark),
+                "WAL: the snapshot mark's segment {mark} is not live ({oldest}..={newest})"
+            );
+        }
+        assert!(
+            SEGMENT_HEADER_LEN as u64 <= self.current_len && self.current_len <= self.allocated_len,
+            "WAL: data length {} outside [header, file length {}]",
+            self.current_len,
+            self.allocated_len
+        );
+        if let Some(first) = self.state.entries.first() {
+            assert_eq!(
+                first.index,
+                self.state.snapshot.meta.index.next(),
+                "WAL: the first retained entry does not follow the snapshot"
+            );
+        }
+        if let Some(name) = &self.unsynced {
+            assert_eq!(
+                *name,
+                segment_file_name(newest),
+                "WAL: an unsynced write outside the current segment"
+            );
+        }
+    }
+
     /// The current segment's data length (header and records) and file length: the two
     /// differ by the zero-filled space prepared for the next batches.
     pub fn current_segment_lengths(&self) -> (u64, u64) {
