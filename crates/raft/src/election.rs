@@ -3,7 +3,8 @@
 use crate::message::{Message, MessageBody};
 use crate::progress::Progress;
 use crate::quorum;
-use crate::raw_node::{RawNode, Role};
+use crate::raw_node::RawNode;
+use crate::types::Role;
 use crate::types::{LogIndex, NodeId, Term};
 
 impl RawNode {

@@ -5,7 +5,8 @@ use bytes::Bytes;
 use crate::message::{
     AppendResult, Entry, Message, MessageBody, Snapshot, SnapshotMeta, SnapshotResult,
 };
-use crate::raw_node::{IncomingSnapshot, RawNode, Role};
+use crate::raw_node::{IncomingSnapshot, RawNode};
+use crate::types::Role;
 use crate::types::{LogIndex, Term};
 
 impl RawNode {

@@ -45,9 +45,9 @@ pub use config::{Config, ConfigError};
 pub use message::{
     AppendResult, Entry, HardState, Message, MessageBody, Snapshot, SnapshotMeta, SnapshotResult,
 };
-pub use raw_node::{ProposeError, RawNode, Role, SnapshotError, StepError};
-pub use read_index::{ReadIndexError, ReadState};
-pub use ready::{PersistBatch, Ready};
+pub use raw_node::{ProposeError, RawNode, SnapshotError, StepError};
+pub use read_index::ReadIndexError;
+pub use ready::{PersistBatch, ReadState, Ready};
 pub use rng::DetRng;
 pub use storage::{MemStorage, RecoveredState, Storage};
-pub use types::{LogIndex, NodeId, Term};
+pub use types::{LogIndex, NodeId, Role, Term};

@@ -12,15 +12,8 @@ use crate::progress::Progress;
 use crate::ready::Ready;
 use crate::rng::DetRng;
 use crate::storage::RecoveredState;
+pub use crate::types::Role;
 use crate::types::{LogIndex, NodeId, Term};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    Follower,
-    PreCandidate,
-    Candidate,
-    Leader,
-}
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ProposeError {

@@ -32,15 +32,10 @@ use std::collections::{BTreeMap, VecDeque};
 
 use crate::message::MessageBody;
 use crate::quorum;
-use crate::raw_node::{RawNode, Role};
+use crate::raw_node::RawNode;
+pub use crate::ready::ReadState;
+use crate::types::Role;
 use crate::types::{LogIndex, NodeId, Term};
-
-/// A confirmed read: serve the read `ctx` once the state machine has applied `index`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ReadState {
-    pub ctx: u64,
-    pub index: LogIndex,
-}
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ReadIndexError {

@@ -10,6 +10,17 @@ pub struct NodeId(pub u64);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Term(pub u64);
 
+/// What a peer is in its current term. The public face of the node's role: the state each
+/// role needs lives with the role inside `RawNode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Follower,
+    /// Asking whether it could win an election, without changing its term (thesis 9.6).
+    PreCandidate,
+    Candidate,
+    Leader,
+}
+
 /// A position in the replicated log. Index 0 is the empty prefix; the first entry is 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct LogIndex(pub u64);
