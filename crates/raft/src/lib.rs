@@ -8,7 +8,8 @@
 //!
 //! Parts: [`log`] (snapshot + retained entries and their watermarks), [`progress`] (the
 //! leader's view of each follower: probe / pipelined replicate / snapshot transfer),
-//! [`quorum`] (majority maths), [`storage`] (the durability contract and an in-memory
+//! [`membership`] (the voters and learners, and when some of them are a quorum; joint-capable),
+//! [`quorum`] (the majority maths of one voter set), [`storage`] (the durability contract and an in-memory
 //! implementation), [`message`] (what peers exchange), [`read_index`] (linearizable reads
 //! without log writes: ReadIndex on the leader, reads forwarded by followers, opt-in leader
 //! leases), and the `RawNode` itself, whose logic is split into elections, leader-side
@@ -18,6 +19,7 @@ pub mod config;
 mod election;
 mod follower;
 pub mod log;
+pub mod membership;
 pub mod message;
 pub mod progress;
 pub mod quorum;

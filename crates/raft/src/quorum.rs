@@ -1,10 +1,37 @@
-//! Majority arithmetic.
+//! Majority arithmetic over one set of voters. [`crate::membership::Membership`] combines it
+//! over the halves of a (possibly joint) configuration; nothing else should count votes.
 
 use crate::types::{LogIndex, Term};
 
 /// The number of votes that make a majority of `voters`.
 pub fn majority(voters: usize) -> usize {
     voters / 2 + 1
+}
+
+/// Where an election stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VoteResult {
+    /// A quorum granted its vote.
+    Won,
+    /// A quorum refused: the candidate gives up before its election timer runs out.
+    Lost,
+    /// Neither yet: wait for more answers, or for the election timer.
+    Pending,
+}
+
+/// The outcome of an election among `voters` voters, of which `granted` granted their vote and
+/// `rejected` refused it. It is lost only once a majority refused, even when, with an even
+/// number of voters, fewer refusals already make a win impossible: the candidate then waits for
+/// its election timer, which is slower but never wrong.
+pub fn vote_result(voters: usize, granted: usize, rejected: usize) -> VoteResult {
+    let needed = majority(voters);
+    if granted >= needed {
+        VoteResult::Won
+    } else if rejected >= needed {
+        VoteResult::Lost
+    } else {
+        VoteResult::Pending
+    }
 }
 
 /// The highest index that a majority of peers hold, given every voter's match index.
@@ -53,6 +80,17 @@ mod tests {
         assert_eq!(majority_value(&[u64::MAX, 4, 0, 4, 0]), 4);
         // Only one peer echoed: two of five is no majority.
         assert_eq!(majority_value(&[u64::MAX, 7, 0, 0, 0]), 0);
+    }
+
+    #[test]
+    fn an_election_is_lost_only_once_a_majority_refused() {
+        assert_eq!(vote_result(3, 2, 0), VoteResult::Won);
+        assert_eq!(vote_result(3, 1, 1), VoteResult::Pending);
+        assert_eq!(vote_result(3, 1, 2), VoteResult::Lost);
+        // Four voters, two refusals: no win is possible any more, but it is not yet lost.
+        assert_eq!(vote_result(4, 1, 2), VoteResult::Pending);
+        assert_eq!(vote_result(4, 1, 3), VoteResult::Lost);
+        assert_eq!(vote_result(1, 1, 0), VoteResult::Won);
     }
 
     #[test]
