@@ -6,17 +6,17 @@ use crate::message::{
     AppendResult, Entry, Message, MessageBody, Snapshot, SnapshotMeta, SnapshotResult,
 };
 use crate::raw_node::{IncomingSnapshot, RawNode};
-use crate::types::Role;
+use crate::role::RoleState;
 use crate::types::{LogIndex, Term};
 
 impl RawNode {
     /// A message from the leader of our term: follow it and restart the election timer.
     fn follow_leader(&mut self, m: &Message) {
-        assert_ne!(self.role, Role::Leader, "node {}: two leaders in term {}", self.id, self.term);
-        if self.role != Role::Follower {
-            self.become_follower(self.term, Some(m.from));
+        assert!(!self.is_leader(), "node {}: two leaders in term {}", self.id, self.term);
+        match &mut self.role {
+            RoleState::Follower { leader } => *leader = Some(m.from),
+            _ => self.become_follower(self.term, Some(m.from)),
         }
-        self.leader = Some(m.from);
         self.election_elapsed = 0;
     }
 

@@ -13,7 +13,10 @@
 //! implementation), [`message`] (what peers exchange), [`read_index`] (linearizable reads
 //! without log writes: ReadIndex on the leader, reads forwarded by followers, opt-in leader
 //! leases), and the `RawNode` itself, whose logic is split into elections, leader-side
-//! replication and follower-side handling.
+//! replication and follower-side handling. The state a role needs lives with the role (`role`:
+//! a leader's tracker exists only while it leads, a poll only while campaigning), and every
+//! decision that needs a quorum (commit, election, check-quorum, ReadIndex rounds) is taken in
+//! one place, `tracker`, through [`membership::Membership`].
 
 pub mod config;
 mod election;
@@ -28,8 +31,10 @@ pub mod read_index;
 pub mod ready;
 mod replication;
 pub mod rng;
+mod role;
 pub mod size;
 pub mod storage;
+mod tracker;
 pub mod types;
 
 /// The planted-bug features this build was compiled with (empty in any real build). The

@@ -36,6 +36,8 @@ pub struct Progress {
     pub recent_active: bool,
     /// The highest commit index this follower has been told of.
     pub sent_commit: LogIndex,
+    /// The latest ReadIndex round this follower has echoed in this term (0: none yet).
+    pub echoed_read_round: u64,
 }
 
 impl Progress {
@@ -46,6 +48,7 @@ impl Progress {
             mode: ReplicationMode::Probe { awaiting_response: false },
             recent_active: false,
             sent_commit: LogIndex::ZERO,
+            echoed_read_round: 0,
         }
     }
 

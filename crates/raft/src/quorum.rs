@@ -35,7 +35,7 @@ pub fn vote_result(voters: usize, granted: usize, rejected: usize) -> VoteResult
 }
 
 /// The highest index that a majority of peers hold, given every voter's match index.
-/// (Whether it may be committed also depends on its term: see `RawNode::maybe_commit`.)
+/// (Whether it may be committed also depends on its term: see [`committable_index`].)
 pub fn majority_match(matches: &[LogIndex]) -> LogIndex {
     majority_value(matches)
 }
@@ -49,24 +49,23 @@ pub fn majority_value<T: Ord + Copy>(values: &[T]) -> T {
     sorted[majority(values.len()) - 1]
 }
 
-/// The index a leader of `current_term` may commit, given every voter's match index (itself
-/// included) and the terms of its log: the highest index a majority holds, but only if that
+/// The index a leader of `current_term` may commit, given `held`, the highest index that a
+/// quorum of voters holds (itself included), and the terms of its log: `held`, but only if that
 /// entry is of the current term (Raft paper 5.4.2: older entries commit only indirectly, see
 /// Figure 8). `None` if nothing new may be committed.
 pub fn committable_index(
-    matches: &[LogIndex],
+    held: LogIndex,
     committed: LogIndex,
     current_term: Term,
     term_at: impl Fn(LogIndex) -> Option<Term>,
 ) -> Option<LogIndex> {
-    let candidate = majority_match(matches);
-    let from_current_term = term_at(candidate) == Some(current_term);
+    let from_current_term = term_at(held) == Some(current_term);
     #[cfg(feature = "bug-commit-old-term-by-count")]
     let from_current_term = {
         let _ = from_current_term;
-        term_at(candidate).is_some()
+        term_at(held).is_some()
     };
-    (candidate > committed && from_current_term).then_some(candidate)
+    (held > committed && from_current_term).then_some(held)
 }
 
 #[cfg(test)]
@@ -147,7 +146,7 @@ mod tests {
             let matches: Vec<LogIndex> = raw_matches.iter().map(|m| LogIndex((*m as u64).min(last))).collect();
             let committed = LogIndex(committed.min(last));
             let term_at = |i: LogIndex| terms.get(i.0 as usize).copied();
-            let got = committable_index(&matches, committed, current, term_at);
+            let got = committable_index(majority_match(&matches), committed, current, term_at);
             let holders = |i: u64| matches.iter().filter(|m| m.0 >= i).count();
             let want = (1..=last)
                 .rev()

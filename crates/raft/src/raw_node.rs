@@ -1,17 +1,20 @@
 //! `RawNode`: one Raft peer as a deterministic state machine. Input: `tick`, `step`, `propose`,
 //! `snapshot`, `on_persisted`. Output: `ready`. It never touches a clock, socket or file.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use bytes::Bytes;
 
 use crate::config::{Config, ConfigError};
 use crate::log::RaftLog;
+use crate::membership::Membership;
 use crate::message::{HardState, Message, MessageBody, Snapshot, SnapshotMeta};
 use crate::progress::Progress;
 use crate::ready::Ready;
 use crate::rng::DetRng;
+use crate::role::{LeaderState, RoleState};
 use crate::storage::RecoveredState;
+use crate::tracker::Tracker;
 pub use crate::types::Role;
 use crate::types::{LogIndex, NodeId, Term};
 
@@ -48,17 +51,15 @@ pub(crate) struct IncomingSnapshot {
 pub struct RawNode {
     pub(crate) config: Config,
     pub(crate) id: NodeId,
-    /// The other voters, in id order.
-    pub(crate) peers: Vec<NodeId>,
+    /// The voters (and, once membership can change, the learners): every quorum decision
+    /// counts through it.
+    pub(crate) membership: Membership,
     pub(crate) term: Term,
     pub(crate) vote: Option<NodeId>,
-    pub(crate) role: Role,
-    pub(crate) leader: Option<NodeId>,
+    /// The role, with the state that lives exactly as long as the role does.
+    pub(crate) role: RoleState,
     pub(crate) log: RaftLog,
-    pub(crate) progress: BTreeMap<NodeId, Progress>,
-    pub(crate) votes: BTreeMap<NodeId, bool>,
     pub(crate) election_elapsed: u32,
-    pub(crate) heartbeat_elapsed: u32,
     pub(crate) randomized_election_timeout: u32,
     /// Ticks since this node started; in-flight bookkeeping is stamped with it.
     pub(crate) now_tick: u64,
@@ -69,13 +70,12 @@ pub struct RawNode {
     pub(crate) persisted_hard_state: HardState,
     pub(crate) snapshot_to_persist: Option<Snapshot>,
     pub(crate) snapshot_to_apply: Option<Snapshot>,
+    /// Kept across role changes: a follower that briefly campaigned may resume a transfer
+    /// from the same leader where it stopped.
     pub(crate) incoming_snapshot: Option<IncomingSnapshot>,
-    /// Leader: new entries wait here for the next `ready()` so that proposals batch.
-    pub(crate) pending_broadcast: bool,
     pub(crate) next_ready_number: u64,
     /// Readies handed out but not yet persisted, with the last entry each wrote.
     pub(crate) unpersisted: VecDeque<(u64, Option<(LogIndex, Term)>)>,
-    pub(crate) uncommitted_bytes: usize,
     /// Linearizable reads in progress: the leader's, and those a follower forwarded.
     pub(crate) reads: crate::read_index::ReadQueue,
 }
@@ -86,19 +86,14 @@ impl RawNode {
         config.validate()?;
         let RecoveredState { hard_state, snapshot, entries } = recovered;
         let log = RaftLog::restore(snapshot, entries, hard_state.commit);
-        let peers = config.voters.iter().copied().filter(|v| *v != config.id).collect::<Vec<_>>();
         let mut node = RawNode {
             id: config.id,
-            peers,
+            membership: Membership::new(config.voters.iter().copied()),
             term: hard_state.term,
             vote: hard_state.vote,
-            role: Role::Follower,
-            leader: None,
+            role: RoleState::Follower { leader: None },
             log,
-            progress: BTreeMap::new(),
-            votes: BTreeMap::new(),
             election_elapsed: 0,
-            heartbeat_elapsed: 0,
             randomized_election_timeout: config.election_timeout_ticks,
             now_tick: 0,
             rng: DetRng::new(config.seed),
@@ -108,10 +103,8 @@ impl RawNode {
             snapshot_to_persist: None,
             snapshot_to_apply: None,
             incoming_snapshot: None,
-            pending_broadcast: false,
             next_ready_number: 1,
             unpersisted: VecDeque::new(),
-            uncommitted_bytes: 0,
             // Its own generator: forwarded reads draw nothing from the election timers' one.
             reads: crate::read_index::ReadQueue::new(
                 DetRng::new(config.seed ^ 0x5245_4144_494e_4458).next_u64(),
@@ -132,14 +125,18 @@ impl RawNode {
         self.term
     }
     pub fn role(&self) -> Role {
-        self.role
+        self.role.role()
     }
     pub fn is_leader(&self) -> bool {
-        self.role == Role::Leader
+        matches!(self.role, RoleState::Leader(_))
     }
-    /// The leader this peer currently follows, if it knows one.
+    /// The leader this peer currently follows (itself, if it leads), if it knows one.
     pub fn leader(&self) -> Option<NodeId> {
-        self.leader
+        match &self.role {
+            RoleState::Follower { leader } => *leader,
+            RoleState::PreCandidate { .. } | RoleState::Candidate { .. } => None,
+            RoleState::Leader(_) => Some(self.id),
+        }
     }
     pub fn vote(&self) -> Option<NodeId> {
         self.vote
@@ -161,8 +158,9 @@ impl RawNode {
     pub fn log(&self) -> &RaftLog {
         &self.log
     }
+    /// What this peer, if it leads, knows of `peer`'s log.
     pub fn progress(&self, peer: NodeId) -> Option<&Progress> {
-        self.progress.get(&peer)
+        self.role.leader_state()?.tracker.get(peer)
     }
     pub fn config(&self) -> &Config {
         &self.config
@@ -173,9 +171,10 @@ impl RawNode {
     /// Advances logical time by one tick.
     pub fn tick(&mut self) {
         self.now_tick += 1;
-        match self.role {
-            Role::Leader => self.tick_leader(),
-            _ => self.tick_election(),
+        if self.is_leader() {
+            self.tick_leader();
+        } else {
+            self.tick_election();
         }
         self.expire_forwarded_reads();
         self.settle_forwarded_reads();
@@ -184,20 +183,21 @@ impl RawNode {
     /// Proposes `data` for the log. On success, returns the index and term it will have if it
     /// commits; it commits only if the entry found at that index later carries that term.
     pub fn propose(&mut self, data: Bytes) -> Result<(LogIndex, Term), ProposeError> {
-        if self.role != Role::Leader {
-            return Err(ProposeError::NotLeader { leader: self.leader });
-        }
         let limit = self.config.max_uncommitted_bytes;
-        if self.uncommitted_bytes > 0 && self.uncommitted_bytes + data.len() > limit {
+        let RoleState::Leader(leader) = &mut self.role else {
+            return Err(ProposeError::NotLeader { leader: self.leader() });
+        };
+        let uncommitted = leader.uncommitted_bytes;
+        if uncommitted > 0 && uncommitted + data.len() > limit {
             return Err(ProposeError::TooManyUncommitted {
-                uncommitted: self.uncommitted_bytes,
+                uncommitted,
                 proposed: data.len(),
                 limit,
             });
         }
-        self.uncommitted_bytes += data.len();
+        leader.uncommitted_bytes += data.len();
+        leader.pending_broadcast = true;
         let index = self.log.append_new(self.term, data);
-        self.pending_broadcast = true;
         Ok((index, self.term))
     }
 
@@ -221,7 +221,7 @@ impl RawNode {
         if m.to != self.id {
             return Err(StepError::WrongRecipient { me: self.id, to: m.to });
         }
-        if !self.peers.contains(&m.from) {
+        if m.from == self.id || !self.membership.is_voter(m.from) {
             return Err(StepError::UnknownPeer(m.from));
         }
         if m.term > self.term {
@@ -299,15 +299,16 @@ impl RawNode {
             || self.log.has_committed_to_hand_out()
             || self.reads.has_output()
             || self.reads.has_open_batch()
-            || (self.role == Role::Leader
-                && (self.pending_broadcast
-                    || self.commit_news_pending()
-                    || self.reads.needs_round()))
+            || self.role.leader_state().is_some_and(|leader| {
+                leader.pending_broadcast
+                    || leader.tracker.commit_news_pending(self.log.committed())
+                    || self.reads.needs_round()
+            })
     }
 
     /// Takes the pending work. See [`Ready`] for what the driver must do with it.
     pub fn ready(&mut self) -> Ready {
-        if self.role == Role::Leader {
+        if self.is_leader() {
             self.flush_leader_sends();
         } else {
             self.send_forwarded_reads();
@@ -362,7 +363,7 @@ impl RawNode {
                 self.log.mark_persisted(index, term);
             }
         }
-        if self.role == Role::Leader {
+        if self.is_leader() {
             self.maybe_commit();
         }
     }
@@ -381,6 +382,30 @@ impl RawNode {
     pub(crate) fn respond_with_term(&mut self, request: &Message, term: Term, body: MessageBody) {
         debug_assert!(request.body.is_request());
         self.msgs_after_persist.push(Message { from: self.id, to: request.from, term, body });
+    }
+
+    /// The leader's own state; only code that runs while leading asks for it.
+    pub(crate) fn leader_state(&self) -> &LeaderState {
+        match &self.role {
+            RoleState::Leader(state) => state,
+            other => unreachable!("node {}: a {:?} has no leader state", self.id, other.role()),
+        }
+    }
+
+    pub(crate) fn leader_state_mut(&mut self) -> &mut LeaderState {
+        match &mut self.role {
+            RoleState::Leader(state) => state,
+            other => unreachable!("node {}: a {:?} has no leader state", self.id, other.role()),
+        }
+    }
+
+    /// The leader's view of its followers; only code that runs while leading asks for it.
+    pub(crate) fn tracker(&self) -> &Tracker {
+        &self.leader_state().tracker
+    }
+
+    pub(crate) fn tracker_mut(&mut self) -> &mut Tracker {
+        &mut self.leader_state_mut().tracker
     }
 
     pub(crate) fn reset_election_timer(&mut self) {
@@ -403,7 +428,7 @@ impl RawNode {
         let timeout = self.config.election_timeout_ticks;
         self.config.check_quorum
             && self.election_elapsed < timeout
-            && (self.leader.is_some()
+            && (self.leader().is_some()
                 || (self.config.lease_reads && self.now_tick < timeout as u64))
     }
 
@@ -417,40 +442,29 @@ impl RawNode {
             "node {}: last log term above current term",
             self.id
         );
-        match self.role {
-            Role::Leader => {
-                assert_eq!(
-                    self.leader,
-                    Some(self.id),
-                    "node {}: leader does not follow itself",
-                    self.id
-                );
+        match &self.role {
+            RoleState::Leader(leader) => {
                 assert_eq!(
                     self.vote,
                     Some(self.id),
                     "node {}: leader did not vote for itself",
                     self.id
                 );
-                for (peer, pr) in &self.progress {
-                    assert!(
-                        pr.match_index < pr.next_index,
-                        "node {}: peer {peer} match >= next",
-                        self.id
-                    );
-                    assert!(
-                        pr.match_index <= self.log.last_index(),
-                        "node {}: peer {peer} match beyond log",
-                        self.id
-                    );
-                }
+                leader.tracker.check_invariants(&self.membership, self.log.last_index());
             }
-            Role::Candidate => assert_eq!(
-                self.vote,
-                Some(self.id),
-                "node {}: candidate without self-vote",
-                self.id
-            ),
-            Role::Follower | Role::PreCandidate => {}
+            RoleState::Candidate { poll } => {
+                assert_eq!(
+                    self.vote,
+                    Some(self.id),
+                    "node {}: candidate without self-vote",
+                    self.id
+                );
+                poll.check_invariants(&self.membership, self.id);
+            }
+            RoleState::PreCandidate { poll } => poll.check_invariants(&self.membership, self.id),
+            RoleState::Follower { leader } => {
+                assert_ne!(*leader, Some(self.id), "node {}: a follower of itself", self.id)
+            }
         }
     }
 }

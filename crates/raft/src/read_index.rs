@@ -31,7 +31,6 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::message::MessageBody;
-use crate::quorum;
 use crate::raw_node::RawNode;
 pub use crate::ready::ReadState;
 use crate::types::Role;
@@ -76,8 +75,6 @@ pub(crate) struct ReadQueue {
     /// The latest round sent. Never reset: rounds only grow, so an echo of an old round can
     /// never confirm a newer read.
     pub(crate) last_round: u64,
-    /// The highest round each peer has echoed in this term.
-    echoed: BTreeMap<NodeId, u64>,
     /// Lease reads: rounds sent in this term that no majority has echoed yet, with the tick
     /// each was first sent at.
     round_sent_ticks: VecDeque<(u64, u64)>,
@@ -147,7 +144,7 @@ impl RawNode {
         if self.reads.len() >= MAX_PENDING_READS {
             return Err(ReadIndexError::TooManyPending(MAX_PENDING_READS));
         }
-        match (self.role, self.leader) {
+        match (self.role(), self.leader()) {
             (Role::Leader, _) => {
                 self.leader_read(ReadOrigin::Local(ctx));
                 Ok(())
@@ -156,7 +153,7 @@ impl RawNode {
                 self.forward_read(leader, ctx);
                 Ok(())
             }
-            _ => Err(ReadIndexError::NotLeader { leader: self.leader }),
+            _ => Err(ReadIndexError::NotLeader { leader: self.leader() }),
         }
     }
 
@@ -167,7 +164,7 @@ impl RawNode {
     /// True if this leader holds a lease: a round that a majority echoed in this term was sent
     /// at most `Config::lease_duration_ticks` ago.
     pub fn in_read_lease(&self) -> bool {
-        self.role == Role::Leader
+        self.is_leader()
             && self.config.lease_duration_ticks().is_some_and(|lease| {
                 self.reads.lease_from_tick.is_some_and(|sent| self.now_tick - sent <= lease as u64)
             })
@@ -181,7 +178,8 @@ impl RawNode {
             return;
         }
         let index = self.log.committed();
-        if self.peers.is_empty() || self.in_read_lease() {
+        let alone = self.tracker().leader_alone_is_quorum(&self.membership);
+        if alone || self.in_read_lease() {
             self.confirm_read(origin, index);
         } else {
             self.reads.pending.push_back((origin, index, 0));
@@ -233,7 +231,7 @@ impl RawNode {
             return;
         }
         self.start_read_round();
-        for peer in self.peers.clone() {
+        for peer in self.tracker().followers() {
             self.send_heartbeat(peer);
         }
     }
@@ -244,17 +242,12 @@ impl RawNode {
         if round == 0 || round > self.reads.last_round {
             return;
         }
-        let echoed = self.reads.echoed.entry(from).or_default();
-        *echoed = (*echoed).max(round);
+        let progress = self.tracker_mut().progress_mut(from);
+        progress.echoed_read_round = progress.echoed_read_round.max(round);
         if self.reads.pending.is_empty() && self.reads.round_sent_ticks.is_empty() {
             return;
         }
-        // One value per voter: the leader has seen every round it sent; a peer that has not
-        // echoed in this term counts as round 0.
-        let mut rounds: Vec<u64> =
-            self.peers.iter().map(|p| self.reads.echoed.get(p).copied().unwrap_or(0)).collect();
-        rounds.push(u64::MAX);
-        let quorum_round = quorum::majority_value(&rounds);
+        let quorum_round = self.tracker().quorum_read_round(&self.membership);
         // A majority each received a heartbeat carrying `quorum_round` or later, so sent no
         // earlier than any round up to it: the latest such round's send tick starts the lease.
         while let Some(&(r, sent)) = self.reads.round_sent_ticks.front() {
@@ -275,7 +268,7 @@ impl RawNode {
 
     /// A follower forwards reads to us (we are in its term).
     pub(crate) fn handle_read_index_request(&mut self, from: NodeId, ctx: u64) {
-        if self.role != Role::Leader || self.reads.len() >= MAX_PENDING_READS {
+        if !self.is_leader() || self.reads.len() >= MAX_PENDING_READS {
             self.send(from, MessageBody::ReadIndexResponse { ctx, index: None });
             return;
         }
@@ -298,7 +291,6 @@ impl RawNode {
                 }
             }
         }
-        self.reads.echoed.clear();
         self.reads.round_sent_ticks.clear();
         self.reads.lease_from_tick = None;
     }
@@ -373,7 +365,7 @@ impl RawNode {
     /// term they were sent to. O(1) unless there is something to fail.
     pub(crate) fn settle_forwarded_reads(&mut self) {
         let Some((term, leader)) = self.reads.forward_to else { return };
-        if self.role == Role::Follower && self.term == term && self.leader == Some(leader) {
+        if self.role() == Role::Follower && self.term == term && self.leader() == Some(leader) {
             return;
         }
         for (_, batch) in std::mem::take(&mut self.reads.forwarded) {
@@ -385,18 +377,18 @@ impl RawNode {
     /// Panics if the read bookkeeping is inconsistent (part of `check_invariants`).
     pub(crate) fn check_read_invariants(&self) {
         let r = &self.reads;
-        if self.role != Role::Leader {
+        if !self.is_leader() {
             assert!(
                 r.pending.is_empty() && r.awaiting_commit.is_empty() && r.lease_from_tick.is_none(),
                 "node {}: a {:?} holds leader reads",
                 self.id,
-                self.role
+                self.role()
             );
         }
         if !r.forwarded.is_empty() {
             let (term, leader) = r.forward_to.expect("forwarded reads have a destination");
             assert!(
-                self.role == Role::Follower && self.term == term && self.leader == Some(leader),
+                self.role() == Role::Follower && self.term == term && self.leader() == Some(leader),
                 "node {}: forwarded reads outlive their leader {leader} in term {term}",
                 self.id
             );

@@ -2,34 +2,34 @@
 
 use crate::message::{AppendResult, MessageBody, SnapshotResult};
 use crate::progress::{ReplicationMode, SnapshotTransfer};
-use crate::quorum;
 use crate::raw_node::RawNode;
-use crate::types::Role;
+use crate::role::RoleState;
 use crate::types::{LogIndex, NodeId, Term};
 
 impl RawNode {
     pub(crate) fn tick_leader(&mut self) {
-        self.heartbeat_elapsed += 1;
+        self.leader_state_mut().heartbeat_elapsed += 1;
         self.election_elapsed += 1;
         if self.election_elapsed >= self.config.election_timeout_ticks {
             self.election_elapsed = 0;
-            if self.config.check_quorum && !self.quorum_recently_active() {
-                // Cut off from a majority: stop claiming leadership (thesis 6.2).
+            if self.config.check_quorum && !self.tracker().quorum_recently_active(&self.membership)
+            {
+                // Cut off from a quorum: stop claiming leadership (thesis 6.2).
                 self.become_follower(self.term, None);
                 return;
             }
-            for pr in self.progress.values_mut() {
-                pr.recent_active = false;
-            }
+            self.tracker_mut().forget_recent_activity();
         }
-        if self.heartbeat_elapsed >= self.config.heartbeat_interval_ticks {
-            self.heartbeat_elapsed = 0;
+        let interval = self.config.heartbeat_interval_ticks;
+        let leader = self.leader_state_mut();
+        if leader.heartbeat_elapsed >= interval {
+            leader.heartbeat_elapsed = 0;
             if self.config.lease_reads {
                 // Every heartbeat is a round, so that the lease is renewed continuously.
                 self.start_read_round();
             }
             let reads_waiting = self.reads.has_unconfirmed() || self.config.lease_reads;
-            for peer in self.peers.clone() {
+            for peer in self.tracker().followers() {
                 // Reads and leases are confirmed by heartbeat echoes only: peers that got a
                 // probe or a chunk instead get a heartbeat too (a lost round retries).
                 if !self.heartbeat_peer(peer) && reads_waiting {
@@ -39,17 +39,12 @@ impl RawNode {
         }
     }
 
-    fn quorum_recently_active(&self) -> bool {
-        let active = 1 + self.progress.values().filter(|pr| pr.recent_active).count();
-        active >= quorum::majority(self.peers.len() + 1)
-    }
-
     /// One heartbeat round for `peer`: also where lost appends and chunks are noticed and
     /// resent. True if the peer got a Heartbeat message.
     fn heartbeat_peer(&mut self, peer: NodeId) -> bool {
         let lost_after = 2 * self.config.heartbeat_interval_ticks as u64;
         let deadline = self.now_tick.saturating_sub(lost_after);
-        let pr = self.progress.get_mut(&peer).expect("progress for every peer");
+        let pr = self.tracker_mut().progress_mut(peer);
         let stalled = pr.replication_stalled(deadline);
         match &mut pr.mode {
             ReplicationMode::Probe { awaiting_response } => {
@@ -75,9 +70,10 @@ impl RawNode {
     }
 
     pub(crate) fn send_heartbeat(&mut self, peer: NodeId) {
-        let pr = self.progress.get_mut(&peer).expect("progress for every peer");
+        let committed = self.log.committed();
+        let pr = self.tracker_mut().progress_mut(peer);
         // The follower holds our log up to its match index, so that much commit is safe to tell.
-        let commit = pr.match_index.min(self.log.committed());
+        let commit = pr.match_index.min(committed);
         pr.sent_commit = pr.sent_commit.max(commit);
         let read_round = self.reads.last_round;
         self.send(peer, MessageBody::Heartbeat { commit, read_round });
@@ -87,7 +83,7 @@ impl RawNode {
     /// snapshot transfer if they are compacted away. False if nothing was sent.
     pub(crate) fn send_append(&mut self, peer: NodeId, allow_empty: bool) -> bool {
         let max_inflight = self.config.max_inflight_appends;
-        let pr = self.progress.get(&peer).expect("progress for every peer");
+        let pr = self.tracker().progress(peer);
         if pr.is_paused(max_inflight) {
             return false;
         }
@@ -103,7 +99,7 @@ impl RawNode {
         let last_sent = prev_log_index.plus(entries.len() as u64);
         let leader_commit = self.log.committed();
         let now = self.now_tick;
-        let pr = self.progress.get_mut(&peer).expect("progress for every peer");
+        let pr = self.tracker_mut().progress_mut(peer);
         pr.sent_commit = pr.sent_commit.max(leader_commit.min(last_sent));
         match &mut pr.mode {
             ReplicationMode::Probe { awaiting_response } => *awaiting_response = true,
@@ -125,17 +121,14 @@ impl RawNode {
     fn start_snapshot_transfer(&mut self, peer: NodeId) {
         let snapshot = self.log.snapshot().clone();
         let now = self.now_tick;
-        self.progress
-            .get_mut(&peer)
-            .expect("progress for every peer")
-            .become_snapshot(snapshot, now);
+        self.tracker_mut().progress_mut(peer).become_snapshot(snapshot, now);
         self.send_snapshot_chunk(peer);
     }
 
     fn send_snapshot_chunk(&mut self, peer: NodeId) {
         let chunk = self.config.snapshot_chunk_bytes;
         let now = self.now_tick;
-        let pr = self.progress.get_mut(&peer).expect("progress for every peer");
+        let pr = self.tracker_mut().progress_mut(peer);
         let ReplicationMode::Snapshot(SnapshotTransfer { snapshot, offset, sent_at_tick }) =
             &mut pr.mode
         else {
@@ -158,33 +151,26 @@ impl RawNode {
     /// commit progress they have not heard of. Called from `ready()`, so proposals batch.
     pub(crate) fn flush_leader_sends(&mut self) {
         self.broadcast_read_round();
-        if std::mem::take(&mut self.pending_broadcast) {
-            for peer in self.peers.clone() {
+        if std::mem::take(&mut self.leader_state_mut().pending_broadcast) {
+            for peer in self.tracker().followers() {
                 self.send_append(peer, false);
             }
         }
-        if self.commit_news_pending() {
-            let committed = self.log.committed();
-            for peer in self.peers.clone() {
-                let pr = &self.progress[&peer];
-                if pr.sent_commit < pr.match_index.min(committed) {
+        let committed = self.log.committed();
+        if self.tracker().commit_news_pending(committed) {
+            for peer in self.tracker().followers() {
+                if self.tracker().owes_commit_news(peer, committed) {
                     self.send_heartbeat(peer);
                 }
             }
         }
     }
 
-    /// Some follower holds entries that are committed but has not been told so.
-    pub(crate) fn commit_news_pending(&self) -> bool {
-        let committed = self.log.committed();
-        self.progress.values().any(|pr| pr.sent_commit < pr.match_index.min(committed))
-    }
-
     pub(crate) fn handle_append_response(&mut self, from: NodeId, result: AppendResult) {
-        if self.role != Role::Leader {
+        if !self.is_leader() {
             return;
         }
-        let pr = self.progress.get_mut(&from).expect("progress for every peer");
+        let pr = self.tracker_mut().progress_mut(from);
         pr.recent_active = true;
         match result {
             AppendResult::Accepted { match_index } => {
@@ -219,7 +205,7 @@ impl RawNode {
         hint_term: Term,
     ) -> bool {
         let candidate = self.log.find_conflict_by_term(hint_index, hint_term);
-        let pr = self.progress.get_mut(&peer).expect("progress for every peer");
+        let pr = self.tracker_mut().progress_mut(peer);
         let stale = match &pr.mode {
             ReplicationMode::Replicate { .. } => rejected_prev <= pr.match_index,
             ReplicationMode::Probe { .. } => rejected_prev != pr.next_index.prev(),
@@ -234,19 +220,19 @@ impl RawNode {
     }
 
     pub(crate) fn handle_heartbeat_response(&mut self, from: NodeId, read_round: u64) {
-        if self.role != Role::Leader {
+        if !self.is_leader() {
             return;
         }
-        self.progress.get_mut(&from).expect("progress for every peer").recent_active = true;
+        self.tracker_mut().progress_mut(from).recent_active = true;
         self.on_read_round_echo(from, read_round);
         self.send_append(from, false);
     }
 
     pub(crate) fn handle_snapshot_response(&mut self, from: NodeId, result: SnapshotResult) {
-        if self.role != Role::Leader {
+        if !self.is_leader() {
             return;
         }
-        let pr = self.progress.get_mut(&from).expect("progress for every peer");
+        let pr = self.tracker_mut().progress_mut(from);
         pr.recent_active = true;
         match result {
             SnapshotResult::Installed { match_index } => {
@@ -270,25 +256,24 @@ impl RawNode {
         }
     }
 
-    /// Commits the highest index a majority holds, if it is from the current term (Raft paper
+    /// Commits the highest index a quorum holds, if it is from the current term (Raft paper
     /// 5.4.2, Figure 8: older entries commit only indirectly). True if the commit advanced.
     pub(crate) fn maybe_commit(&mut self) -> bool {
-        let mut matches: Vec<LogIndex> = self.progress.values().map(|pr| pr.match_index).collect();
-        matches.push(self.log.persisted());
-        let log = &self.log;
-        if let Some(candidate) =
-            quorum::committable_index(&matches, log.committed(), self.term, |i| log.term(i))
-        {
-            let before = self.log.committed();
-            self.log.commit_to(candidate);
-            let newly: usize = (before.0 + 1..=candidate.0)
-                .filter_map(|i| self.log.entry(LogIndex(i)))
-                .map(|e| e.data.len())
-                .sum();
-            self.uncommitted_bytes = self.uncommitted_bytes.saturating_sub(newly);
-            self.release_reads_awaiting_commit();
-            return true;
-        }
-        false
+        let RoleState::Leader(leader) = &mut self.role else {
+            unreachable!("node {}: only a leader commits by counting", self.id);
+        };
+        let Some(index) = leader.tracker.committable_index(&self.membership, &self.log, self.term)
+        else {
+            return false;
+        };
+        let before = self.log.committed();
+        self.log.commit_to(index);
+        let newly: usize = (before.0 + 1..=index.0)
+            .filter_map(|i| self.log.entry(LogIndex(i)))
+            .map(|e| e.data.len())
+            .sum();
+        leader.uncommitted_bytes = leader.uncommitted_bytes.saturating_sub(newly);
+        self.release_reads_awaiting_commit();
+        true
     }
 }
