@@ -34,8 +34,10 @@ impl RawNode {
             self.term = term;
             self.vote = None;
         }
-        self.role = RoleState::Follower { leader };
-        self.drop_leader_reads();
+        let previous = std::mem::replace(&mut self.role, RoleState::Follower { leader });
+        if let RoleState::Leader(state) = previous {
+            self.fail_leader_reads(state.reads);
+        }
         self.reset_election_timer();
     }
 
@@ -109,7 +111,6 @@ impl RawNode {
         let tracker = Tracker::new(&self.membership, self.id, self.log.last_index());
         self.role = RoleState::Leader(LeaderState::new(tracker));
         self.election_elapsed = 0;
-        self.drop_leader_reads();
         self.settle_forwarded_reads();
         if self.config.append_noop_on_election {
             self.log.append_new(self.term, bytes::Bytes::new());

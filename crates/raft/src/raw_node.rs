@@ -6,17 +6,18 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 
 use crate::config::{Config, ConfigError};
+use crate::forwarded_reads::ForwardedReads;
 use crate::log::RaftLog;
 use crate::membership::Membership;
 use crate::message::{HardState, Message, MessageBody, Snapshot, SnapshotMeta};
 use crate::progress::Progress;
-use crate::ready::Ready;
+use crate::ready::{ReadState, Ready};
 use crate::rng::DetRng;
 use crate::role::{LeaderState, RoleState};
 use crate::storage::RecoveredState;
 use crate::tracker::Tracker;
 pub use crate::types::Role;
-use crate::types::{LogIndex, NodeId, Term};
+use crate::types::{LogIndex, NodeId, ReadRound, Term};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ProposeError {
@@ -76,8 +77,15 @@ pub struct RawNode {
     pub(crate) next_ready_number: u64,
     /// Readies handed out but not yet persisted, with the last entry each wrote.
     pub(crate) unpersisted: VecDeque<(u64, Option<(LogIndex, Term)>)>,
-    /// Linearizable reads in progress: the leader's, and those a follower forwarded.
-    pub(crate) reads: crate::read_index::ReadQueue,
+    /// The latest ReadIndex round this peer sent as leader (rounds outlive leaderships).
+    pub(crate) read_round: ReadRound,
+    /// Reads this peer forwarded to its leader as a follower. They are failed, in
+    /// `settle_forwarded_reads`, once it no longer follows the leader and term they went to.
+    pub(crate) forwarded_reads: ForwardedReads,
+    /// Reads confirmed since the last Ready, for the next one.
+    pub(crate) read_states: Vec<ReadState>,
+    /// Reads failed since the last Ready, for the next one.
+    pub(crate) failed_reads: Vec<u64>,
 }
 
 impl RawNode {
@@ -105,10 +113,13 @@ impl RawNode {
             incoming_snapshot: None,
             next_ready_number: 1,
             unpersisted: VecDeque::new(),
+            read_round: ReadRound::NONE,
             // Its own generator: forwarded reads draw nothing from the election timers' one.
-            reads: crate::read_index::ReadQueue::new(
+            forwarded_reads: ForwardedReads::new(
                 DetRng::new(config.seed ^ 0x5245_4144_494e_4458).next_u64(),
             ),
+            read_states: Vec::new(),
+            failed_reads: Vec::new(),
             config,
         };
         node.persisted_hard_state.commit = node.log.committed();
@@ -271,7 +282,7 @@ impl RawNode {
                 self.handle_heartbeat(&m, commit, read_round)
             }
             MessageBody::HeartbeatResponse { read_round } => {
-                self.handle_heartbeat_response(m.from, read_round)
+                self.handle_heartbeat_response(m.from, ReadRound(read_round))
             }
             MessageBody::SnapshotChunk { meta, offset, data, done } => {
                 self.handle_snapshot_chunk(&m, meta, offset, data, done)
@@ -297,12 +308,13 @@ impl RawNode {
             || self.snapshot_to_apply.is_some()
             || self.log.has_unstable()
             || self.log.has_committed_to_hand_out()
-            || self.reads.has_output()
-            || self.reads.has_open_batch()
+            || !self.read_states.is_empty()
+            || !self.failed_reads.is_empty()
+            || self.forwarded_reads.has_open_batch()
             || self.role.leader_state().is_some_and(|leader| {
                 leader.pending_broadcast
                     || leader.tracker.commit_news_pending(self.log.committed())
-                    || self.reads.needs_round()
+                    || leader.reads.needs_round()
             })
     }
 
@@ -337,8 +349,8 @@ impl RawNode {
             persisted_messages: std::mem::take(&mut self.msgs_after_persist),
             apply_snapshot: self.snapshot_to_apply.take(),
             committed_entries: self.log.take_committed(),
-            read_states: std::mem::take(&mut self.reads.confirmed),
-            failed_reads: std::mem::take(&mut self.reads.failed),
+            read_states: std::mem::take(&mut self.read_states),
+            failed_reads: std::mem::take(&mut self.failed_reads),
         };
         if rd.must_persist() || !self.unpersisted.is_empty() {
             // The promises in `persisted_messages` hold once this write *and every earlier

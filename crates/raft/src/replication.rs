@@ -4,7 +4,7 @@ use crate::message::{AppendResult, MessageBody, SnapshotResult};
 use crate::progress::{ReplicationMode, SnapshotTransfer};
 use crate::raw_node::RawNode;
 use crate::role::RoleState;
-use crate::types::{LogIndex, NodeId, Term};
+use crate::types::{LogIndex, NodeId, ReadRound, Term};
 
 impl RawNode {
     pub(crate) fn tick_leader(&mut self) {
@@ -28,7 +28,8 @@ impl RawNode {
                 // Every heartbeat is a round, so that the lease is renewed continuously.
                 self.start_read_round();
             }
-            let reads_waiting = self.reads.has_unconfirmed() || self.config.lease_reads;
+            let reads_waiting =
+                self.leader_state().reads.has_unconfirmed() || self.config.lease_reads;
             for peer in self.tracker().followers() {
                 // Reads and leases are confirmed by heartbeat echoes only: peers that got a
                 // probe or a chunk instead get a heartbeat too (a lost round retries).
@@ -75,7 +76,7 @@ impl RawNode {
         // The follower holds our log up to its match index, so that much commit is safe to tell.
         let commit = pr.match_index.min(committed);
         pr.sent_commit = pr.sent_commit.max(commit);
-        let read_round = self.reads.last_round;
+        let read_round = self.read_round.0;
         self.send(peer, MessageBody::Heartbeat { commit, read_round });
     }
 
@@ -219,7 +220,7 @@ impl RawNode {
         true
     }
 
-    pub(crate) fn handle_heartbeat_response(&mut self, from: NodeId, read_round: u64) {
+    pub(crate) fn handle_heartbeat_response(&mut self, from: NodeId, read_round: ReadRound) {
         if !self.is_leader() {
             return;
         }

@@ -2,6 +2,7 @@
 //! "a leader's progress exists only while leading" or "votes are counted only while
 //! campaigning" are facts of the types rather than lines to remember in every transition.
 
+use crate::read_queue::ReadQueue;
 use crate::tracker::{Poll, Tracker};
 use crate::types::{NodeId, Role};
 
@@ -31,6 +32,8 @@ pub(crate) struct LeaderState {
     pub(crate) uncommitted_bytes: usize,
     /// Ticks since the last heartbeat round.
     pub(crate) heartbeat_elapsed: u32,
+    /// The reads this leader is confirming; those still unconfirmed fail when it steps down.
+    pub(crate) reads: ReadQueue,
 }
 
 impl LeaderState {
@@ -40,6 +43,7 @@ impl LeaderState {
             pending_broadcast: false,
             uncommitted_bytes: 0,
             heartbeat_elapsed: 0,
+            reads: ReadQueue::default(),
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::log::RaftLog;
 use crate::membership::Membership;
 use crate::progress::Progress;
 use crate::quorum::{self, VoteResult};
-use crate::types::{LogIndex, NodeId, Term};
+use crate::types::{LogIndex, NodeId, ReadRound, Term};
 
 /// The leader's view of its followers. It exists only while its owner leads.
 #[derive(Debug)]
@@ -47,6 +47,11 @@ impl Tracker {
 
     pub(crate) fn get(&self, peer: NodeId) -> Option<&Progress> {
         self.progress.get(&peer)
+    }
+
+    /// Every follower's progress, in id order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (NodeId, &Progress)> {
+        self.progress.iter().map(|(peer, progress)| (*peer, progress))
     }
 
     pub(crate) fn progress(&self, peer: NodeId) -> &Progress {
@@ -93,13 +98,13 @@ impl Tracker {
     }
 
     /// The latest ReadIndex round a quorum has echoed in this term. The leader has seen every
-    /// round it sent; a follower that has not echoed in this term counts as round 0.
-    pub(crate) fn quorum_read_round(&self, membership: &Membership) -> u64 {
+    /// round it sent; a follower that has not echoed in this term counts as no round.
+    pub(crate) fn quorum_read_round(&self, membership: &Membership) -> ReadRound {
         membership.quorum_value(|id| {
             if id == self.leader {
-                u64::MAX
+                ReadRound::ALL
             } else {
-                self.progress.get(&id).map_or(0, |p| p.echoed_read_round)
+                self.progress.get(&id).map_or(ReadRound::NONE, |p| p.echoed_read_round)
             }
         })
     }

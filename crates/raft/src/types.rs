@@ -21,6 +21,23 @@ pub enum Role {
     Leader,
 }
 
+/// A leader's ReadIndex heartbeat round (see `read_index`). Rounds only grow, across terms too,
+/// so that an echo of an old round can never confirm a newer read. Messages carry the bare
+/// number (`MessageBody::Heartbeat::read_round`), 0 meaning "no round".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct ReadRound(pub u64);
+
+impl ReadRound {
+    /// No round: what heartbeats carry before the first read, and what a stale echo says.
+    pub const NONE: ReadRound = ReadRound(0);
+    /// Every round: what the leader has seen of its own rounds when a quorum is counted.
+    pub const ALL: ReadRound = ReadRound(u64::MAX);
+
+    pub fn next(self) -> ReadRound {
+        ReadRound(self.0 + 1)
+    }
+}
+
 /// A position in the replicated log. Index 0 is the empty prefix; the first entry is 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct LogIndex(pub u64);
