@@ -72,9 +72,9 @@ impl RawNode {
             };
             // A real vote request carries our new term and self-vote: they must be durable first.
             if pre_vote {
-                self.msgs.push(m);
+                self.messages.push(m);
             } else {
-                self.msgs_after_persist.push(m);
+                self.persisted_messages.push(m);
             }
         }
     }

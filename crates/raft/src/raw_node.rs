@@ -65,8 +65,11 @@ pub struct RawNode {
     /// Ticks since this node started; in-flight bookkeeping is stamped with it.
     pub(crate) now_tick: u64,
     pub(crate) rng: DetRng,
-    pub(crate) msgs: Vec<Message>,
-    pub(crate) msgs_after_persist: Vec<Message>,
+    /// Messages for the next Ready's `messages`: they promise nothing durable.
+    pub(crate) messages: Vec<Message>,
+    /// Messages for the next Ready's `persisted_messages`: they may leave only once this
+    /// node's state up to that Ready is durable.
+    pub(crate) persisted_messages: Vec<Message>,
     /// The hard state as last handed to storage.
     pub(crate) persisted_hard_state: HardState,
     pub(crate) snapshot_to_persist: Option<Snapshot>,
@@ -105,8 +108,8 @@ impl RawNode {
             randomized_election_timeout: config.election_timeout_ticks,
             now_tick: 0,
             rng: DetRng::new(config.seed),
-            msgs: Vec::new(),
-            msgs_after_persist: Vec::new(),
+            messages: Vec::new(),
+            persisted_messages: Vec::new(),
             persisted_hard_state: hard_state,
             snapshot_to_persist: None,
             snapshot_to_apply: None,
@@ -301,8 +304,8 @@ impl RawNode {
 
     /// True if `ready()` has something for the driver.
     pub fn has_ready(&self) -> bool {
-        !self.msgs.is_empty()
-            || !self.msgs_after_persist.is_empty()
+        !self.messages.is_empty()
+            || !self.persisted_messages.is_empty()
             || self.term_or_vote_unpersisted()
             || self.snapshot_to_persist.is_some()
             || self.snapshot_to_apply.is_some()
@@ -333,35 +336,37 @@ impl RawNode {
         // restart), so a change of it alone asks for no write and no fsync: it rides along
         // with the next write of entries, a snapshot, the term or the vote. Writing it on its
         // own would cost the leader a second fsync per proposal, serialised behind the first.
-        let hs = self.hard_state();
+        let current = self.hard_state();
         let write_hard_state = self.term_or_vote_unpersisted()
-            || ((!entries.is_empty() || snapshot.is_some()) && hs != self.persisted_hard_state);
-        let hard_state = write_hard_state.then_some(hs);
+            || ((!entries.is_empty() || snapshot.is_some())
+                && current != self.persisted_hard_state);
+        let hard_state = write_hard_state.then_some(current);
         if write_hard_state {
-            self.persisted_hard_state = hs;
+            self.persisted_hard_state = current;
         }
-        let mut rd = Ready {
+        let mut ready = Ready {
             number,
             hard_state,
             snapshot,
             entries,
-            messages: std::mem::take(&mut self.msgs),
-            persisted_messages: std::mem::take(&mut self.msgs_after_persist),
+            messages: std::mem::take(&mut self.messages),
+            persisted_messages: std::mem::take(&mut self.persisted_messages),
             apply_snapshot: self.snapshot_to_apply.take(),
             committed_entries: self.log.take_committed(),
             read_states: std::mem::take(&mut self.read_states),
             failed_reads: std::mem::take(&mut self.failed_reads),
         };
-        if rd.must_persist() || !self.unpersisted.is_empty() {
+        if ready.must_persist() || !self.unpersisted.is_empty() {
             // The promises in `persisted_messages` hold once this write *and every earlier
             // one still in flight* is durable: a Ready with nothing to write must still wait
             // for its predecessors.
-            self.unpersisted.push_back((number, rd.entries.last().map(|e| (e.index, e.term))));
+            let last = ready.entries.last().map(|e| (e.index, e.term));
+            self.unpersisted.push_back((number, last));
         } else {
             // Nothing to wait for: the promises these messages make are already durable.
-            rd.messages.append(&mut rd.persisted_messages);
+            ready.messages.append(&mut ready.persisted_messages);
         }
-        rd
+        ready
     }
 
     /// Storage made every Ready up to `number` durable.
@@ -383,7 +388,7 @@ impl RawNode {
     // ----- shared helpers -----
 
     pub(crate) fn send(&mut self, to: NodeId, body: MessageBody) {
-        self.msgs.push(Message { from: self.id, to, term: self.term, body });
+        self.messages.push(Message { from: self.id, to, term: self.term, body });
     }
 
     /// Queues a response; responses are sent once this node's state is durable.
@@ -393,7 +398,7 @@ impl RawNode {
 
     pub(crate) fn respond_with_term(&mut self, request: &Message, term: Term, body: MessageBody) {
         debug_assert!(request.body.is_request());
-        self.msgs_after_persist.push(Message { from: self.id, to: request.from, term, body });
+        self.persisted_messages.push(Message { from: self.id, to: request.from, term, body });
     }
 
     /// The leader's own state; only code that runs while leading asks for it.

@@ -45,9 +45,9 @@ impl RawNode {
     fn heartbeat_peer(&mut self, peer: NodeId) -> bool {
         let lost_after = 2 * self.config.heartbeat_interval_ticks as u64;
         let deadline = self.now_tick.saturating_sub(lost_after);
-        let pr = self.tracker_mut().progress_mut(peer);
-        let stalled = pr.replication_stalled(deadline);
-        match &mut pr.mode {
+        let progress = self.tracker_mut().progress_mut(peer);
+        let stalled = progress.replication_stalled(deadline);
+        match &mut progress.mode {
             ReplicationMode::Probe { awaiting_response } => {
                 // The probe doubles as the heartbeat; resend it even if one is outstanding.
                 *awaiting_response = false;
@@ -55,7 +55,7 @@ impl RawNode {
                 false
             }
             ReplicationMode::Replicate { .. } if stalled => {
-                pr.become_probe();
+                progress.become_probe();
                 self.send_append(peer, true);
                 false
             }
@@ -72,10 +72,10 @@ impl RawNode {
 
     pub(crate) fn send_heartbeat(&mut self, peer: NodeId) {
         let committed = self.log.committed();
-        let pr = self.tracker_mut().progress_mut(peer);
+        let progress = self.tracker_mut().progress_mut(peer);
         // The follower holds our log up to its match index, so that much commit is safe to tell.
-        let commit = pr.match_index.min(committed);
-        pr.sent_commit = pr.sent_commit.max(commit);
+        let commit = progress.match_index.min(committed);
+        progress.sent_commit = progress.sent_commit.max(commit);
         let read_round = self.read_round.0;
         self.send(peer, MessageBody::Heartbeat { commit, read_round });
     }
@@ -84,30 +84,30 @@ impl RawNode {
     /// snapshot transfer if they are compacted away. False if nothing was sent.
     pub(crate) fn send_append(&mut self, peer: NodeId, allow_empty: bool) -> bool {
         let max_inflight = self.config.max_inflight_appends;
-        let pr = self.tracker().progress(peer);
-        if pr.is_paused(max_inflight) {
+        let progress = self.tracker().progress(peer);
+        if progress.is_paused(max_inflight) {
             return false;
         }
-        let prev_log_index = pr.next_index.prev();
+        let prev_log_index = progress.next_index.prev();
         let Some(prev_log_term) = self.log.term(prev_log_index) else {
             self.start_snapshot_transfer(peer);
             return true;
         };
-        let entries = self.log.entries_from(pr.next_index, self.config.max_append_bytes);
+        let entries = self.log.entries_from(progress.next_index, self.config.max_append_bytes);
         if entries.is_empty() && !allow_empty {
             return false;
         }
         let last_sent = prev_log_index.plus(entries.len() as u64);
         let leader_commit = self.log.committed();
         let now = self.now_tick;
-        let pr = self.tracker_mut().progress_mut(peer);
-        pr.sent_commit = pr.sent_commit.max(leader_commit.min(last_sent));
-        match &mut pr.mode {
+        let progress = self.tracker_mut().progress_mut(peer);
+        progress.sent_commit = progress.sent_commit.max(leader_commit.min(last_sent));
+        match &mut progress.mode {
             ReplicationMode::Probe { awaiting_response } => *awaiting_response = true,
             ReplicationMode::Replicate { inflight } => {
                 if !entries.is_empty() {
                     inflight.push_back((last_sent, now));
-                    pr.next_index = last_sent.next();
+                    progress.next_index = last_sent.next();
                 }
             }
             ReplicationMode::Snapshot(_) => unreachable!("paused"),
@@ -129,9 +129,9 @@ impl RawNode {
     fn send_snapshot_chunk(&mut self, peer: NodeId) {
         let chunk = self.config.snapshot_chunk_bytes;
         let now = self.now_tick;
-        let pr = self.tracker_mut().progress_mut(peer);
+        let progress = self.tracker_mut().progress_mut(peer);
         let ReplicationMode::Snapshot(SnapshotTransfer { snapshot, offset, sent_at_tick }) =
-            &mut pr.mode
+            &mut progress.mode
         else {
             unreachable!("sending a snapshot chunk outside a transfer");
         };
@@ -171,15 +171,17 @@ impl RawNode {
         if !self.is_leader() {
             return;
         }
-        let pr = self.tracker_mut().progress_mut(from);
-        pr.recent_active = true;
+        let progress = self.tracker_mut().progress_mut(from);
+        progress.recent_active = true;
         match result {
             AppendResult::Accepted { match_index } => {
-                let news = pr.maybe_update(match_index);
-                match &mut pr.mode {
-                    ReplicationMode::Probe { .. } => pr.become_replicate(),
-                    ReplicationMode::Snapshot(t) if pr.match_index >= t.snapshot.meta.index => {
-                        pr.become_replicate()
+                let news = progress.maybe_update(match_index);
+                match &mut progress.mode {
+                    ReplicationMode::Probe { .. } => progress.become_replicate(),
+                    ReplicationMode::Snapshot(transfer)
+                        if progress.match_index >= transfer.snapshot.meta.index =>
+                    {
+                        progress.become_replicate()
                     }
                     _ => {}
                 }
@@ -206,17 +208,18 @@ impl RawNode {
         hint_term: Term,
     ) -> bool {
         let candidate = self.log.find_conflict_by_term(hint_index, hint_term);
-        let pr = self.tracker_mut().progress_mut(peer);
-        let stale = match &pr.mode {
-            ReplicationMode::Replicate { .. } => rejected_prev <= pr.match_index,
-            ReplicationMode::Probe { .. } => rejected_prev != pr.next_index.prev(),
+        let progress = self.tracker_mut().progress_mut(peer);
+        let stale = match &progress.mode {
+            ReplicationMode::Replicate { .. } => rejected_prev <= progress.match_index,
+            ReplicationMode::Probe { .. } => rejected_prev != progress.next_index.prev(),
             ReplicationMode::Snapshot(_) => true,
         };
         if stale {
             return false;
         }
-        pr.become_probe();
-        pr.next_index = candidate.min(rejected_prev.prev()).next().max(pr.match_index.next());
+        progress.become_probe();
+        progress.next_index =
+            candidate.min(rejected_prev.prev()).next().max(progress.match_index.next());
         true
     }
 
@@ -233,13 +236,16 @@ impl RawNode {
         if !self.is_leader() {
             return;
         }
-        let pr = self.tracker_mut().progress_mut(from);
-        pr.recent_active = true;
+        let progress = self.tracker_mut().progress_mut(from);
+        progress.recent_active = true;
         match result {
             SnapshotResult::Installed { match_index } => {
-                let news = pr.maybe_update(match_index);
-                if matches!(pr.mode, ReplicationMode::Snapshot(_) | ReplicationMode::Probe { .. }) {
-                    pr.become_replicate();
+                let news = progress.maybe_update(match_index);
+                if matches!(
+                    progress.mode,
+                    ReplicationMode::Snapshot(_) | ReplicationMode::Probe { .. }
+                ) {
+                    progress.become_replicate();
                 }
                 if news {
                     self.maybe_commit();
@@ -247,9 +253,9 @@ impl RawNode {
                 self.send_append(from, false);
             }
             SnapshotResult::NeedOffset { snapshot_index, offset } => {
-                if let ReplicationMode::Snapshot(t) = &mut pr.mode {
-                    if t.snapshot.meta.index == snapshot_index {
-                        t.offset = offset;
+                if let ReplicationMode::Snapshot(transfer) = &mut progress.mode {
+                    if transfer.snapshot.meta.index == snapshot_index {
+                        transfer.offset = offset;
                         self.send_snapshot_chunk(from);
                     }
                 }
