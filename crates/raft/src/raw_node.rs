@@ -459,6 +459,8 @@ impl RawNode {
             "node {}: last log term above current term",
             self.id
         );
+        assert!(self.membership.is_voter(self.id), "node {}: not a voter", self.id);
+        self.check_timer_invariants();
         match &self.role {
             RoleState::Leader(leader) => {
                 assert_eq!(
@@ -467,7 +469,8 @@ impl RawNode {
                     "node {}: leader did not vote for itself",
                     self.id
                 );
-                leader.tracker.check_invariants(&self.membership, self.log.last_index());
+                let max_inflight = self.config.max_inflight_appends;
+                leader.tracker.check_invariants(&self.membership, &self.log, max_inflight);
             }
             RoleState::Candidate { poll } => {
                 assert_eq!(
@@ -479,9 +482,46 @@ impl RawNode {
                 poll.check_invariants(&self.membership, self.id);
             }
             RoleState::PreCandidate { poll } => poll.check_invariants(&self.membership, self.id),
-            RoleState::Follower { leader } => {
-                assert_ne!(*leader, Some(self.id), "node {}: a follower of itself", self.id)
+            RoleState::Follower { leader: Some(leader) } => {
+                assert_ne!(*leader, self.id, "node {}: a follower of itself", self.id);
+                assert!(
+                    self.membership.is_voter(*leader),
+                    "node {}: follows {leader}, which is no voter",
+                    self.id
+                );
             }
+            RoleState::Follower { leader: None } => {}
+        }
+    }
+
+    /// Panics unless the timers are where ticking leaves them: a timer that expires acts at
+    /// once and starts over.
+    fn check_timer_invariants(&self) {
+        let base = self.config.election_timeout_ticks;
+        assert!(
+            (base..2 * base).contains(&self.randomized_election_timeout),
+            "node {}: election timeout {} outside [{base}, {})",
+            self.id,
+            self.randomized_election_timeout,
+            2 * base
+        );
+        if let Some(leader) = self.role.leader_state() {
+            assert!(
+                self.election_elapsed < base,
+                "node {}: a leader's check-quorum round overran",
+                self.id
+            );
+            assert!(
+                leader.heartbeat_elapsed < self.config.heartbeat_interval_ticks,
+                "node {}: a heartbeat round overran",
+                self.id
+            );
+        } else {
+            assert!(
+                self.election_elapsed < self.randomized_election_timeout,
+                "node {}: the election timer ran out without an election",
+                self.id
+            );
         }
     }
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use crate::log::RaftLog;
 use crate::membership::Membership;
-use crate::progress::Progress;
+use crate::progress::{Progress, ReplicationMode};
 use crate::quorum::{self, VoteResult};
 use crate::types::{LogIndex, NodeId, ReadRound, Term};
 
@@ -128,8 +128,13 @@ impl Tracker {
     }
 
     /// Panics if the tracker does not describe `membership` as seen by its leader, or a
-    /// follower's progress is inconsistent with the leader's log.
-    pub(crate) fn check_invariants(&self, membership: &Membership, last_index: LogIndex) {
+    /// follower's progress is inconsistent with the leader's log or its own bookkeeping.
+    pub(crate) fn check_invariants(
+        &self,
+        membership: &Membership,
+        log: &RaftLog,
+        max_inflight: usize,
+    ) {
         let leader = self.leader;
         assert!(
             self.progress.keys().copied().eq(membership.voters().filter(|v| *v != leader)),
@@ -137,15 +142,31 @@ impl Tracker {
             self.progress.keys().collect::<Vec<_>>(),
             membership.voters().filter(|v| *v != leader).collect::<Vec<_>>()
         );
+        let (last_index, committed) = (log.last_index(), log.committed());
         for (peer, progress) in &self.progress {
             assert!(
                 progress.match_index < progress.next_index,
                 "node {leader}: peer {peer} match >= next"
             );
             assert!(
-                progress.match_index <= last_index,
-                "node {leader}: peer {peer} match beyond log"
+                progress.next_index <= last_index.next(),
+                "node {leader}: peer {peer} next beyond the log"
             );
+            assert!(
+                progress.sent_commit <= committed,
+                "node {leader}: peer {peer} was told of a commit beyond ours"
+            );
+            if let ReplicationMode::Replicate { inflight } = &progress.mode {
+                assert!(inflight.len() <= max_inflight, "node {leader}: peer {peer} overflows");
+                let mut last = progress.match_index;
+                for &(sent, _) in inflight {
+                    assert!(
+                        last < sent && sent < progress.next_index,
+                        "node {leader}: peer {peer} has appends in flight out of order"
+                    );
+                    last = sent;
+                }
+            }
         }
     }
 }
