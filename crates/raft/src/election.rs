@@ -34,23 +34,28 @@ impl RawNode {
             self.term = term;
             self.vote = None;
         }
-        let previous = std::mem::replace(&mut self.role, RoleState::Follower { leader });
-        if let RoleState::Leader(state) = previous {
+        self.enter_role(RoleState::Follower { leader });
+        self.reset_election_timer();
+    }
+
+    /// Every change of role goes through here: the previous role's state ends with it, and
+    /// a leadership's reads not yet confirmed fail.
+    fn enter_role(&mut self, role: RoleState) {
+        if let RoleState::Leader(state) = std::mem::replace(&mut self.role, role) {
             self.fail_leader_reads(state.reads);
         }
-        self.reset_election_timer();
     }
 
     /// Asks the others whether we could win the next term, without changing ours.
     fn become_pre_candidate(&mut self) {
-        self.role = RoleState::PreCandidate { poll: Poll::new(self.id) };
+        self.enter_role(RoleState::PreCandidate { poll: Poll::new(self.id) });
         self.start_poll(true);
     }
 
     fn become_candidate(&mut self) {
         self.term = self.term.next();
         self.vote = Some(self.id);
-        self.role = RoleState::Candidate { poll: Poll::new(self.id) };
+        self.enter_role(RoleState::Candidate { poll: Poll::new(self.id) });
         self.start_poll(false);
     }
 
@@ -109,7 +114,7 @@ impl RawNode {
             self.id
         );
         let tracker = Tracker::new(&self.membership, self.id, self.log.last_index());
-        self.role = RoleState::Leader(LeaderState::new(tracker));
+        self.enter_role(RoleState::Leader(LeaderState::new(tracker)));
         self.election_elapsed = 0;
         self.settle_forwarded_reads();
         if self.config.append_noop_on_election {

@@ -9,14 +9,17 @@
 //! Parts: [`log`] (snapshot + retained entries and their watermarks), [`progress`] (the
 //! leader's view of each follower: probe / pipelined replicate / snapshot transfer),
 //! [`membership`] (the voters and learners, and when some of them are a quorum; joint-capable),
-//! [`quorum`] (the majority maths of one voter set), [`storage`] (the durability contract and an in-memory
-//! implementation), [`message`] (what peers exchange), [`read_index`] (linearizable reads
-//! without log writes: ReadIndex on the leader, reads forwarded by followers, opt-in leader
-//! leases), and the `RawNode` itself, whose logic is split into elections, leader-side
-//! replication and follower-side handling. The state a role needs lives with the role (`role`:
-//! a leader's tracker exists only while it leads, a poll only while campaigning), and every
-//! decision that needs a quorum (commit, election, check-quorum, ReadIndex rounds) is taken in
-//! one place, `tracker`, through [`membership::Membership`].
+//! [`quorum`] (the majority maths of one voter set), [`storage`] (the durability contract and
+//! an in-memory implementation), [`message`] (what peers exchange), [`read_index`]
+//! (linearizable reads without log writes: ReadIndex on the leader, reads forwarded by
+//! followers, opt-in leader leases), and the `RawNode` itself, whose logic is split into
+//! elections, leader-side replication and follower-side handling.
+//!
+//! Inside the crate: the state a role needs lives with the role (`role`: a leader's tracker and
+//! reads exist only while it leads, a poll only while it campaigns); every decision that needs
+//! a quorum (commit, election, check-quorum, ReadIndex rounds) is taken in one place,
+//! `tracker`, through [`membership::Membership`]; and the read bookkeeping (`read_queue` on the
+//! leader, `forwarded_reads` on a follower) only decides, leaving the sending to `read_index`.
 
 pub mod config;
 mod election;

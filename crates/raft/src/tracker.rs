@@ -4,8 +4,8 @@
 //!
 //! Both count through [`Membership`], so a configuration change reaches every decision by
 //! changing the membership and the tracker's set of followers, and nothing else. The leader is
-//! never one of its own followers: its own log stands for its progress, and its own answer to
-//! every question is yes.
+//! never one of its own followers: what its storage made durable stands for its match index,
+//! it is always recently active, and it has seen every read round it sent.
 
 use std::collections::BTreeMap;
 
