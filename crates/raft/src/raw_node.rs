@@ -201,16 +201,13 @@ impl RawNode {
         let RoleState::Leader(leader) = &mut self.role else {
             return Err(ProposeError::NotLeader { leader: self.leader() });
         };
-        let uncommitted = leader.uncommitted_bytes;
-        if uncommitted > 0 && uncommitted + data.len() > limit {
+        if let Err(uncommitted) = leader.admit_proposal(data.len(), limit) {
             return Err(ProposeError::TooManyUncommitted {
                 uncommitted,
                 proposed: data.len(),
                 limit,
             });
         }
-        leader.uncommitted_bytes += data.len();
-        leader.pending_broadcast = true;
         let index = self.log.append_new(self.term, data);
         Ok((index, self.term))
     }

@@ -279,7 +279,7 @@ impl RawNode {
             .filter_map(|i| self.log.entry(LogIndex(i)))
             .map(|e| e.data.len())
             .sum();
-        leader.uncommitted_bytes = leader.uncommitted_bytes.saturating_sub(newly);
+        leader.release_committed(newly);
         self.release_reads_awaiting_commit();
         true
     }

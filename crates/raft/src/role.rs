@@ -27,9 +27,8 @@ pub(crate) struct LeaderState {
     pub(crate) tracker: Tracker,
     /// New entries wait for the next `ready()` before they are sent, so that proposals batch.
     pub(crate) pending_broadcast: bool,
-    /// Bytes of this leader's proposals not yet known to be committed; proposals beyond
-    /// `Config::max_uncommitted_bytes` are refused.
-    pub(crate) uncommitted_bytes: usize,
+    /// Bytes of this leader's proposals not yet known to be committed (see `admit_proposal`).
+    uncommitted_bytes: usize,
     /// Ticks since the last heartbeat round.
     pub(crate) heartbeat_elapsed: u32,
     /// The reads this leader is confirming; those still unconfirmed fail when it steps down.
@@ -45,6 +44,26 @@ impl LeaderState {
             heartbeat_elapsed: 0,
             reads: ReadQueue::default(),
         }
+    }
+
+    /// Admits a proposal of `bytes` under the flow-control `limit`
+    /// (`Config::max_uncommitted_bytes`) and marks it for the next broadcast. Refused, with the
+    /// bytes already uncommitted, if it would pass the limit, except when nothing is
+    /// uncommitted: a single proposal larger than the limit must still be able to make progress.
+    pub(crate) fn admit_proposal(&mut self, bytes: usize, limit: usize) -> Result<(), usize> {
+        let uncommitted = self.uncommitted_bytes;
+        if uncommitted > 0 && uncommitted + bytes > limit {
+            return Err(uncommitted);
+        }
+        self.uncommitted_bytes += bytes;
+        self.pending_broadcast = true;
+        Ok(())
+    }
+
+    /// Entries holding `bytes` of data committed. Entries of earlier terms, never counted
+    /// here, may commit too: the count only ever saturates at zero.
+    pub(crate) fn release_committed(&mut self, bytes: usize) {
+        self.uncommitted_bytes = self.uncommitted_bytes.saturating_sub(bytes);
     }
 }
 
