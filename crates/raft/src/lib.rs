@@ -25,6 +25,7 @@ pub mod config;
 mod election;
 mod follower;
 mod forwarded_reads;
+mod invariants;
 pub mod log;
 pub mod membership;
 pub mod message;
