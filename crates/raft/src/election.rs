@@ -1,10 +1,11 @@
 //! Roles and elections: timers, (pre-)votes, becoming follower, candidate or leader.
 
 use crate::message::{Message, MessageBody};
-use crate::progress::Progress;
-use crate::quorum;
-use crate::raw_node::{RawNode, Role};
-use crate::types::{LogIndex, NodeId, Term};
+use crate::quorum::VoteResult;
+use crate::raw_node::RawNode;
+use crate::role::{LeaderState, RoleState};
+use crate::tracker::{Poll, Tracker};
+use crate::types::{LogIndex, NodeId, Role, Term};
 
 impl RawNode {
     pub(crate) fn tick_election(&mut self) {
@@ -33,41 +34,41 @@ impl RawNode {
             self.term = term;
             self.vote = None;
         }
-        self.role = Role::Follower;
-        self.leader = leader;
-        self.votes.clear();
-        self.progress.clear();
-        self.pending_broadcast = false;
-        self.uncommitted_bytes = 0;
-        self.drop_leader_reads();
+        self.enter_role(RoleState::Follower { leader });
         self.reset_election_timer();
+    }
+
+    /// Every change of role goes through here: the previous role's state ends with it, and
+    /// a leadership's reads not yet confirmed fail.
+    fn enter_role(&mut self, role: RoleState) {
+        if let RoleState::Leader(state) = std::mem::replace(&mut self.role, role) {
+            self.fail_leader_reads(state.reads);
+        }
     }
 
     /// Asks the others whether we could win the next term, without changing ours.
     fn become_pre_candidate(&mut self) {
-        self.role = Role::PreCandidate;
-        self.leader = None;
+        self.enter_role(RoleState::PreCandidate { poll: Poll::new(self.id) });
         self.start_poll(true);
     }
 
     fn become_candidate(&mut self) {
         self.term = self.term.next();
         self.vote = Some(self.id);
-        self.role = Role::Candidate;
-        self.leader = None;
+        self.enter_role(RoleState::Candidate { poll: Poll::new(self.id) });
         self.start_poll(false);
     }
 
+    /// Asks every other voter for its vote in the poll just opened (holding our own vote).
     fn start_poll(&mut self, pre_vote: bool) {
-        self.votes.clear();
-        self.votes.insert(self.id, true);
         self.reset_election_timer();
         if self.tally_votes() {
             return;
         }
         let term = if pre_vote { self.term.next() } else { self.term };
         let (last_log_index, last_log_term) = (self.log.last_index(), self.log.last_term());
-        for peer in self.peers.clone() {
+        let voters: Vec<NodeId> = self.membership.voters().filter(|v| *v != self.id).collect();
+        for peer in voters {
             let m = Message {
                 from: self.id,
                 to: peer,
@@ -76,52 +77,54 @@ impl RawNode {
             };
             // A real vote request carries our new term and self-vote: they must be durable first.
             if pre_vote {
-                self.msgs.push(m);
+                self.messages.push(m);
             } else {
-                self.msgs_after_persist.push(m);
+                self.persisted_messages.push(m);
             }
         }
     }
 
     /// Counts the votes of the current poll and acts on a decision; true if one was reached.
     fn tally_votes(&mut self) -> bool {
-        let granted = self.votes.values().filter(|g| **g).count();
-        let rejected = self.votes.len() - granted;
-        let needed = quorum::majority(self.peers.len() + 1);
-        if granted >= needed {
-            match self.role {
-                Role::PreCandidate => self.become_candidate(),
-                Role::Candidate => self.become_leader(),
-                Role::Follower | Role::Leader => unreachable!("tallying votes as {:?}", self.role),
+        let poll = self.role.poll().unwrap_or_else(|| {
+            unreachable!("node {}: tallying votes as {:?}", self.id, self.role.role())
+        });
+        match poll.result(&self.membership) {
+            VoteResult::Won => {
+                if self.role.role() == Role::PreCandidate {
+                    self.become_candidate();
+                } else {
+                    self.become_leader();
+                }
+                true
             }
-            true
-        } else if rejected >= needed {
-            self.become_follower(self.term, None);
-            true
-        } else {
-            false
+            VoteResult::Lost => {
+                self.become_follower(self.term, None);
+                true
+            }
+            VoteResult::Pending => false,
         }
     }
 
     pub(crate) fn become_leader(&mut self) {
-        assert_eq!(self.role, Role::Candidate, "node {}: only a candidate becomes leader", self.id);
-        self.role = Role::Leader;
-        self.leader = Some(self.id);
-        self.votes.clear();
-        self.heartbeat_elapsed = 0;
+        assert_eq!(
+            self.role.role(),
+            Role::Candidate,
+            "node {}: only a candidate becomes leader",
+            self.id
+        );
+        let tracker = Tracker::new(&self.membership, self.id, self.log.last_index());
+        self.enter_role(RoleState::Leader(LeaderState::new(tracker)));
         self.election_elapsed = 0;
-        let last = self.log.last_index();
-        self.progress = self.peers.iter().map(|p| (*p, Progress::new(last))).collect();
-        self.uncommitted_bytes = 0;
-        self.drop_leader_reads();
         self.settle_forwarded_reads();
         if self.config.append_noop_on_election {
             self.log.append_new(self.term, bytes::Bytes::new());
-            if self.peers.is_empty() {
-                self.pending_broadcast = true;
+            let leader = self.leader_state_mut();
+            if !leader.tracker.has_followers() {
+                leader.pending_broadcast = true;
             }
         }
-        for peer in self.peers.clone() {
+        for peer in self.tracker().followers() {
             self.send_append(peer, true);
         }
     }
@@ -144,9 +147,9 @@ impl RawNode {
             // A pre-vote for a future term: grant unless we follow a live leader.
             (m.term > self.term && !self.in_leader_lease())
                 || self.vote == Some(m.from)
-                || (self.vote.is_none() && self.leader.is_none())
+                || (self.vote.is_none() && self.leader().is_none())
         } else {
-            self.vote == Some(m.from) || (self.vote.is_none() && self.leader.is_none())
+            self.vote == Some(m.from) || (self.vote.is_none() && self.leader().is_none())
         };
         let granted = can_vote && log_ok;
         if granted && !pre_vote {
@@ -158,7 +161,7 @@ impl RawNode {
     }
 
     pub(crate) fn handle_vote_response(&mut self, m: &Message, pre_vote: bool, granted: bool) {
-        let expected = match self.role {
+        let expected = match self.role.role() {
             Role::PreCandidate => pre_vote,
             Role::Candidate => !pre_vote,
             Role::Follower | Role::Leader => return,
@@ -166,7 +169,9 @@ impl RawNode {
         if !expected {
             return;
         }
-        self.votes.entry(m.from).or_insert(granted);
+        if let Some(poll) = self.role.poll_mut() {
+            poll.record(m.from, granted);
+        }
         self.tally_votes();
     }
 }

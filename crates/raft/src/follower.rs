@@ -5,17 +5,18 @@ use bytes::Bytes;
 use crate::message::{
     AppendResult, Entry, Message, MessageBody, Snapshot, SnapshotMeta, SnapshotResult,
 };
-use crate::raw_node::{IncomingSnapshot, RawNode, Role};
+use crate::raw_node::{IncomingSnapshot, RawNode};
+use crate::role::RoleState;
 use crate::types::{LogIndex, Term};
 
 impl RawNode {
     /// A message from the leader of our term: follow it and restart the election timer.
     fn follow_leader(&mut self, m: &Message) {
-        assert_ne!(self.role, Role::Leader, "node {}: two leaders in term {}", self.id, self.term);
-        if self.role != Role::Follower {
-            self.become_follower(self.term, Some(m.from));
+        assert!(!self.is_leader(), "node {}: two leaders in term {}", self.id, self.term);
+        match &mut self.role {
+            RoleState::Follower { leader } => *leader = Some(m.from),
+            _ => self.become_follower(self.term, Some(m.from)),
         }
-        self.leader = Some(m.from);
         self.election_elapsed = 0;
     }
 
@@ -85,25 +86,28 @@ impl RawNode {
             self.incoming_snapshot = Some(IncomingSnapshot { meta, data: Vec::new() });
         }
         let expected = match &mut self.incoming_snapshot {
-            Some(inc) if inc.meta == meta && inc.data.len() as u64 == offset => {
-                inc.data.extend_from_slice(&data);
+            Some(incoming) if incoming.meta == meta && incoming.data.len() as u64 == offset => {
+                incoming.data.extend_from_slice(&data);
                 None
             }
-            Some(inc) if inc.meta == meta => Some(inc.data.len() as u64),
+            Some(incoming) if incoming.meta == meta => Some(incoming.data.len() as u64),
             _ => Some(0),
         };
         let result = match expected {
             Some(offset) => SnapshotResult::NeedOffset { snapshot_index: meta.index, offset },
             None if done => {
-                let inc = self.incoming_snapshot.take().expect("just extended");
-                let snapshot = Snapshot { meta, data: Bytes::from(inc.data) };
+                let incoming = self.incoming_snapshot.take().expect("just extended");
+                let snapshot = Snapshot { meta, data: Bytes::from(incoming.data) };
                 self.log.install_snapshot(snapshot.clone());
                 self.snapshot_to_persist = Some(snapshot.clone());
                 self.snapshot_to_apply = Some(snapshot);
                 SnapshotResult::Installed { match_index: meta.index }
             }
             None => {
-                let offset = self.incoming_snapshot.as_ref().map_or(0, |inc| inc.data.len() as u64);
+                let offset = self
+                    .incoming_snapshot
+                    .as_ref()
+                    .map_or(0, |incoming| incoming.data.len() as u64);
                 SnapshotResult::NeedOffset { snapshot_index: meta.index, offset }
             }
         };

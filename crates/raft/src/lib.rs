@@ -8,26 +8,39 @@
 //!
 //! Parts: [`log`] (snapshot + retained entries and their watermarks), [`progress`] (the
 //! leader's view of each follower: probe / pipelined replicate / snapshot transfer),
-//! [`quorum`] (majority maths), [`storage`] (the durability contract and an in-memory
-//! implementation), [`message`] (what peers exchange), [`read_index`] (linearizable reads
-//! without log writes: ReadIndex on the leader, reads forwarded by followers, opt-in leader
-//! leases), and the `RawNode` itself, whose logic is split into elections, leader-side
-//! replication and follower-side handling.
+//! [`membership`] (the voters and learners, and when some of them are a quorum; joint-capable),
+//! [`quorum`] (the majority maths of one voter set), [`storage`] (the durability contract and
+//! an in-memory implementation), [`message`] (what peers exchange), [`read_index`]
+//! (linearizable reads without log writes: ReadIndex on the leader, reads forwarded by
+//! followers, opt-in leader leases), and the `RawNode` itself, whose logic is split into
+//! elections, leader-side replication and follower-side handling.
+//!
+//! Inside the crate: the state a role needs lives with the role (`role`: a leader's tracker and
+//! reads exist only while it leads, a poll only while it campaigns); every decision that needs
+//! a quorum (commit, election, check-quorum, ReadIndex rounds) is taken in one place,
+//! `tracker`, through [`membership::Membership`]; and the read bookkeeping (`read_queue` on the
+//! leader, `forwarded_reads` on a follower) only decides, leaving the sending to `read_index`.
 
 pub mod config;
 mod election;
 mod follower;
+mod forwarded_reads;
+mod invariants;
 pub mod log;
+pub mod membership;
 pub mod message;
 pub mod progress;
 pub mod quorum;
 pub mod raw_node;
 pub mod read_index;
+mod read_queue;
 pub mod ready;
 mod replication;
 pub mod rng;
+mod role;
 pub mod size;
 pub mod storage;
+mod tracker;
 pub mod types;
 
 /// The planted-bug features this build was compiled with (empty in any real build). The
@@ -45,9 +58,9 @@ pub use config::{Config, ConfigError};
 pub use message::{
     AppendResult, Entry, HardState, Message, MessageBody, Snapshot, SnapshotMeta, SnapshotResult,
 };
-pub use raw_node::{ProposeError, RawNode, Role, SnapshotError, StepError};
-pub use read_index::{ReadIndexError, ReadState};
-pub use ready::{PersistBatch, Ready};
+pub use raw_node::{ProposeError, RawNode, SnapshotError, StepError};
+pub use read_index::ReadIndexError;
+pub use ready::{PersistBatch, ReadState, Ready};
 pub use rng::DetRng;
 pub use storage::{MemStorage, RecoveredState, Storage};
-pub use types::{LogIndex, NodeId, Term};
+pub use types::{LogIndex, NodeId, ReadRound, Role, Term};

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 
 use crate::message::Snapshot;
-use crate::types::LogIndex;
+use crate::types::{LogIndex, ReadRound};
 
 /// How the leader is currently replicating to a follower (as in etcd-io/raft).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,6 +36,8 @@ pub struct Progress {
     pub recent_active: bool,
     /// The highest commit index this follower has been told of.
     pub sent_commit: LogIndex,
+    /// The latest ReadIndex round this follower has echoed in this term.
+    pub echoed_read_round: ReadRound,
 }
 
 impl Progress {
@@ -46,6 +48,7 @@ impl Progress {
             mode: ReplicationMode::Probe { awaiting_response: false },
             recent_active: false,
             sent_commit: LogIndex::ZERO,
+            echoed_read_round: ReadRound::NONE,
         }
     }
 

@@ -1,4 +1,5 @@
-//! Majority arithmetic.
+//! Majority arithmetic over one set of voters. [`crate::membership::Membership`] combines it
+//! over the halves of a (possibly joint) configuration; nothing else should count votes.
 
 use crate::types::{LogIndex, Term};
 
@@ -7,8 +8,34 @@ pub fn majority(voters: usize) -> usize {
     voters / 2 + 1
 }
 
+/// Where an election stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VoteResult {
+    /// A quorum granted its vote.
+    Won,
+    /// A quorum refused: the candidate gives up before its election timer runs out.
+    Lost,
+    /// Neither yet: wait for more answers, or for the election timer.
+    Pending,
+}
+
+/// The outcome of an election among `voters` voters, of which `granted` granted their vote and
+/// `rejected` refused it. It is lost only once a majority refused, even when, with an even
+/// number of voters, fewer refusals already make a win impossible: the candidate then waits for
+/// its election timer, which is slower but never wrong.
+pub fn vote_result(voters: usize, granted: usize, rejected: usize) -> VoteResult {
+    let needed = majority(voters);
+    if granted >= needed {
+        VoteResult::Won
+    } else if rejected >= needed {
+        VoteResult::Lost
+    } else {
+        VoteResult::Pending
+    }
+}
+
 /// The highest index that a majority of peers hold, given every voter's match index.
-/// (Whether it may be committed also depends on its term: see `RawNode::maybe_commit`.)
+/// (Whether it may be committed also depends on its term: see [`committable_index`].)
 pub fn majority_match(matches: &[LogIndex]) -> LogIndex {
     majority_value(matches)
 }
@@ -22,24 +49,23 @@ pub fn majority_value<T: Ord + Copy>(values: &[T]) -> T {
     sorted[majority(values.len()) - 1]
 }
 
-/// The index a leader of `current_term` may commit, given every voter's match index (itself
-/// included) and the terms of its log: the highest index a majority holds, but only if that
+/// The index a leader of `current_term` may commit, given `held`, the highest index that a
+/// quorum of voters holds (itself included), and the terms of its log: `held`, but only if that
 /// entry is of the current term (Raft paper 5.4.2: older entries commit only indirectly, see
 /// Figure 8). `None` if nothing new may be committed.
 pub fn committable_index(
-    matches: &[LogIndex],
+    held: LogIndex,
     committed: LogIndex,
     current_term: Term,
     term_at: impl Fn(LogIndex) -> Option<Term>,
 ) -> Option<LogIndex> {
-    let candidate = majority_match(matches);
-    let from_current_term = term_at(candidate) == Some(current_term);
+    let from_current_term = term_at(held) == Some(current_term);
     #[cfg(feature = "bug-commit-old-term-by-count")]
     let from_current_term = {
         let _ = from_current_term;
-        term_at(candidate).is_some()
+        term_at(held).is_some()
     };
-    (candidate > committed && from_current_term).then_some(candidate)
+    (held > committed && from_current_term).then_some(held)
 }
 
 #[cfg(test)]
@@ -53,6 +79,17 @@ mod tests {
         assert_eq!(majority_value(&[u64::MAX, 4, 0, 4, 0]), 4);
         // Only one peer echoed: two of five is no majority.
         assert_eq!(majority_value(&[u64::MAX, 7, 0, 0, 0]), 0);
+    }
+
+    #[test]
+    fn an_election_is_lost_only_once_a_majority_refused() {
+        assert_eq!(vote_result(3, 2, 0), VoteResult::Won);
+        assert_eq!(vote_result(3, 1, 1), VoteResult::Pending);
+        assert_eq!(vote_result(3, 1, 2), VoteResult::Lost);
+        // Four voters, two refusals: no win is possible any more, but it is not yet lost.
+        assert_eq!(vote_result(4, 1, 2), VoteResult::Pending);
+        assert_eq!(vote_result(4, 1, 3), VoteResult::Lost);
+        assert_eq!(vote_result(1, 1, 0), VoteResult::Won);
     }
 
     #[test]
@@ -109,7 +146,7 @@ mod tests {
             let matches: Vec<LogIndex> = raw_matches.iter().map(|m| LogIndex((*m as u64).min(last))).collect();
             let committed = LogIndex(committed.min(last));
             let term_at = |i: LogIndex| terms.get(i.0 as usize).copied();
-            let got = committable_index(&matches, committed, current, term_at);
+            let got = committable_index(majority_match(&matches), committed, current, term_at);
             let holders = |i: u64| matches.iter().filter(|m| m.0 >= i).count();
             let want = (1..=last)
                 .rev()

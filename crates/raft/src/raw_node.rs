@@ -1,26 +1,23 @@
 //! `RawNode`: one Raft peer as a deterministic state machine. Input: `tick`, `step`, `propose`,
 //! `snapshot`, `on_persisted`. Output: `ready`. It never touches a clock, socket or file.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use bytes::Bytes;
 
 use crate::config::{Config, ConfigError};
+use crate::forwarded_reads::ForwardedReads;
 use crate::log::RaftLog;
+use crate::membership::Membership;
 use crate::message::{HardState, Message, MessageBody, Snapshot, SnapshotMeta};
 use crate::progress::Progress;
-use crate::ready::Ready;
+use crate::ready::{ReadState, Ready};
 use crate::rng::DetRng;
+use crate::role::{LeaderState, RoleState};
 use crate::storage::RecoveredState;
-use crate::types::{LogIndex, NodeId, Term};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    Follower,
-    PreCandidate,
-    Candidate,
-    Leader,
-}
+use crate::tracker::Tracker;
+pub use crate::types::Role;
+use crate::types::{LogIndex, NodeId, ReadRound, Term};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ProposeError {
@@ -55,36 +52,43 @@ pub(crate) struct IncomingSnapshot {
 pub struct RawNode {
     pub(crate) config: Config,
     pub(crate) id: NodeId,
-    /// The other voters, in id order.
-    pub(crate) peers: Vec<NodeId>,
+    /// The voters (and, once membership can change, the learners): every quorum decision
+    /// counts through it.
+    pub(crate) membership: Membership,
     pub(crate) term: Term,
     pub(crate) vote: Option<NodeId>,
-    pub(crate) role: Role,
-    pub(crate) leader: Option<NodeId>,
+    /// The role, with the state that lives exactly as long as the role does.
+    pub(crate) role: RoleState,
     pub(crate) log: RaftLog,
-    pub(crate) progress: BTreeMap<NodeId, Progress>,
-    pub(crate) votes: BTreeMap<NodeId, bool>,
     pub(crate) election_elapsed: u32,
-    pub(crate) heartbeat_elapsed: u32,
     pub(crate) randomized_election_timeout: u32,
     /// Ticks since this node started; in-flight bookkeeping is stamped with it.
     pub(crate) now_tick: u64,
     pub(crate) rng: DetRng,
-    pub(crate) msgs: Vec<Message>,
-    pub(crate) msgs_after_persist: Vec<Message>,
+    /// Messages for the next Ready's `messages`: they promise nothing durable.
+    pub(crate) messages: Vec<Message>,
+    /// Messages for the next Ready's `persisted_messages`: they may leave only once this
+    /// node's state up to that Ready is durable.
+    pub(crate) persisted_messages: Vec<Message>,
     /// The hard state as last handed to storage.
     pub(crate) persisted_hard_state: HardState,
     pub(crate) snapshot_to_persist: Option<Snapshot>,
     pub(crate) snapshot_to_apply: Option<Snapshot>,
+    /// Kept across role changes: a follower that briefly campaigned may resume a transfer
+    /// from the same leader where it stopped.
     pub(crate) incoming_snapshot: Option<IncomingSnapshot>,
-    /// Leader: new entries wait here for the next `ready()` so that proposals batch.
-    pub(crate) pending_broadcast: bool,
     pub(crate) next_ready_number: u64,
     /// Readies handed out but not yet persisted, with the last entry each wrote.
     pub(crate) unpersisted: VecDeque<(u64, Option<(LogIndex, Term)>)>,
-    pub(crate) uncommitted_bytes: usize,
-    /// Linearizable reads in progress: the leader's, and those a follower forwarded.
-    pub(crate) reads: crate::read_index::ReadQueue,
+    /// The latest ReadIndex round this peer sent as leader (rounds outlive leaderships).
+    pub(crate) read_round: ReadRound,
+    /// Reads this peer forwarded to its leader as a follower. They are failed, in
+    /// `settle_forwarded_reads`, once it no longer follows the leader and term they went to.
+    pub(crate) forwarded_reads: ForwardedReads,
+    /// Reads confirmed since the last Ready, for the next one.
+    pub(crate) read_states: Vec<ReadState>,
+    /// Reads failed since the last Ready, for the next one.
+    pub(crate) failed_reads: Vec<u64>,
 }
 
 impl RawNode {
@@ -93,36 +97,32 @@ impl RawNode {
         config.validate()?;
         let RecoveredState { hard_state, snapshot, entries } = recovered;
         let log = RaftLog::restore(snapshot, entries, hard_state.commit);
-        let peers = config.voters.iter().copied().filter(|v| *v != config.id).collect::<Vec<_>>();
         let mut node = RawNode {
             id: config.id,
-            peers,
+            membership: Membership::new(config.voters.iter().copied()),
             term: hard_state.term,
             vote: hard_state.vote,
-            role: Role::Follower,
-            leader: None,
+            role: RoleState::Follower { leader: None },
             log,
-            progress: BTreeMap::new(),
-            votes: BTreeMap::new(),
             election_elapsed: 0,
-            heartbeat_elapsed: 0,
             randomized_election_timeout: config.election_timeout_ticks,
             now_tick: 0,
             rng: DetRng::new(config.seed),
-            msgs: Vec::new(),
-            msgs_after_persist: Vec::new(),
+            messages: Vec::new(),
+            persisted_messages: Vec::new(),
             persisted_hard_state: hard_state,
             snapshot_to_persist: None,
             snapshot_to_apply: None,
             incoming_snapshot: None,
-            pending_broadcast: false,
             next_ready_number: 1,
             unpersisted: VecDeque::new(),
-            uncommitted_bytes: 0,
+            read_round: ReadRound::NONE,
             // Its own generator: forwarded reads draw nothing from the election timers' one.
-            reads: crate::read_index::ReadQueue::new(
+            forwarded_reads: ForwardedReads::new(
                 DetRng::new(config.seed ^ 0x5245_4144_494e_4458).next_u64(),
             ),
+            read_states: Vec::new(),
+            failed_reads: Vec::new(),
             config,
         };
         node.persisted_hard_state.commit = node.log.committed();
@@ -139,14 +139,18 @@ impl RawNode {
         self.term
     }
     pub fn role(&self) -> Role {
-        self.role
+        self.role.role()
     }
     pub fn is_leader(&self) -> bool {
-        self.role == Role::Leader
+        matches!(self.role, RoleState::Leader(_))
     }
-    /// The leader this peer currently follows, if it knows one.
+    /// The leader this peer currently follows (itself, if it leads), if it knows one.
     pub fn leader(&self) -> Option<NodeId> {
-        self.leader
+        match &self.role {
+            RoleState::Follower { leader } => *leader,
+            RoleState::PreCandidate { .. } | RoleState::Candidate { .. } => None,
+            RoleState::Leader(_) => Some(self.id),
+        }
     }
     pub fn vote(&self) -> Option<NodeId> {
         self.vote
@@ -168,8 +172,9 @@ impl RawNode {
     pub fn log(&self) -> &RaftLog {
         &self.log
     }
+    /// What this peer, if it leads, knows of `peer`'s log.
     pub fn progress(&self, peer: NodeId) -> Option<&Progress> {
-        self.progress.get(&peer)
+        self.role.leader_state()?.tracker.get(peer)
     }
     pub fn config(&self) -> &Config {
         &self.config
@@ -180,9 +185,10 @@ impl RawNode {
     /// Advances logical time by one tick.
     pub fn tick(&mut self) {
         self.now_tick += 1;
-        match self.role {
-            Role::Leader => self.tick_leader(),
-            _ => self.tick_election(),
+        if self.is_leader() {
+            self.tick_leader();
+        } else {
+            self.tick_election();
         }
         self.expire_forwarded_reads();
         self.settle_forwarded_reads();
@@ -191,20 +197,18 @@ impl RawNode {
     /// Proposes `data` for the log. On success, returns the index and term it will have if it
     /// commits; it commits only if the entry found at that index later carries that term.
     pub fn propose(&mut self, data: Bytes) -> Result<(LogIndex, Term), ProposeError> {
-        if self.role != Role::Leader {
-            return Err(ProposeError::NotLeader { leader: self.leader });
-        }
         let limit = self.config.max_uncommitted_bytes;
-        if self.uncommitted_bytes > 0 && self.uncommitted_bytes + data.len() > limit {
+        let RoleState::Leader(leader) = &mut self.role else {
+            return Err(ProposeError::NotLeader { leader: self.leader() });
+        };
+        if let Err(uncommitted) = leader.admit_proposal(data.len(), limit) {
             return Err(ProposeError::TooManyUncommitted {
-                uncommitted: self.uncommitted_bytes,
+                uncommitted,
                 proposed: data.len(),
                 limit,
             });
         }
-        self.uncommitted_bytes += data.len();
         let index = self.log.append_new(self.term, data);
-        self.pending_broadcast = true;
         Ok((index, self.term))
     }
 
@@ -228,7 +232,7 @@ impl RawNode {
         if m.to != self.id {
             return Err(StepError::WrongRecipient { me: self.id, to: m.to });
         }
-        if !self.peers.contains(&m.from) {
+        if m.from == self.id || !self.membership.is_voter(m.from) {
             return Err(StepError::UnknownPeer(m.from));
         }
         if m.term > self.term {
@@ -278,7 +282,7 @@ impl RawNode {
                 self.handle_heartbeat(&m, commit, read_round)
             }
             MessageBody::HeartbeatResponse { read_round } => {
-                self.handle_heartbeat_response(m.from, read_round)
+                self.handle_heartbeat_response(m.from, ReadRound(read_round))
             }
             MessageBody::SnapshotChunk { meta, offset, data, done } => {
                 self.handle_snapshot_chunk(&m, meta, offset, data, done)
@@ -297,24 +301,26 @@ impl RawNode {
 
     /// True if `ready()` has something for the driver.
     pub fn has_ready(&self) -> bool {
-        !self.msgs.is_empty()
-            || !self.msgs_after_persist.is_empty()
+        !self.messages.is_empty()
+            || !self.persisted_messages.is_empty()
             || self.term_or_vote_unpersisted()
             || self.snapshot_to_persist.is_some()
             || self.snapshot_to_apply.is_some()
             || self.log.has_unstable()
             || self.log.has_committed_to_hand_out()
-            || self.reads.has_output()
-            || self.reads.has_open_batch()
-            || (self.role == Role::Leader
-                && (self.pending_broadcast
-                    || self.commit_news_pending()
-                    || self.reads.needs_round()))
+            || !self.read_states.is_empty()
+            || !self.failed_reads.is_empty()
+            || self.forwarded_reads.has_open_batch()
+            || self.role.leader_state().is_some_and(|leader| {
+                leader.pending_broadcast
+                    || leader.tracker.commit_news_pending(self.log.committed())
+                    || leader.reads.needs_round()
+            })
     }
 
     /// Takes the pending work. See [`Ready`] for what the driver must do with it.
     pub fn ready(&mut self) -> Ready {
-        if self.role == Role::Leader {
+        if self.is_leader() {
             self.flush_leader_sends();
         } else {
             self.send_forwarded_reads();
@@ -327,35 +333,37 @@ impl RawNode {
         // restart), so a change of it alone asks for no write and no fsync: it rides along
         // with the next write of entries, a snapshot, the term or the vote. Writing it on its
         // own would cost the leader a second fsync per proposal, serialised behind the first.
-        let hs = self.hard_state();
+        let current = self.hard_state();
         let write_hard_state = self.term_or_vote_unpersisted()
-            || ((!entries.is_empty() || snapshot.is_some()) && hs != self.persisted_hard_state);
-        let hard_state = write_hard_state.then_some(hs);
+            || ((!entries.is_empty() || snapshot.is_some())
+                && current != self.persisted_hard_state);
+        let hard_state = write_hard_state.then_some(current);
         if write_hard_state {
-            self.persisted_hard_state = hs;
+            self.persisted_hard_state = current;
         }
-        let mut rd = Ready {
+        let mut ready = Ready {
             number,
             hard_state,
             snapshot,
             entries,
-            messages: std::mem::take(&mut self.msgs),
-            persisted_messages: std::mem::take(&mut self.msgs_after_persist),
+            messages: std::mem::take(&mut self.messages),
+            persisted_messages: std::mem::take(&mut self.persisted_messages),
             apply_snapshot: self.snapshot_to_apply.take(),
             committed_entries: self.log.take_committed(),
-            read_states: std::mem::take(&mut self.reads.confirmed),
-            failed_reads: std::mem::take(&mut self.reads.failed),
+            read_states: std::mem::take(&mut self.read_states),
+            failed_reads: std::mem::take(&mut self.failed_reads),
         };
-        if rd.must_persist() || !self.unpersisted.is_empty() {
+        if ready.must_persist() || !self.unpersisted.is_empty() {
             // The promises in `persisted_messages` hold once this write *and every earlier
             // one still in flight* is durable: a Ready with nothing to write must still wait
             // for its predecessors.
-            self.unpersisted.push_back((number, rd.entries.last().map(|e| (e.index, e.term))));
+            let last = ready.entries.last().map(|e| (e.index, e.term));
+            self.unpersisted.push_back((number, last));
         } else {
             // Nothing to wait for: the promises these messages make are already durable.
-            rd.messages.append(&mut rd.persisted_messages);
+            ready.messages.append(&mut ready.persisted_messages);
         }
-        rd
+        ready
     }
 
     /// Storage made every Ready up to `number` durable.
@@ -369,7 +377,7 @@ impl RawNode {
                 self.log.mark_persisted(index, term);
             }
         }
-        if self.role == Role::Leader {
+        if self.is_leader() {
             self.maybe_commit();
         }
     }
@@ -377,7 +385,7 @@ impl RawNode {
     // ----- shared helpers -----
 
     pub(crate) fn send(&mut self, to: NodeId, body: MessageBody) {
-        self.msgs.push(Message { from: self.id, to, term: self.term, body });
+        self.messages.push(Message { from: self.id, to, term: self.term, body });
     }
 
     /// Queues a response; responses are sent once this node's state is durable.
@@ -387,7 +395,31 @@ impl RawNode {
 
     pub(crate) fn respond_with_term(&mut self, request: &Message, term: Term, body: MessageBody) {
         debug_assert!(request.body.is_request());
-        self.msgs_after_persist.push(Message { from: self.id, to: request.from, term, body });
+        self.persisted_messages.push(Message { from: self.id, to: request.from, term, body });
+    }
+
+    /// The leader's own state; only code that runs while leading asks for it.
+    pub(crate) fn leader_state(&self) -> &LeaderState {
+        match &self.role {
+            RoleState::Leader(state) => state,
+            other => unreachable!("node {}: a {:?} has no leader state", self.id, other.role()),
+        }
+    }
+
+    pub(crate) fn leader_state_mut(&mut self) -> &mut LeaderState {
+        match &mut self.role {
+            RoleState::Leader(state) => state,
+            other => unreachable!("node {}: a {:?} has no leader state", self.id, other.role()),
+        }
+    }
+
+    /// The leader's view of its followers; only code that runs while leading asks for it.
+    pub(crate) fn tracker(&self) -> &Tracker {
+        &self.leader_state().tracker
+    }
+
+    pub(crate) fn tracker_mut(&mut self) -> &mut Tracker {
+        &mut self.leader_state_mut().tracker
     }
 
     pub(crate) fn reset_election_timer(&mut self) {
@@ -410,54 +442,7 @@ impl RawNode {
         let timeout = self.config.election_timeout_ticks;
         self.config.check_quorum
             && self.election_elapsed < timeout
-            && (self.leader.is_some()
+            && (self.leader().is_some()
                 || (self.config.lease_reads && self.now_tick < timeout as u64))
-    }
-
-    /// Panics with context if an invariant of this peer is broken. Cheap: the simulator calls
-    /// it after every event.
-    pub fn check_invariants(&self) {
-        self.log.check_invariants();
-        self.check_read_invariants();
-        assert!(
-            self.log.last_term() <= self.term,
-            "node {}: last log term above current term",
-            self.id
-        );
-        match self.role {
-            Role::Leader => {
-                assert_eq!(
-                    self.leader,
-                    Some(self.id),
-                    "node {}: leader does not follow itself",
-                    self.id
-                );
-                assert_eq!(
-                    self.vote,
-                    Some(self.id),
-                    "node {}: leader did not vote for itself",
-                    self.id
-                );
-                for (peer, pr) in &self.progress {
-                    assert!(
-                        pr.match_index < pr.next_index,
-                        "node {}: peer {peer} match >= next",
-                        self.id
-                    );
-                    assert!(
-                        pr.match_index <= self.log.last_index(),
-                        "node {}: peer {peer} match beyond log",
-                        self.id
-                    );
-                }
-            }
-            Role::Candidate => assert_eq!(
-                self.vote,
-                Some(self.id),
-                "node {}: candidate without self-vote",
-                self.id
-            ),
-            Role::Follower | Role::PreCandidate => {}
-        }
     }
 }

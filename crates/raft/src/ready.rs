@@ -1,6 +1,7 @@
 //! `Ready`: everything a driver must do after feeding the node input.
 
 use crate::message::{Entry, HardState, Message, Snapshot};
+use crate::types::LogIndex;
 
 /// The work a `RawNode` hands its driver, in this order:
 /// 1. send `messages` (they never depend on unpersisted state);
@@ -35,12 +36,19 @@ pub struct Ready {
     pub apply_snapshot: Option<Snapshot>,
     pub committed_entries: Vec<Entry>,
     /// Linearizable reads confirmed by ReadIndex (on the leader, or forwarded by a follower).
-    pub read_states: Vec<crate::read_index::ReadState>,
+    pub read_states: Vec<ReadState>,
     /// The contexts of reads that `read_index` accepted but that can no longer be confirmed
     /// here: leadership or the term changed, the leader refused, or a forwarded read got no
     /// answer within an election timeout. Every accepted read ends up exactly once in
     /// `read_states` or here.
     pub failed_reads: Vec<u64>,
+}
+
+/// A confirmed read: serve the read `ctx` once the state machine has applied `index`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadState {
+    pub ctx: u64,
+    pub index: LogIndex,
 }
 
 /// The durable part of a `Ready`, as storage sees it.

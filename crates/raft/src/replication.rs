@@ -2,33 +2,35 @@
 
 use crate::message::{AppendResult, MessageBody, SnapshotResult};
 use crate::progress::{ReplicationMode, SnapshotTransfer};
-use crate::quorum;
-use crate::raw_node::{RawNode, Role};
-use crate::types::{LogIndex, NodeId, Term};
+use crate::raw_node::RawNode;
+use crate::role::RoleState;
+use crate::types::{LogIndex, NodeId, ReadRound, Term};
 
 impl RawNode {
     pub(crate) fn tick_leader(&mut self) {
-        self.heartbeat_elapsed += 1;
+        self.leader_state_mut().heartbeat_elapsed += 1;
         self.election_elapsed += 1;
         if self.election_elapsed >= self.config.election_timeout_ticks {
             self.election_elapsed = 0;
-            if self.config.check_quorum && !self.quorum_recently_active() {
-                // Cut off from a majority: stop claiming leadership (thesis 6.2).
+            if self.config.check_quorum && !self.tracker().quorum_recently_active(&self.membership)
+            {
+                // Cut off from a quorum: stop claiming leadership (thesis 6.2).
                 self.become_follower(self.term, None);
                 return;
             }
-            for pr in self.progress.values_mut() {
-                pr.recent_active = false;
-            }
+            self.tracker_mut().forget_recent_activity();
         }
-        if self.heartbeat_elapsed >= self.config.heartbeat_interval_ticks {
-            self.heartbeat_elapsed = 0;
+        let interval = self.config.heartbeat_interval_ticks;
+        let leader = self.leader_state_mut();
+        if leader.heartbeat_elapsed >= interval {
+            leader.heartbeat_elapsed = 0;
             if self.config.lease_reads {
                 // Every heartbeat is a round, so that the lease is renewed continuously.
                 self.start_read_round();
             }
-            let reads_waiting = self.reads.has_unconfirmed() || self.config.lease_reads;
-            for peer in self.peers.clone() {
+            let reads_waiting =
+                self.leader_state().reads.has_unconfirmed() || self.config.lease_reads;
+            for peer in self.tracker().followers() {
                 // Reads and leases are confirmed by heartbeat echoes only: peers that got a
                 // probe or a chunk instead get a heartbeat too (a lost round retries).
                 if !self.heartbeat_peer(peer) && reads_waiting {
@@ -38,19 +40,14 @@ impl RawNode {
         }
     }
 
-    fn quorum_recently_active(&self) -> bool {
-        let active = 1 + self.progress.values().filter(|pr| pr.recent_active).count();
-        active >= quorum::majority(self.peers.len() + 1)
-    }
-
     /// One heartbeat round for `peer`: also where lost appends and chunks are noticed and
     /// resent. True if the peer got a Heartbeat message.
     fn heartbeat_peer(&mut self, peer: NodeId) -> bool {
         let lost_after = 2 * self.config.heartbeat_interval_ticks as u64;
         let deadline = self.now_tick.saturating_sub(lost_after);
-        let pr = self.progress.get_mut(&peer).expect("progress for every peer");
-        let stalled = pr.replication_stalled(deadline);
-        match &mut pr.mode {
+        let progress = self.tracker_mut().progress_mut(peer);
+        let stalled = progress.replication_stalled(deadline);
+        match &mut progress.mode {
             ReplicationMode::Probe { awaiting_response } => {
                 // The probe doubles as the heartbeat; resend it even if one is outstanding.
                 *awaiting_response = false;
@@ -58,7 +55,7 @@ impl RawNode {
                 false
             }
             ReplicationMode::Replicate { .. } if stalled => {
-                pr.become_probe();
+                progress.become_probe();
                 self.send_append(peer, true);
                 false
             }
@@ -74,11 +71,12 @@ impl RawNode {
     }
 
     pub(crate) fn send_heartbeat(&mut self, peer: NodeId) {
-        let pr = self.progress.get_mut(&peer).expect("progress for every peer");
+        let committed = self.log.committed();
+        let progress = self.tracker_mut().progress_mut(peer);
         // The follower holds our log up to its match index, so that much commit is safe to tell.
-        let commit = pr.match_index.min(self.log.committed());
-        pr.sent_commit = pr.sent_commit.max(commit);
-        let read_round = self.reads.last_round;
+        let commit = progress.match_index.min(committed);
+        progress.sent_commit = progress.sent_commit.max(commit);
+        let read_round = self.read_round.0;
         self.send(peer, MessageBody::Heartbeat { commit, read_round });
     }
 
@@ -86,30 +84,30 @@ impl RawNode {
     /// snapshot transfer if they are compacted away. False if nothing was sent.
     pub(crate) fn send_append(&mut self, peer: NodeId, allow_empty: bool) -> bool {
         let max_inflight = self.config.max_inflight_appends;
-        let pr = self.progress.get(&peer).expect("progress for every peer");
-        if pr.is_paused(max_inflight) {
+        let progress = self.tracker().progress(peer);
+        if progress.is_paused(max_inflight) {
             return false;
         }
-        let prev_log_index = pr.next_index.prev();
+        let prev_log_index = progress.next_index.prev();
         let Some(prev_log_term) = self.log.term(prev_log_index) else {
             self.start_snapshot_transfer(peer);
             return true;
         };
-        let entries = self.log.entries_from(pr.next_index, self.config.max_append_bytes);
+        let entries = self.log.entries_from(progress.next_index, self.config.max_append_bytes);
         if entries.is_empty() && !allow_empty {
             return false;
         }
         let last_sent = prev_log_index.plus(entries.len() as u64);
         let leader_commit = self.log.committed();
         let now = self.now_tick;
-        let pr = self.progress.get_mut(&peer).expect("progress for every peer");
-        pr.sent_commit = pr.sent_commit.max(leader_commit.min(last_sent));
-        match &mut pr.mode {
+        let progress = self.tracker_mut().progress_mut(peer);
+        progress.sent_commit = progress.sent_commit.max(leader_commit.min(last_sent));
+        match &mut progress.mode {
             ReplicationMode::Probe { awaiting_response } => *awaiting_response = true,
             ReplicationMode::Replicate { inflight } => {
                 if !entries.is_empty() {
                     inflight.push_back((last_sent, now));
-                    pr.next_index = last_sent.next();
+                    progress.next_index = last_sent.next();
                 }
             }
             ReplicationMode::Snapshot(_) => unreachable!("paused"),
@@ -124,19 +122,16 @@ impl RawNode {
     fn start_snapshot_transfer(&mut self, peer: NodeId) {
         let snapshot = self.log.snapshot().clone();
         let now = self.now_tick;
-        self.progress
-            .get_mut(&peer)
-            .expect("progress for every peer")
-            .become_snapshot(snapshot, now);
+        self.tracker_mut().progress_mut(peer).become_snapshot(snapshot, now);
         self.send_snapshot_chunk(peer);
     }
 
     fn send_snapshot_chunk(&mut self, peer: NodeId) {
         let chunk = self.config.snapshot_chunk_bytes;
         let now = self.now_tick;
-        let pr = self.progress.get_mut(&peer).expect("progress for every peer");
+        let progress = self.tracker_mut().progress_mut(peer);
         let ReplicationMode::Snapshot(SnapshotTransfer { snapshot, offset, sent_at_tick }) =
-            &mut pr.mode
+            &mut progress.mode
         else {
             unreachable!("sending a snapshot chunk outside a transfer");
         };
@@ -157,41 +152,36 @@ impl RawNode {
     /// commit progress they have not heard of. Called from `ready()`, so proposals batch.
     pub(crate) fn flush_leader_sends(&mut self) {
         self.broadcast_read_round();
-        if std::mem::take(&mut self.pending_broadcast) {
-            for peer in self.peers.clone() {
+        if std::mem::take(&mut self.leader_state_mut().pending_broadcast) {
+            for peer in self.tracker().followers() {
                 self.send_append(peer, false);
             }
         }
-        if self.commit_news_pending() {
-            let committed = self.log.committed();
-            for peer in self.peers.clone() {
-                let pr = &self.progress[&peer];
-                if pr.sent_commit < pr.match_index.min(committed) {
+        let committed = self.log.committed();
+        if self.tracker().commit_news_pending(committed) {
+            for peer in self.tracker().followers() {
+                if self.tracker().owes_commit_news(peer, committed) {
                     self.send_heartbeat(peer);
                 }
             }
         }
     }
 
-    /// Some follower holds entries that are committed but has not been told so.
-    pub(crate) fn commit_news_pending(&self) -> bool {
-        let committed = self.log.committed();
-        self.progress.values().any(|pr| pr.sent_commit < pr.match_index.min(committed))
-    }
-
     pub(crate) fn handle_append_response(&mut self, from: NodeId, result: AppendResult) {
-        if self.role != Role::Leader {
+        if !self.is_leader() {
             return;
         }
-        let pr = self.progress.get_mut(&from).expect("progress for every peer");
-        pr.recent_active = true;
+        let progress = self.tracker_mut().progress_mut(from);
+        progress.recent_active = true;
         match result {
             AppendResult::Accepted { match_index } => {
-                let news = pr.maybe_update(match_index);
-                match &mut pr.mode {
-                    ReplicationMode::Probe { .. } => pr.become_replicate(),
-                    ReplicationMode::Snapshot(t) if pr.match_index >= t.snapshot.meta.index => {
-                        pr.become_replicate()
+                let news = progress.maybe_update(match_index);
+                match &mut progress.mode {
+                    ReplicationMode::Probe { .. } => progress.become_replicate(),
+                    ReplicationMode::Snapshot(transfer)
+                        if progress.match_index >= transfer.snapshot.meta.index =>
+                    {
+                        progress.become_replicate()
                     }
                     _ => {}
                 }
@@ -218,40 +208,44 @@ impl RawNode {
         hint_term: Term,
     ) -> bool {
         let candidate = self.log.find_conflict_by_term(hint_index, hint_term);
-        let pr = self.progress.get_mut(&peer).expect("progress for every peer");
-        let stale = match &pr.mode {
-            ReplicationMode::Replicate { .. } => rejected_prev <= pr.match_index,
-            ReplicationMode::Probe { .. } => rejected_prev != pr.next_index.prev(),
+        let progress = self.tracker_mut().progress_mut(peer);
+        let stale = match &progress.mode {
+            ReplicationMode::Replicate { .. } => rejected_prev <= progress.match_index,
+            ReplicationMode::Probe { .. } => rejected_prev != progress.next_index.prev(),
             ReplicationMode::Snapshot(_) => true,
         };
         if stale {
             return false;
         }
-        pr.become_probe();
-        pr.next_index = candidate.min(rejected_prev.prev()).next().max(pr.match_index.next());
+        progress.become_probe();
+        progress.next_index =
+            candidate.min(rejected_prev.prev()).next().max(progress.match_index.next());
         true
     }
 
-    pub(crate) fn handle_heartbeat_response(&mut self, from: NodeId, read_round: u64) {
-        if self.role != Role::Leader {
+    pub(crate) fn handle_heartbeat_response(&mut self, from: NodeId, read_round: ReadRound) {
+        if !self.is_leader() {
             return;
         }
-        self.progress.get_mut(&from).expect("progress for every peer").recent_active = true;
+        self.tracker_mut().progress_mut(from).recent_active = true;
         self.on_read_round_echo(from, read_round);
         self.send_append(from, false);
     }
 
     pub(crate) fn handle_snapshot_response(&mut self, from: NodeId, result: SnapshotResult) {
-        if self.role != Role::Leader {
+        if !self.is_leader() {
             return;
         }
-        let pr = self.progress.get_mut(&from).expect("progress for every peer");
-        pr.recent_active = true;
+        let progress = self.tracker_mut().progress_mut(from);
+        progress.recent_active = true;
         match result {
             SnapshotResult::Installed { match_index } => {
-                let news = pr.maybe_update(match_index);
-                if matches!(pr.mode, ReplicationMode::Snapshot(_) | ReplicationMode::Probe { .. }) {
-                    pr.become_replicate();
+                let news = progress.maybe_update(match_index);
+                if matches!(
+                    progress.mode,
+                    ReplicationMode::Snapshot(_) | ReplicationMode::Probe { .. }
+                ) {
+                    progress.become_replicate();
                 }
                 if news {
                     self.maybe_commit();
@@ -259,9 +253,9 @@ impl RawNode {
                 self.send_append(from, false);
             }
             SnapshotResult::NeedOffset { snapshot_index, offset } => {
-                if let ReplicationMode::Snapshot(t) = &mut pr.mode {
-                    if t.snapshot.meta.index == snapshot_index {
-                        t.offset = offset;
+                if let ReplicationMode::Snapshot(transfer) = &mut progress.mode {
+                    if transfer.snapshot.meta.index == snapshot_index {
+                        transfer.offset = offset;
                         self.send_snapshot_chunk(from);
                     }
                 }
@@ -269,25 +263,24 @@ impl RawNode {
         }
     }
 
-    /// Commits the highest index a majority holds, if it is from the current term (Raft paper
+    /// Commits the highest index a quorum holds, if it is from the current term (Raft paper
     /// 5.4.2, Figure 8: older entries commit only indirectly). True if the commit advanced.
     pub(crate) fn maybe_commit(&mut self) -> bool {
-        let mut matches: Vec<LogIndex> = self.progress.values().map(|pr| pr.match_index).collect();
-        matches.push(self.log.persisted());
-        let log = &self.log;
-        if let Some(candidate) =
-            quorum::committable_index(&matches, log.committed(), self.term, |i| log.term(i))
-        {
-            let before = self.log.committed();
-            self.log.commit_to(candidate);
-            let newly: usize = (before.0 + 1..=candidate.0)
-                .filter_map(|i| self.log.entry(LogIndex(i)))
-                .map(|e| e.data.len())
-                .sum();
-            self.uncommitted_bytes = self.uncommitted_bytes.saturating_sub(newly);
-            self.release_reads_awaiting_commit();
-            return true;
-        }
-        false
+        let RoleState::Leader(leader) = &mut self.role else {
+            unreachable!("node {}: only a leader commits by counting", self.id);
+        };
+        let Some(index) = leader.tracker.committable_index(&self.membership, &self.log, self.term)
+        else {
+            return false;
+        };
+        let before = self.log.committed();
+        self.log.commit_to(index);
+        let newly: usize = (before.0 + 1..=index.0)
+            .filter_map(|i| self.log.entry(LogIndex(i)))
+            .map(|e| e.data.len())
+            .sum();
+        leader.release_committed(newly);
+        self.release_reads_awaiting_commit();
+        true
     }
 }

@@ -94,8 +94,8 @@ impl Storage for MemStorage {
             self.entry_bytes += new.iter().map(size::entry_len).sum::<usize>();
             self.state.entries.extend_from_slice(new);
         }
-        if let Some(hs) = batch.hard_state {
-            self.state.hard_state = hs;
+        if let Some(hard_state) = batch.hard_state {
+            self.state.hard_state = hard_state;
         }
         Ok(())
     }

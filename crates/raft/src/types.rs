@@ -10,6 +10,34 @@ pub struct NodeId(pub u64);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Term(pub u64);
 
+/// What a peer is in its current term. The public face of the node's role: the state each
+/// role needs lives with the role inside `RawNode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Follower,
+    /// Asking whether it could win an election, without changing its term (thesis 9.6).
+    PreCandidate,
+    Candidate,
+    Leader,
+}
+
+/// A leader's ReadIndex heartbeat round (see `read_index`). Rounds only grow, across terms too,
+/// so that an echo of an old round can never confirm a newer read. Messages carry the bare
+/// number (`MessageBody::Heartbeat::read_round`), 0 meaning "no round".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct ReadRound(pub u64);
+
+impl ReadRound {
+    /// No round: what heartbeats carry before the first read, and what a stale echo says.
+    pub const NONE: ReadRound = ReadRound(0);
+    /// Every round: what the leader has seen of its own rounds when a quorum is counted.
+    pub const ALL: ReadRound = ReadRound(u64::MAX);
+
+    pub fn next(self) -> ReadRound {
+        ReadRound(self.0 + 1)
+    }
+}
+
 /// A position in the replicated log. Index 0 is the empty prefix; the first entry is 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct LogIndex(pub u64);

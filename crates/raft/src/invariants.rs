@@ -1,0 +1,85 @@
+//! `RawNode::check_invariants`: what must hold of a peer between any two calls, checked by the
+//! simulator after every event and by the interaction tests after every command. The read
+//! bookkeeping's own checks live with it (`read_index`, `read_queue`, `forwarded_reads`), and
+//! the tracker's and a poll's in `tracker`.
+
+use crate::raw_node::RawNode;
+use crate::role::RoleState;
+
+impl RawNode {
+    /// Panics with context if an invariant of this peer is broken. Cheap: the simulator calls
+    /// it after every event.
+    pub fn check_invariants(&self) {
+        self.log.check_invariants();
+        self.check_read_invariants();
+        assert!(
+            self.log.last_term() <= self.term,
+            "node {}: last log term above current term",
+            self.id
+        );
+        assert!(self.membership.is_voter(self.id), "node {}: not a voter", self.id);
+        self.check_timer_invariants();
+        match &self.role {
+            RoleState::Leader(leader) => {
+                assert_eq!(
+                    self.vote,
+                    Some(self.id),
+                    "node {}: leader did not vote for itself",
+                    self.id
+                );
+                let max_inflight = self.config.max_inflight_appends;
+                leader.tracker.check_invariants(&self.membership, &self.log, max_inflight);
+            }
+            RoleState::Candidate { poll } => {
+                assert_eq!(
+                    self.vote,
+                    Some(self.id),
+                    "node {}: candidate without self-vote",
+                    self.id
+                );
+                poll.check_invariants(&self.membership, self.id);
+            }
+            RoleState::PreCandidate { poll } => poll.check_invariants(&self.membership, self.id),
+            RoleState::Follower { leader: Some(leader) } => {
+                assert_ne!(*leader, self.id, "node {}: a follower of itself", self.id);
+                assert!(
+                    self.membership.is_voter(*leader),
+                    "node {}: follows {leader}, which is no voter",
+                    self.id
+                );
+            }
+            RoleState::Follower { leader: None } => {}
+        }
+    }
+
+    /// Panics unless the timers are where ticking leaves them: a timer that expires acts at
+    /// once and starts over.
+    fn check_timer_invariants(&self) {
+        let base = self.config.election_timeout_ticks;
+        assert!(
+            (base..2 * base).contains(&self.randomized_election_timeout),
+            "node {}: election timeout {} outside [{base}, {})",
+            self.id,
+            self.randomized_election_timeout,
+            2 * base
+        );
+        if let Some(leader) = self.role.leader_state() {
+            assert!(
+                self.election_elapsed < base,
+                "node {}: a leader's check-quorum round overran",
+                self.id
+            );
+            assert!(
+                leader.heartbeat_elapsed < self.config.heartbeat_interval_ticks,
+                "node {}: a heartbeat round overran",
+                self.id
+            );
+        } else {
+            assert!(
+                self.election_elapsed < self.randomized_election_timeout,
+                "node {}: the election timer ran out without an election",
+                self.id
+            );
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! The state a peer holds only while it plays a role. Changing role replaces it whole, so that
+//! "a leader's progress exists only while leading" or "votes are counted only while
+//! campaigning" are facts of the types rather than lines to remember in every transition.
+
+use crate::read_queue::ReadQueue;
+use crate::tracker::{Poll, Tracker};
+use crate::types::{NodeId, Role};
+
+#[derive(Debug)]
+pub(crate) enum RoleState {
+    /// `leader`: the leader of the current term, once this peer has heard from it.
+    Follower {
+        leader: Option<NodeId>,
+    },
+    PreCandidate {
+        poll: Poll,
+    },
+    Candidate {
+        poll: Poll,
+    },
+    Leader(LeaderState),
+}
+
+/// What only a leader keeps.
+#[derive(Debug)]
+pub(crate) struct LeaderState {
+    pub(crate) tracker: Tracker,
+    /// New entries wait for the next `ready()` before they are sent, so that proposals batch.
+    pub(crate) pending_broadcast: bool,
+    /// Bytes of this leader's proposals not yet known to be committed (see `admit_proposal`).
+    uncommitted_bytes: usize,
+    /// Ticks since the last heartbeat round.
+    pub(crate) heartbeat_elapsed: u32,
+    /// The reads this leader is confirming; those still unconfirmed fail when it steps down.
+    pub(crate) reads: ReadQueue,
+}
+
+impl LeaderState {
+    pub(crate) fn new(tracker: Tracker) -> LeaderState {
+        LeaderState {
+            tracker,
+            pending_broadcast: false,
+            uncommitted_bytes: 0,
+            heartbeat_elapsed: 0,
+            reads: ReadQueue::default(),
+        }
+    }
+
+    /// Admits a proposal of `bytes` under the flow-control `limit`
+    /// (`Config::max_uncommitted_bytes`) and marks it for the next broadcast. Refused, with the
+    /// bytes already uncommitted, if it would pass the limit, except when nothing is
+    /// uncommitted: a single proposal larger than the limit must still be able to make progress.
+    pub(crate) fn admit_proposal(&mut self, bytes: usize, limit: usize) -> Result<(), usize> {
+        let uncommitted = self.uncommitted_bytes;
+        if uncommitted > 0 && uncommitted + bytes > limit {
+            return Err(uncommitted);
+        }
+        self.uncommitted_bytes += bytes;
+        self.pending_broadcast = true;
+        Ok(())
+    }
+
+    /// Entries holding `bytes` of data committed. Entries of earlier terms, never counted
+    /// here, may commit too: the count only ever saturates at zero.
+    pub(crate) fn release_committed(&mut self, bytes: usize) {
+        self.uncommitted_bytes = self.uncommitted_bytes.saturating_sub(bytes);
+    }
+}
+
+impl RoleState {
+    pub(crate) fn role(&self) -> Role {
+        match self {
+            RoleState::Follower { .. } => Role::Follower,
+            RoleState::PreCandidate { .. } => Role::PreCandidate,
+            RoleState::Candidate { .. } => Role::Candidate,
+            RoleState::Leader(_) => Role::Leader,
+        }
+    }
+
+    /// The poll of a (pre-)candidate.
+    pub(crate) fn poll(&self) -> Option<&Poll> {
+        match self {
+            RoleState::PreCandidate { poll } | RoleState::Candidate { poll } => Some(poll),
+            RoleState::Follower { .. } | RoleState::Leader(_) => None,
+        }
+    }
+
+    pub(crate) fn poll_mut(&mut self) -> Option<&mut Poll> {
+        match self {
+            RoleState::PreCandidate { poll } | RoleState::Candidate { poll } => Some(poll),
+            RoleState::Follower { .. } | RoleState::Leader(_) => None,
+        }
+    }
+
+    pub(crate) fn leader_state(&self) -> Option<&LeaderState> {
+        match self {
+            RoleState::Leader(state) => Some(state),
+            _ => None,
+        }
+    }
+}
