@@ -1,25 +1,22 @@
-//! kvraft-client: the Clerk, and (feature `grpc`) a client for real clusters.
+//! kvraft-client: the Clerk, and (feature `remote`) a client for real clusters.
 //!
-//! [`Clerk`] is a sans-IO state machine: it decides which server to ask and what to do with
-//! each answer, and its driver does the asking (the simulator's network, or gRPC below).
-//! Per operation: `begin(op)` tags it with the client id and the next sequence number; then
-//! repeatedly send the request to `target()` and feed the answer (or `None` for a failed or
-//! timed-out call) to `on_answer`, until it says `Done`. Retries reuse the sequence number, so
-//! the servers apply the operation exactly once. A driver may also grow the server list
-//! (`add_server`), give up on an operation (`abandon`) and start a new session
-//! (`renew_session`).
+//! [`Clerk`] is a sans-IO state machine that makes every decision a client makes: which server
+//! to ask, what each answer means, when to retry and how long to wait, when a session must be
+//! renewed. Its driver only does the asking: the simulator's network, or the network client
+//! below. Per operation: `begin(op)` tags it with the client id and the next sequence number;
+//! then repeatedly send the request to `target()` and feed the [`Answer`] to `on_answer`, until
+//! it says `Done` (or gives up on an overloaded server). Retries reuse the sequence number, so
+//! the servers apply the operation exactly once.
 //!
-//! With the `grpc` feature, [`remote`] drives the Clerk over tonic: [`remote::Client`] (`put`,
-//! `append`, `get`, with per-call and per-operation timeouts, leader hints by address, and
-//! typed [`remote::ClientError`]s) and [`remote::status`] (one node's `Status`). Without the
-//! feature this crate depends on `kvraft-kv` alone.
+//! With the `remote` feature, [`remote`] drives the Clerk over client frames or gRPC:
+//! [`remote::Client`] (`put`, `append`, `get`, with per-call and per-operation timeouts, leader
+//! hints by address, and typed [`remote::ClientError`]s) and [`remote::status`] (one node's
+//! `Status`). Without the feature this crate depends on `kvraft-kv` alone.
 
 mod clerk;
-#[cfg(feature = "grpc")]
-mod frames;
-#[cfg(feature = "grpc")]
+#[cfg(feature = "remote")]
 pub mod remote;
 
-pub use clerk::{Clerk, NextStep};
-#[cfg(feature = "grpc")]
+pub use clerk::{Answer, Clerk, NextStep};
+#[cfg(feature = "remote")]
 pub use remote::{Client, ClientError, ClientOptions, Connections, Transport};

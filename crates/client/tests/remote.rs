@@ -185,12 +185,13 @@ async fn follows_a_hint_to_an_address_it_was_not_given() {
 }
 
 #[tokio::test]
-async fn hints_without_addresses_use_node_ids_and_dead_servers_are_skipped() {
+async fn a_hint_without_an_address_to_an_unknown_node_moves_on_and_dead_servers_are_skipped() {
     let (a, b) = (Scripted::default(), Scripted::default());
     let dead = closed_port().await;
     let a_addr = serve(a.clone()).await;
     let b_addr = serve(b.clone()).await;
-    // Node 2 (a) points at node 3 (b) by id only.
+    // a points at node 3 by id only; the client does not know which endpoint that is, so it
+    // tries the next one, b.
     a.script(vec![Action::NotLeader(hint(3, ""))]);
     let mut client = Client::new(options(&[dead, a_addr, b_addr])).unwrap();
     client.put("k", "v").await.unwrap();

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+pub use kvraft_raft::NodeId;
+
 /// A client session's identity, chosen by the client (randomly, so that clients never clash).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct ClientId(pub u64);
@@ -58,10 +60,11 @@ pub enum Outcome {
 /// Why a request was not executed (or may not have been).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum KvError {
-    /// This server cannot serve the request; try `leader_hint` (a server index) or another.
-    /// Safe to retry: the request was not applied by this attempt, or will be deduplicated.
-    #[error("not the leader (try {leader_hint:?})")]
-    WrongLeader { leader_hint: Option<usize> },
+    /// This server cannot serve the request; try `leader` (the node this server believes
+    /// leads, never itself) or another. Safe to retry: the request was not applied by this
+    /// attempt, or will be deduplicated.
+    #[error("{}", match .leader { Some(id) => format!("not the leader (node {id} is)"), None => "not the leader (leader unknown)".to_string() })]
+    WrongLeader { leader: Option<NodeId> },
     /// The client's session was expired (it was idle too long, or the table was full): the
     /// server can no longer tell whether a retried request was applied. Not retryable.
     #[error("client session expired; the outcome of this request is unknown")]

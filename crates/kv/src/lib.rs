@@ -11,7 +11,9 @@ pub mod command;
 pub mod sessions;
 pub mod state_machine;
 
-pub use command::{ClientId, ClientRequest, Command, KvError, Op, Outcome, Reply, Sequence};
+pub use command::{
+    ClientId, ClientRequest, Command, KvError, NodeId, Op, Outcome, Reply, Sequence,
+};
 pub use sessions::{Dedup, SessionLimits};
 pub use state_machine::KvStateMachine;
 

@@ -52,9 +52,6 @@ pub enum ConvertError {
     /// An Append's entries would run past the largest representable log index.
     #[error("Append entries run past the largest log index")]
     IndexOverflow,
-    /// A number does not fit the domain type (e.g. a leader hint beyond `usize`).
-    #[error("{field}: value {value} out of range")]
-    OutOfRange { field: &'static str, value: u64 },
 }
 
 /// A domain [`Reply`] whose [`Outcome`] cannot answer the rpc it is meant for: a value for a
@@ -114,24 +111,6 @@ impl KvRequest {
             KvRequest::Get(_) => "Get",
         }
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Node ids and server indices
-// ---------------------------------------------------------------------------------------------
-
-/// The node id of the server at 0-based `index` in the cluster's server list: `index + 1`.
-///
-/// kvraft numbers its servers 1..=N, and the domain's [`KvError::WrongLeader`] hint is a
-/// 0-based index into the server list (the replica reports `leader id - 1`); this pair of
-/// functions is the one place that maps between the two. `None` only for `usize::MAX`.
-pub fn node_id_of_server_index(index: usize) -> Option<NodeId> {
-    u64::try_from(index).ok()?.checked_add(1).map(NodeId)
-}
-
-/// The 0-based server index of node `id` (`id - 1`); `None` for node 0 or an id beyond `usize`.
-pub fn server_index_of_node_id(id: NodeId) -> Option<usize> {
-    usize::try_from(id.0.checked_sub(1)?).ok()
 }
 
 fn node_id(field: &'static str, id: u64) -> Result<NodeId, ConvertError> {
@@ -493,19 +472,16 @@ impl TryFrom<KvRequest> for ClientRequest {
 // Replies
 // ---------------------------------------------------------------------------------------------
 
-/// The hint's server index becomes node id `index + 1` (see [`node_id_of_server_index`]; the
-/// hint is dropped in the one case that cannot map, `usize::MAX`). Its address is left empty:
-/// the domain error knows only the index. A server that knows the address fills it in with
+/// The hint names the leader's node id; its address is left empty (the domain error does not
+/// know it): a server that knows the address fills it in with
 /// [`pb::Error::with_leader_address`]. `message` gets the error's `Display` text.
 impl From<KvError> for pb::Error {
     fn from(e: KvError) -> pb::Error {
         let message = e.to_string();
         let (code, leader_hint) = match e {
-            KvError::WrongLeader { leader_hint } => (
+            KvError::WrongLeader { leader } => (
                 pb::ErrorCode::NotLeader,
-                leader_hint
-                    .and_then(node_id_of_server_index)
-                    .map(|id| pb::LeaderHint { node_id: id.0, address: String::new() }),
+                leader.map(|id| pb::LeaderHint { node_id: id.0, address: String::new() }),
             ),
             KvError::SessionExpired => (pb::ErrorCode::SessionExpired, None),
             KvError::Stale => (pb::ErrorCode::Stale, None),
@@ -530,8 +506,9 @@ impl pb::Error {
     }
 }
 
-/// The hint's address is dropped (the domain keeps a server index only; read it from the wire
-/// message first if needed). A hint on an error other than NOT_LEADER is ignored.
+/// The hint's address is dropped (the domain names the leader by node id only; read the
+/// address from the wire message first if needed). A hint on an error other than NOT_LEADER is
+/// ignored.
 impl TryFrom<pb::Error> for KvError {
     type Error = ConvertError;
 
@@ -541,17 +518,11 @@ impl TryFrom<pb::Error> for KvError {
                 return Err(ConvertError::InvalidEnumValue { field: "Error.code", value: e.code })
             }
             pb::ErrorCode::NotLeader => {
-                let leader_hint = match e.leader_hint {
+                let leader = match e.leader_hint {
                     None => None,
-                    Some(hint) => {
-                        let id = node_id("LeaderHint.node_id", hint.node_id)?;
-                        Some(server_index_of_node_id(id).ok_or(ConvertError::OutOfRange {
-                            field: "LeaderHint.node_id",
-                            value: hint.node_id,
-                        })?)
-                    }
+                    Some(hint) => Some(node_id("LeaderHint.node_id", hint.node_id)?),
                 };
-                KvError::WrongLeader { leader_hint }
+                KvError::WrongLeader { leader }
             }
             pb::ErrorCode::SessionExpired => KvError::SessionExpired,
             pb::ErrorCode::Stale => KvError::Stale,

@@ -15,7 +15,8 @@
 //! - `frames.proto`: the client calls of `KvService` (`Put`, `Append`, `Get`) as frames on a
 //!   plain TCP connection, without HTTP/2, which the Rust client uses by default.
 //!
-//! [`frame`] reads and writes the length-prefixed frames both plain-TCP protocols use.
+//! [`frame`] reads and writes the length-prefixed frames both plain-TCP protocols use, and
+//! [`peer_wire`] what the peer protocol puts in them.
 //!
 //! `build.rs` runs prost + tonic code generation at build time, with `protoc` taken from the
 //! `protoc-bin-vendored` crate (no system protoc needed) and every `bytes` field generated as
@@ -32,13 +33,11 @@
 
 pub mod convert;
 pub mod frame;
+pub mod peer_wire;
 
 /// The generated code for protobuf package `kvraft.v1`: both services and their messages.
 pub mod v1 {
     tonic::include_proto!("kvraft.v1");
 }
 
-pub use convert::{
-    node_id_of_server_index, server_index_of_node_id, ClusterId, ConvertError, KvRequest,
-    OutcomeMismatch, PeerBatch,
-};
+pub use convert::{ClusterId, ConvertError, KvRequest, OutcomeMismatch, PeerBatch};

@@ -149,12 +149,6 @@ proptest! {
         prop_assert_eq!(Reply::try_from(bytes_round_trip(&wire)?), Ok(r));
     }
 
-    #[test]
-    fn server_index_and_node_id_are_inverse(index in prop_oneof![0..8usize, 0..usize::MAX]) {
-        let id = kvraft_proto::node_id_of_server_index(index).expect("below usize::MAX");
-        prop_assert_eq!(id, NodeId(index as u64 + 1));
-        prop_assert_eq!(kvraft_proto::server_index_of_node_id(id), Some(index));
-    }
 }
 
 #[test]
@@ -172,7 +166,7 @@ fn roles_round_trip() {
 #[test]
 fn leader_hint_gets_node_id_and_address() {
     use kvraft_kv::KvError;
-    let wire = v1::Error::from(KvError::WrongLeader { leader_hint: Some(2) })
+    let wire = v1::Error::from(KvError::WrongLeader { leader: Some(NodeId(3)) })
         .with_leader_address(|id| (id == NodeId(3)).then(|| "10.0.0.3:7000".to_string()));
     assert_eq!(wire.code(), v1::ErrorCode::NotLeader);
     assert_eq!(
@@ -180,10 +174,10 @@ fn leader_hint_gets_node_id_and_address() {
         Some(v1::LeaderHint { node_id: 3, address: "10.0.0.3:7000".into() })
     );
     assert!(!wire.message.is_empty());
-    assert_eq!(KvError::try_from(wire), Ok(KvError::WrongLeader { leader_hint: Some(2) }));
+    assert_eq!(KvError::try_from(wire), Ok(KvError::WrongLeader { leader: Some(NodeId(3)) }));
 
     // No hint, and nothing to fill in.
-    let wire = v1::Error::from(KvError::WrongLeader { leader_hint: None })
+    let wire = v1::Error::from(KvError::WrongLeader { leader: None })
         .with_leader_address(|_| Some("unused:1".into()));
     assert_eq!(wire.leader_hint, None);
 }

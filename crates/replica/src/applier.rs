@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use kvraft_kv::codec::decode_command;
 use kvraft_kv::{ClientId, Command, KvError, KvStateMachine, Outcome, Reply, Sequence};
-use kvraft_raft::{Entry, LogIndex, RawNode, Ready, Term};
+use kvraft_raft::{Entry, LogIndex, NodeId, RawNode, Ready, Term};
 
 use crate::pipeline::Apply;
 use crate::reads::PendingReads;
@@ -38,8 +38,8 @@ pub(crate) struct KvApplier {
 }
 
 /// The hint a refusal carries: the leader this peer follows, if it knows one (never itself).
-pub(crate) fn leader_hint(raft: &RawNode) -> Option<usize> {
-    raft.leader().filter(|l| *l != raft.id()).map(|l| l.0 as usize - 1)
+pub(crate) fn leader_hint(raft: &RawNode) -> Option<NodeId> {
+    raft.leader().filter(|l| *l != raft.id())
 }
 
 impl KvApplier {
@@ -56,8 +56,8 @@ impl KvApplier {
 
     /// Answers request `id` with "not the leader", hinting at the leader `raft` knows.
     pub(crate) fn refuse(&mut self, raft: &RawNode, id: RequestId) {
-        let leader_hint = leader_hint(raft);
-        self.replies.push_back((id, Err(KvError::WrongLeader { leader_hint })));
+        let leader = leader_hint(raft);
+        self.replies.push_back((id, Err(KvError::WrongLeader { leader })));
     }
 
     /// Serves every confirmed read whose index the state machine has reached.
@@ -168,7 +168,7 @@ impl Apply for KvApplier {
                 self.writes.range(..=snapshot.meta.index).map(|(i, _)| *i).collect();
             for index in covered {
                 let write = self.writes.remove(&index).expect("listed");
-                self.replies.push_back((write.id, Err(KvError::WrongLeader { leader_hint: None })));
+                self.replies.push_back((write.id, Err(KvError::WrongLeader { leader: None })));
             }
         }
         for entry in &ready.committed_entries {

@@ -25,7 +25,7 @@ pub struct ReplicaConfig {
     /// confirmed, so the read is as linearizable as one served by the leader. Writes still
     /// go to the leader. A read that cannot be confirmed (no leader known, the leader or term
     /// changed, the leader refused, no answer within an election timeout) fails with
-    /// `WrongLeader { leader_hint }`, and the client retries, there or at the hinted leader.
+    /// `WrongLeader { leader }`, and the client retries, there or at the hinted leader.
     ///
     /// A driver enables it by setting this field (every replica of the cluster should, though
     /// mixing is safe) and then lets clients send Gets to any server, e.g. the nearest one;

@@ -113,6 +113,10 @@ impl Cluster {
     }
 }
 
+fn node(server: usize) -> NodeId {
+    NodeId(server as u64 + 1)
+}
+
 fn get() -> Op {
     Op::Get { key: "k".into() }
 }
@@ -127,7 +131,7 @@ fn a_follower_refuses_gets_unless_follower_reads_are_on() {
     c.put(1, "v1");
     let (follower, leader) = (c.follower(), c.leader().unwrap());
     c.submit(follower, 100, get());
-    assert_eq!(c.reply(100), Some(Err(KvError::WrongLeader { leader_hint: Some(leader) })));
+    assert_eq!(c.reply(100), Some(Err(KvError::WrongLeader { leader: Some(node(leader)) })));
 }
 
 #[test]
@@ -190,7 +194,7 @@ fn a_forwarded_read_without_an_answer_fails_after_an_election_timeout() {
     }
     assert_eq!(c.reply(100), None);
     c.tick();
-    assert_eq!(c.reply(100), Some(Err(KvError::WrongLeader { leader_hint: Some(leader) })));
+    assert_eq!(c.reply(100), Some(Err(KvError::WrongLeader { leader: Some(node(leader)) })));
     // Nothing else went wrong: the next read is served.
     c.drop = Box::new(|_| false);
     c.submit(follower, 101, get());

@@ -8,44 +8,36 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use kvraft_proto::frame::{encode_raw_frame, read_magic, CLIENT_MAGIC, PEER_MAGIC};
-use socket2::{SockRef, TcpKeepalive};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::client_inbound::serve_client_connection;
+use crate::api::ClientApi;
+use crate::client_frames::serve_client_connection;
+use crate::conn::{close_after, configure};
 use crate::peer_inbound::serve_peer_connection;
-use crate::service::{KvServer, Shared};
 
 /// How long a new connection may stay silent before it is dropped unclassified.
 const FIRST_BYTE_WITHIN: Duration = Duration::from_secs(10);
-/// How long a connection closed with a last frame (a refusal, a protocol error) is drained,
-/// so that closing it does not reset it before the other end has read that frame.
-const LINGER_AFTER_LAST_FRAME: Duration = Duration::from_secs(1);
 
 /// The connections for the gRPC server, as its `serve_with_incoming` takes them.
-pub type GrpcIncoming = ReceiverStream<std::io::Result<TcpStream>>;
+pub(crate) type GrpcIncoming = ReceiverStream<std::io::Result<TcpStream>>;
 
 /// Starts accepting on `listener`; returns the gRPC server's share of the connections. The
 /// accept loop ends when the node shuts down (which also ends the gRPC stream).
-pub fn accept_connections(
-    listener: TcpListener,
-    shared: Shared,
-    kv: Arc<KvServer>,
-) -> GrpcIncoming {
+pub(crate) fn accept_connections(listener: TcpListener, api: Arc<ClientApi>) -> GrpcIncoming {
     let (grpc, incoming) = mpsc::channel(64);
     tokio::spawn(async move {
-        let mut shutdown = shared.shutdown.clone();
+        let node = api.node().clone();
         loop {
             let accepted = tokio::select! {
                 accepted = listener.accept() => accepted,
-                _ = shutdown.wait_for(|stop| *stop) => return,
+                _ = node.stopping() => return,
             };
             match accepted {
                 Ok((stream, _)) => {
                     configure(&stream);
-                    tokio::spawn(route(stream, grpc.clone(), shared.clone(), kv.clone()));
+                    tokio::spawn(route(stream, grpc.clone(), api.clone()));
                 }
                 Err(e) => {
                     // Out of file descriptors, most likely: pause rather than spin.
@@ -58,21 +50,10 @@ pub fn accept_connections(
     ReceiverStream::new(incoming)
 }
 
-/// Without TCP_NODELAY a small reply can wait ~40 ms for the other side's delayed ACK (found
-/// by `kvraft bench`: every Get took 44 ms). Keepalive finds peers that vanished.
-pub fn configure(stream: &TcpStream) {
-    let _ = stream.set_nodelay(true);
-    let keepalive = TcpKeepalive::new()
-        .with_time(Duration::from_secs(10))
-        .with_interval(Duration::from_secs(2));
-    let _ = SockRef::from(stream).set_tcp_keepalive(&keepalive);
-}
-
 async fn route(
     mut stream: TcpStream,
     grpc: mpsc::Sender<std::io::Result<TcpStream>>,
-    shared: Shared,
-    kv: Arc<KvServer>,
+    api: Arc<ClientApi>,
 ) {
     let mut first = [0u8; 1];
     match tokio::time::timeout(FIRST_BYTE_WITHIN, stream.peek(&mut first)).await {
@@ -85,8 +66,8 @@ async fn route(
         _ => return,
     }
     match tokio::time::timeout(FIRST_BYTE_WITHIN, read_magic(&mut stream)).await {
-        Ok(Ok(PEER_MAGIC)) => serve_peer_connection(stream, shared).await,
-        Ok(Ok(CLIENT_MAGIC)) => serve_client_connection(stream, shared, kv).await,
+        Ok(Ok(PEER_MAGIC)) => serve_peer_connection(stream, api.node().clone()).await,
+        Ok(Ok(CLIENT_MAGIC)) => serve_client_connection(stream, api).await,
         Ok(Ok(other)) => {
             let why = format!(
                 "unknown protocol {:?}: this server speaks {:?}, {:?} and gRPC",
@@ -101,17 +82,4 @@ async fn route(
         }
         _ => {}
     }
-}
-
-/// Writes `last` (a frame saying why), closes our side, and drains the other side for a
-/// while, so that closing does not reset the connection before the other end has read why.
-pub async fn close_after(mut stream: TcpStream, last: &[u8]) {
-    let _ = tokio::time::timeout(LINGER_AFTER_LAST_FRAME, async {
-        stream.write_all(last).await?;
-        stream.shutdown().await?;
-        let mut sink = [0u8; 4096];
-        while stream.read(&mut sink).await? > 0 {}
-        Ok::<(), std::io::Error>(())
-    })
-    .await;
 }

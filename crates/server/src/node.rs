@@ -9,12 +9,12 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use kvraft_kv::{ClientRequest, Reply};
-use kvraft_raft::{Message, NodeId};
+use kvraft_raft::{LogIndex, Message, NodeId, SnapshotMeta, Term};
 use kvraft_replica::{Output, Replica, RequestId};
 use kvraft_storage::WalError;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::transport::PeerQueues;
+use crate::peer_outbound::PeerQueues;
 use crate::wal_thread::{WalDone, WalThread};
 
 /// Why a client request was not handed to the replica.
@@ -28,13 +28,12 @@ pub enum Refusal {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeStatus {
     pub role: kvraft_raft::Role,
-    pub term: u64,
+    pub term: Term,
     pub leader: Option<NodeId>,
-    pub commit_index: u64,
-    pub applied_index: u64,
-    pub last_log_index: u64,
-    pub snapshot_index: u64,
-    pub snapshot_term: u64,
+    pub commit_index: LogIndex,
+    pub applied_index: LogIndex,
+    pub last_log_index: LogIndex,
+    pub snapshot: SnapshotMeta,
 }
 
 /// Input to the node task.
@@ -175,16 +174,14 @@ impl Node {
 
     fn status(&self) -> NodeStatus {
         let raft = self.replica.raft();
-        let snapshot = raft.log().snapshot_meta();
         NodeStatus {
             role: raft.role(),
-            term: raft.term().0,
+            term: raft.term(),
             leader: raft.leader(),
-            commit_index: raft.commit_index().0,
-            applied_index: self.replica.state_machine().applied(),
-            last_log_index: raft.last_index().0,
-            snapshot_index: snapshot.index.0,
-            snapshot_term: snapshot.term.0,
+            commit_index: raft.commit_index(),
+            applied_index: LogIndex(self.replica.state_machine().applied()),
+            last_log_index: raft.last_index(),
+            snapshot: raft.log().snapshot_meta(),
         }
     }
 

@@ -17,10 +17,10 @@ use crate::config::{Member, ServerConfig};
 use crate::node::Input;
 
 /// How long after start peers are checked.
-pub const CHECK_FOR: Duration = Duration::from_secs(60);
+pub(crate) const CHECK_FOR: Duration = Duration::from_secs(60);
 
 /// Runs the check; sends `Input::Fatal` to the node on a mismatch.
-pub async fn check_peers(
+pub(crate) async fn check_peers(
     config: Arc<ServerConfig>,
     inputs: mpsc::Sender<Input>,
     mut shutdown: watch::Receiver<bool>,
@@ -59,7 +59,11 @@ async fn peer_status(peer: &Member) -> Option<pb::StatusReply> {
 }
 
 /// Why `status`, reported by `peer`, shows a different cluster definition; None if it agrees.
-pub fn mismatch(config: &ServerConfig, peer: &Member, status: &pb::StatusReply) -> Option<String> {
+pub(crate) fn mismatch(
+    config: &ServerConfig,
+    peer: &Member,
+    status: &pb::StatusReply,
+) -> Option<String> {
     if status.cluster_id != config.cluster_id {
         return Some(format!(
             "node {} at {} belongs to cluster {}, this node to cluster {}: every node must be \

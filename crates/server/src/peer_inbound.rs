@@ -5,16 +5,16 @@
 //! connection closes. That is a configuration error, so it is logged loudly on both ends.
 
 use bytes::BytesMut;
+use kvraft_proto::peer_wire::{
+    decode_batch, encode_refusal, FrameReader, WireError, MAX_PEER_FRAME_BYTES,
+};
 use kvraft_proto::{ClusterId, PeerBatch};
 use tokio::net::TcpStream;
 
 use crate::config::ServerConfig;
-use crate::listener::close_after;
+use crate::conn::close_after;
+use crate::context::NodeContext;
 use crate::node::Input;
-use crate::peer_wire::{
-    decode_batch, encode_refusal, FrameReader, WireError, MAX_PEER_FRAME_BYTES,
-};
-use crate::service::Shared;
 
 enum Ended {
     /// The sender closed the connection, or the node is shutting down.
@@ -25,12 +25,11 @@ enum Ended {
 
 /// Serves one peer connection (its magic already read) until it closes, is refused, or the
 /// node shuts down.
-pub async fn serve_peer_connection(mut stream: TcpStream, shared: Shared) {
+pub(crate) async fn serve_peer_connection(mut stream: TcpStream, node: NodeContext) {
     let remote = stream.peer_addr().map_or_else(|_| "?".to_string(), |a| a.to_string());
-    let mut shutdown = shared.shutdown.clone();
     let ended = tokio::select! {
-        ended = receive(&mut stream, &shared) => ended,
-        _ = shutdown.wait_for(|stop| *stop) => Ended::Closed,
+        ended = receive(&mut stream, &node) => ended,
+        _ = node.stopping() => Ended::Closed,
     };
     match ended {
         Ended::Closed => tracing::debug!("peer connection from {remote} closed"),
@@ -44,7 +43,7 @@ pub async fn serve_peer_connection(mut stream: TcpStream, shared: Shared) {
     }
 }
 
-async fn receive(stream: &mut TcpStream, shared: &Shared) -> Ended {
+async fn receive(stream: &mut TcpStream, node: &NodeContext) -> Ended {
     let mut frames = FrameReader::new(MAX_PEER_FRAME_BYTES);
     loop {
         let frame = match frames.next_frame(stream).await {
@@ -60,11 +59,11 @@ async fn receive(stream: &mut TcpStream, shared: &Shared) -> Ended {
             Ok(batch) => batch,
             Err(e) => return Ended::Refused(format!("malformed batch: {e}")),
         };
-        if let Err(why) = check_batch(&shared.config, &batch) {
+        if let Err(why) = check_batch(&node.config, &batch) {
             return Ended::Refused(why);
         }
         for msg in batch.messages {
-            if shared.inputs.send(Input::Peer(msg)).await.is_err() {
+            if node.to_node(Input::Peer(msg)).await.is_err() {
                 return Ended::Closed;
             }
         }
@@ -72,7 +71,7 @@ async fn receive(stream: &mut TcpStream, shared: &Shared) -> Ended {
 }
 
 /// Whether this node accepts `batch`: same cluster, addressed to this node, from a member.
-pub fn check_batch(c: &ServerConfig, batch: &PeerBatch) -> Result<(), String> {
+pub(crate) fn check_batch(c: &ServerConfig, batch: &PeerBatch) -> Result<(), String> {
     if batch.cluster_id != ClusterId(c.cluster_id) {
         return Err(format!(
             "node {} belongs to cluster {}, not to cluster {} of node {}: check --cluster (and \

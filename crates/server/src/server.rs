@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kvraft_kv::SessionLimits;
-use kvraft_proto::v1::kv_service_server::KvServiceServer;
 use kvraft_raft::Storage;
 use kvraft_replica::{Replica, ReplicaConfig, ReplicaError};
 use kvraft_storage::{
@@ -16,10 +15,12 @@ use kvraft_storage::{
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::api::ClientApi;
 use crate::config::ServerConfig;
+use crate::context::NodeContext;
+use crate::grpc::RefusalsAsInvalidArgument;
 use crate::node::{Node, NodeError};
-use crate::service::{KvServer, Shared};
-use crate::transport::start_peer_senders;
+use crate::peer_outbound::start_peer_senders;
 use crate::wal_thread::WalThread;
 
 /// Why a server could not start, or stopped.
@@ -59,7 +60,7 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
-    /// The address the gRPC server listens on.
+    /// The address of the node's one port (clients over client frames or gRPC, and peers).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
@@ -191,24 +192,22 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         inputs.clone(),
         shutdown_rx.clone(),
     ));
-    let shared = Shared {
+    let node_context = NodeContext {
         inputs,
         config: config.clone(),
         started: Instant::now(),
         shutdown: shutdown_rx.clone(),
     };
-    let kv_server = Arc::new(KvServer::new(shared.clone()));
-    let max_client_message = kv_server.max_request_bytes();
-    let kv =
-        KvServiceServer::from_arc(kv_server.clone()).max_decoding_message_size(max_client_message);
+    let api = Arc::new(ClientApi::new(node_context));
+    let kv = crate::grpc::service(api.clone());
     let mut grpc_shutdown = shutdown_rx;
-    let incoming = crate::listener::accept_connections(listener, shared, kv_server);
-    let serve = tonic::transport::Server::builder().add_service(kv).serve_with_incoming_shutdown(
-        incoming,
-        async move {
+    let incoming = crate::listener::accept_connections(listener, api);
+    let serve = tonic::transport::Server::builder()
+        .layer(RefusalsAsInvalidArgument)
+        .add_service(kv)
+        .serve_with_incoming_shutdown(incoming, async move {
             let _ = grpc_shutdown.wait_for(|stop| *stop).await;
-        },
-    );
+        });
     let grpc = tokio::spawn(async move {
         let result = serve.await;
         if let Err(e) = &result {

@@ -304,7 +304,7 @@ async fn refusal_for(addr: &str, bytes: &[u8]) -> String {
         .await
         .expect("the node closes a refused connection")
         .unwrap();
-    let mut frames = kvraft_server::peer_wire::FrameReader::new(1 << 20);
+    let mut frames = kvraft_proto::peer_wire::FrameReader::new(1 << 20);
     let mut reply = &reply[..];
     let frame = frames.next_frame(&mut reply).await.unwrap().expect("a refusal frame");
     assert_eq!(frames.next_frame(&mut reply).await.unwrap(), None, "one frame only");
@@ -325,8 +325,8 @@ fn peer_bytes(cluster_id: u64, from: u64, to: u64) -> Vec<u8> {
             body: MessageBody::VoteResponse { pre_vote: false, granted: true },
         }],
     };
-    let mut bytes = bytes::BytesMut::from(&kvraft_server::peer_wire::PEER_MAGIC[..]);
-    kvraft_server::peer_wire::encode_batch(batch, &mut bytes);
+    let mut bytes = bytes::BytesMut::from(&kvraft_proto::peer_wire::PEER_MAGIC[..]);
+    kvraft_proto::peer_wire::encode_batch(batch, &mut bytes);
     bytes.to_vec()
 }
 
@@ -351,7 +351,7 @@ async fn the_shared_port_refuses_foreign_peers_and_still_serves_clients() {
     assert!(why.contains("is not a peer"), "{why}");
     let why = refusal_for(addr, b"KVRPEER9 a future version").await;
     assert!(why.contains("unknown protocol \"KVRPEER9\""), "{why}");
-    let mut garbage = kvraft_server::peer_wire::PEER_MAGIC.to_vec();
+    let mut garbage = kvraft_proto::peer_wire::PEER_MAGIC.to_vec();
     garbage.extend_from_slice(&[5, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff]);
     let why = refusal_for(addr, &garbage).await;
     assert!(why.contains("does not decode"), "{why}");

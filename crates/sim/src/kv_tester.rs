@@ -5,14 +5,14 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use kvraft_client::{Clerk, NextStep};
+use kvraft_client::{Answer, Clerk, NextStep};
 use kvraft_kv::{ClientId, Op, Outcome, SessionLimits};
 use kvraft_linearizability::{check_kv_with_stats, CheckResult, KvInput, Operation};
 use kvraft_replica::{Replica, ReplicaConfig};
 
 use crate::network::MS;
 use crate::sim::{Sim, Sleep};
-use crate::world::{PeerFactory, World};
+use crate::world::{node_id, PeerFactory, World};
 
 /// The lab's electionTimeout for the KV tests.
 pub const ELECTION_TIMEOUT_MS: u64 = 1000;
@@ -21,11 +21,22 @@ pub const KV_PROCESSING_DELAY_US: u64 = 5 * MS;
 /// Search steps the linearizability check may take before it gives up ("unknown" fails).
 pub const LINEARIZABILITY_STEP_BUDGET: u64 = 10_000_000;
 
-/// A clerk with its own network ends.
+/// A clerk with its own network ends. As the lab's `random_handles` does, the clerk gets the
+/// servers in a shuffled order: `ends[i]` is the server behind the clerk's server `i`. It knows
+/// each end's node id (as a real client knows its endpoints' addresses), so leader hints lead
+/// it on.
 #[derive(Debug)]
 pub struct KvClient {
     endpoint: usize,
+    ends: Vec<usize>,
     clerk: RefCell<Clerk>,
+}
+
+impl KvClient {
+    /// The clerk's index of `server`.
+    fn index_of(&self, server: usize) -> usize {
+        self.ends.iter().position(|&s| s == server).expect("every server has an end")
+    }
 }
 
 /// The lab's end-of-test figures for KV tests: virtual seconds, peers, RPCs, ops.
@@ -156,12 +167,24 @@ impl KvTester {
         self.world().start(i);
     }
 
-    /// A new clerk whose ends reach the servers in `to`.
+    /// A new clerk with an end to every server, in a shuffled order; those to the servers in
+    /// `to` are connected.
     pub fn make_client(&self, to: &[usize]) -> KvClient {
         let mut w = self.world();
         let endpoint = w.add_client(to);
         let id = ClientId(w.rng.next_u64());
-        KvClient { endpoint, clerk: RefCell::new(Clerk::new(id, self.n)) }
+        let mut ends: Vec<usize> = (0..self.n).collect();
+        for i in (1..ends.len()).rev() {
+            let j = w.rng.below(i as u64 + 1) as usize;
+            ends.swap(i, j);
+        }
+        let nodes = ends.iter().map(|&s| Some(node_id(s))).collect();
+        KvClient { endpoint, ends, clerk: RefCell::new(Clerk::new(id, nodes)) }
+    }
+
+    /// Sends the clerk's Gets first to `server` (its read server), not to the leader.
+    pub fn read_from(&self, ck: &KvClient, server: usize) {
+        ck.clerk.borrow_mut().read_from(Some(ck.index_of(server)));
     }
 
     pub fn connect_client(&self, ck: &KvClient, to: &[usize]) {
@@ -210,20 +233,32 @@ impl KvTester {
     }
 
     /// Runs one operation through the clerk until it completes; the first attempt goes to
-    /// `first` if given, the rest where the clerk says.
-    async fn run(&self, ck: &KvClient, op: Op, mut first: Option<usize>) -> Outcome {
+    /// `first` if given (as behind a load balancer), the rest where the clerk says.
+    async fn run(&self, ck: &KvClient, op: Op, first: Option<usize>) -> Outcome {
         self.ops.set(self.ops.get() + 1);
-        let req = ck.clerk.borrow_mut().begin(op);
+        let req = {
+            let mut clerk = ck.clerk.borrow_mut();
+            match first {
+                Some(server) => clerk.begin_at(op, ck.index_of(server)),
+                None => clerk.begin(op),
+            }
+        };
         loop {
-            let server = first.take().unwrap_or_else(|| ck.clerk.borrow().target());
-            let answer = self.sim.client_call(ck.endpoint, server, req.clone()).await;
+            let server = ck.ends[ck.clerk.borrow().target()];
+            let answer = match self.sim.client_call(ck.endpoint, server, req.clone()).await {
+                Some(reply) => Answer::Reply(reply),
+                None => Answer::Failed,
+            };
             let next = ck.clerk.borrow_mut().on_answer(answer);
             match next {
                 NextStep::Done(Ok(outcome)) => return outcome,
                 NextStep::Done(Err(e)) => {
                     panic!("{:?} failed with a non-retryable error: {e}", req.op)
                 }
-                NextStep::Retry { backoff_ms } => {
+                NextStep::Overloaded { attempts } => {
+                    panic!("{:?}: overloaded {attempts} times; simulated servers never are", req.op)
+                }
+                NextStep::Retry { backoff_ms, .. } => {
                     if backoff_ms > 0 {
                         self.sleep(backoff_ms).await;
                     }
@@ -237,9 +272,7 @@ impl KvTester {
         self.get_from(ck, None, key, log, cli).await
     }
 
-    /// Get whose first attempt goes to `server` (a "pinned reader": with follower reads, any
-    /// server may answer; otherwise only a server that believes it leads does, and the clerk
-    /// takes over after a refusal).
+    /// Get whose first attempt goes to `server`, if given (then where the clerk says).
     pub async fn get_from(
         &self,
         ck: &KvClient,

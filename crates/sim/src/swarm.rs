@@ -63,8 +63,9 @@ pub struct SwarmParams {
     /// pauses (with pauses a lease *can* serve stale reads, by design; see the README).
     pub lease_reads: bool,
     /// How many clients only read, each sending every Get first to one server of its own,
-    /// chosen at random, rather than to the leader the clerk tracks ("pinned readers": they
-    /// exercise follower reads, and keep asking a deposed leader that believes it leads).
+    /// chosen at random, rather than to the leader the clerk tracks ("pinned readers", through
+    /// the clerk's read server, as production clients do: they exercise follower reads, and
+    /// keep asking a deposed leader that believes it leads).
     pub pinned_readers: usize,
     /// How many of the other clients send each operation first to a random server, as behind
     /// a load balancer (a refusal's leader hint then leads them on): unlike clerks that stick
@@ -240,6 +241,9 @@ async fn swarm_client(
 ) {
     let ck = t.make_client(&t.all());
     let pinned = (cli < p.pinned_readers).then(|| t.rand(t.n as u64) as usize);
+    if let Some(server) = pinned {
+        t.read_from(&ck, server);
+    }
     let roaming = (p.pinned_readers..p.pinned_readers + p.roaming_clients).contains(&cli);
     let mut j = 0;
     while !stop.get() {
@@ -248,7 +252,7 @@ async fn swarm_client(
         let token = format!("c{cli}.{j};");
         let first = if roaming { Some(t.rand(t.n as u64) as usize) } else { None };
         if r < p.read_per_mille || pinned.is_some() {
-            t.get_from(&ck, pinned.or(first), &key, true, cli as u64).await;
+            t.get_from(&ck, first, &key, true, cli as u64).await;
         } else if !append_only && r < p.read_per_mille + p.put_per_mille {
             let op = Op::Put { key: key.clone(), value: token.clone() };
             t.write(&ck, first, op, true, cli as u64).await;

@@ -151,11 +151,11 @@ pub fn client_request() -> impl Strategy<Value = ClientRequest> {
     })
 }
 
-/// Errors whose leader hint (a server index) maps to a node id, i.e. is below `usize::MAX`.
+/// Errors, with leader hints naming any non-zero node id.
 pub fn kv_error() -> impl Strategy<Value = KvError> {
     prop_oneof![
-        proptest::option::of(prop_oneof![0..7usize, 0..usize::MAX])
-            .prop_map(|leader_hint| KvError::WrongLeader { leader_hint }),
+        proptest::option::of(prop_oneof![1..8u64, 1..u64::MAX])
+            .prop_map(|id| KvError::WrongLeader { leader: id.map(NodeId) }),
         Just(KvError::SessionExpired),
         Just(KvError::Stale),
     ]

@@ -1,10 +1,12 @@
-//! The server end of a client-frames connection (`frames.proto`): calls read as frames run
-//! concurrently, each through the same checks as a gRPC call ([`KvServer::call`]), and their
-//! answers are written back as they complete, several per write when they complete together.
+//! The client-frames adapter of the client API (`frames.proto`): calls read as frames run
+//! concurrently, each through [`pb_calls`] and so through the same checks and answers as a gRPC
+//! call, and their answers are written back as they complete, several per write when they
+//! complete together. A call refused by the API carries its status as a `CallError`.
 //!
 //! One task per connection does it all, so a call costs the node task's wake-up and this
 //! task's, against tonic's connection task, a task per call, and HTTP/2 framing both ways.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
@@ -15,10 +17,10 @@ use kvraft_proto::v1 as pb;
 use prost::Message as _;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tonic::Status;
 
-use crate::listener::close_after;
-use crate::service::{call_error, KvServer, Shared};
+use crate::api::{ApiError, ClientApi};
+use crate::conn::close_after;
+use crate::pb_calls;
 
 /// Calls one connection may have in flight; beyond it the connection is not read until some
 /// complete (TCP flow control then slows the client). Each holds its request (values up to
@@ -28,16 +30,14 @@ const MAX_CALLS_IN_FLIGHT: usize = 256;
 
 /// Serves one client-frames connection (its magic already read) until the client closes it,
 /// breaks the protocol, or the node shuts down.
-pub async fn serve_client_connection(stream: TcpStream, shared: Shared, kv: Arc<KvServer>) {
+pub(crate) async fn serve_client_connection(stream: TcpStream, api: Arc<ClientApi>) {
     let remote = stream.peer_addr().ok();
     let (mut reader, mut writer) = stream.into_split();
-    let mut frames = FrameReader::new(kv.max_request_bytes());
+    let mut frames = FrameReader::new(api.max_request_bytes());
     let mut calls = FuturesUnordered::new();
     let mut out = BytesMut::new();
-    let mut shutdown = shared.shutdown.clone();
-    let stopping = async move {
-        let _ = shutdown.wait_for(|stop| *stop).await;
-    };
+    let node = api.node().clone();
+    let stopping = node.stopping();
     tokio::pin!(stopping);
     let fatal = loop {
         tokio::select! {
@@ -46,7 +46,7 @@ pub async fn serve_client_connection(stream: TcpStream, shared: Shared, kv: Arc<
                     Ok(Some(frame)) => frame,
                     Ok(None) => break None,
                     Err(e @ WireError::FrameTooLarge { .. }) => {
-                        break Some(Status::invalid_argument(e.to_string()))
+                        break Some(ApiError::InvalidArgument(e.to_string()))
                     }
                     Err(e) => {
                         tracing::debug!("client connection from {remote:?} ends: {e}");
@@ -55,12 +55,12 @@ pub async fn serve_client_connection(stream: TcpStream, shared: Shared, kv: Arc<
                 };
                 match pb::ClientFrame::decode(frame) {
                     Ok(pb::ClientFrame { id, call: Some(call) }) => {
-                        let kv = kv.clone();
-                        calls.push(async move { (id, kv.call(remote, call).await) });
+                        let api = api.clone();
+                        calls.push(async move { (id, answer(&api, remote, call).await) });
                     }
                     Ok(pb::ClientFrame { id, call: None }) => {
-                        let status = Status::invalid_argument("a ClientFrame without a call");
-                        let error = pb::server_frame::Result::Error(call_error(&status));
+                        let refusal = ApiError::InvalidArgument("a ClientFrame without a call".into());
+                        let error = pb::server_frame::Result::Error(call_error(&refusal));
                         encode_frame(&pb::ServerFrame { id, result: Some(error) }, &mut out);
                         if writer.write_all(&out).await.is_err() {
                             break None;
@@ -68,7 +68,7 @@ pub async fn serve_client_connection(stream: TcpStream, shared: Shared, kv: Arc<
                         out.clear();
                     }
                     Err(e) => {
-                        break Some(Status::invalid_argument(format!("a frame does not decode: {e}")))
+                        break Some(ApiError::InvalidArgument(format!("a frame does not decode: {e}")))
                     }
                 }
             }
@@ -89,13 +89,34 @@ pub async fn serve_client_connection(stream: TcpStream, shared: Shared, kv: Arc<
             _ = &mut stopping => break None,
         }
     };
-    if let Some(status) = fatal {
-        tracing::warn!("closing client connection from {remote:?}: {}", status.message());
+    if let Some(refusal) = fatal {
+        tracing::warn!("closing client connection from {remote:?}: {refusal}");
         out.clear();
-        let error = pb::server_frame::Result::Error(call_error(&status));
+        let error = pb::server_frame::Result::Error(call_error(&refusal));
         encode_frame(&pb::ServerFrame { id: 0, result: Some(error) }, &mut out);
         if let Ok(stream) = reader.reunite(writer) {
             close_after(stream, &out).await;
         }
     }
+}
+
+/// One call through the client API, its answer as a frame carries it.
+async fn answer(
+    api: &ClientApi,
+    remote: Option<SocketAddr>,
+    call: pb::client_frame::Call,
+) -> pb::server_frame::Result {
+    use pb::client_frame::Call;
+    use pb::server_frame::Result as R;
+    let result = match call {
+        Call::Put(r) => pb_calls::put(api, remote, r).await.map(R::Put),
+        Call::Append(r) => pb_calls::append(api, remote, r).await.map(R::Append),
+        Call::Get(r) => pb_calls::get(api, remote, r).await.map(R::Get),
+    };
+    result.unwrap_or_else(|refusal| R::Error(call_error(&refusal)))
+}
+
+/// A refusal as a frame carries it: the gRPC status code the API error maps to, and why.
+fn call_error(refusal: &ApiError) -> pb::CallError {
+    pb::CallError { code: pb_calls::code_of(refusal) as i32, message: refusal.to_string() }
 }

@@ -1,5 +1,5 @@
 //! The peer protocol's frames (described in `peer.proto`; the framing itself is
-//! [`kvraft_proto::frame`]): sender to receiver, a frame is one encoded `MessageBatch`;
+//! [`crate::frame`]): sender to receiver, a frame is one encoded `MessageBatch`;
 //! receiver to sender, the only frame is a refusal (UTF-8, why), after which the receiver
 //! closes.
 //!
@@ -8,12 +8,13 @@
 //! socket write and one read.
 
 use bytes::{Bytes, BytesMut};
-use kvraft_proto::frame::{encode_frame, encode_raw_frame};
-use kvraft_proto::v1 as pb;
-use kvraft_proto::PeerBatch;
 use prost::Message as _;
 
-pub use kvraft_proto::frame::{FrameReader, WireError, PEER_MAGIC};
+use crate::frame::{encode_frame, encode_raw_frame};
+use crate::v1 as pb;
+use crate::PeerBatch;
+
+pub use crate::frame::{FrameReader, WireError, PEER_MAGIC};
 
 /// A batch closes at this many payload bytes (a snapshot chunk or large entries), well under
 /// [`MAX_PEER_FRAME_BYTES`].

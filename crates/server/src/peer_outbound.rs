@@ -1,6 +1,6 @@
 //! Outbound peer traffic: a bounded queue per peer, and a task per peer that keeps one
-//! long-lived TCP connection to it (the framing is in [`crate::peer_wire`]) and writes batches
-//! of messages down it.
+//! long-lived TCP connection to it (the framing is in [`kvraft_proto::peer_wire`]) and writes
+//! batches of messages down it.
 //!
 //! Raft tolerates lost messages, so the node never waits on a peer: when a queue is full, or
 //! the peer is unreachable, messages are dropped. A broken connection is reopened with
@@ -10,6 +10,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use kvraft_proto::peer_wire::{
+    encode_batch, FrameReader, MAX_BATCH_BYTES, MAX_PEER_FRAME_BYTES, PEER_MAGIC,
+};
 use kvraft_proto::{ClusterId, PeerBatch};
 use kvraft_raft::{size, Message, NodeId};
 use socket2::SockRef;
@@ -18,9 +21,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
 use crate::config::Member;
-use crate::peer_wire::{
-    encode_batch, FrameReader, MAX_BATCH_BYTES, MAX_PEER_FRAME_BYTES, PEER_MAGIC,
-};
+use crate::conn::configure;
 
 /// Messages waiting for one peer's sender task.
 const PEER_QUEUE_LEN: usize = 4096;
@@ -33,13 +34,13 @@ const WRITE_BUFFER_BYTES: usize = 64 << 10;
 
 /// The node's side of the peer queues.
 #[derive(Debug)]
-pub struct PeerQueues {
+pub(crate) struct PeerQueues {
     queues: BTreeMap<NodeId, mpsc::Sender<Message>>,
 }
 
 impl PeerQueues {
     /// Queues each message for its peer; drops it if that queue is full.
-    pub fn send(&mut self, msgs: Vec<Message>) {
+    pub(crate) fn send(&mut self, msgs: Vec<Message>) {
         for msg in msgs {
             let Some(queue) = self.queues.get(&msg.to) else {
                 tracing::warn!("message to unknown node {}", msg.to);
@@ -53,7 +54,7 @@ impl PeerQueues {
 }
 
 /// Starts one sender task per peer; returns the node's queues and the tasks.
-pub fn start_peer_senders(
+pub(crate) fn start_peer_senders(
     me: NodeId,
     cluster_id: u64,
     peers: &[Member],
@@ -193,7 +194,7 @@ async fn connect(address: &str) -> std::io::Result<TcpStream> {
     let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
-    crate::listener::configure(&stream);
+    configure(&stream);
     SockRef::from(&stream).set_tcp_user_timeout(Some(UNACKNOWLEDGED_FOR))?;
     Ok(stream)
 }
