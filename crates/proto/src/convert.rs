@@ -8,6 +8,7 @@
 //! about Raft's semantics, which stay the core's business.
 
 use kvraft_kv::{ClientId, ClientRequest, KvError, Op, Outcome, Reply, Sequence};
+pub use kvraft_raft::ClusterId;
 use kvraft_raft::{
     AppendResult, Entry, LogIndex, Message, MessageBody, NodeId, Role, SnapshotMeta,
     SnapshotResult, Term,
@@ -68,17 +69,6 @@ pub struct OutcomeMismatch {
     pub rpc: &'static str,
     /// The outcome that does not fit it.
     pub outcome: Outcome,
-}
-
-/// A cluster's identity: a non-zero number shared by all of its nodes and carried by every
-/// peer batch, so that a node refuses messages from another cluster.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ClusterId(pub u64);
-
-impl std::fmt::Display for ClusterId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:016x}", self.0)
-    }
 }
 
 /// The domain view of a [`pb::MessageBatch`]: messages from one node to another in one cluster.

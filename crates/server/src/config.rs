@@ -6,7 +6,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use kvraft_raft::NodeId;
+use kvraft_raft::{ClusterId, NodeId};
 use serde::Deserialize;
 
 /// One cluster member: its id and the `host:port` its peers and clients reach it at.
@@ -114,7 +114,7 @@ pub struct ServerConfig {
     pub id: NodeId,
     /// Every member, sorted by id.
     pub cluster: Vec<Member>,
-    pub cluster_id: u64,
+    pub cluster_id: ClusterId,
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub tick_ms: u64,
@@ -171,9 +171,10 @@ impl ServerConfig {
             Some(listen) => listen,
             None => default_listen(&me.address),
         };
-        let cluster_id =
-            args.cluster_id.or(file.cluster_id).unwrap_or_else(|| cluster_id_of(&cluster));
-        if cluster_id == 0 {
+        let cluster_id = ClusterId(
+            args.cluster_id.or(file.cluster_id).unwrap_or_else(|| cluster_id_of(&cluster).0),
+        );
+        if cluster_id.0 == 0 {
             return Err(ConfigError::Invalid("cluster-id", "0 is reserved".into()));
         }
         let tick_ms = args.tick_ms.or(file.tick_ms).unwrap_or(10);
@@ -354,12 +355,12 @@ pub fn parse_cluster(text: &str) -> Result<Vec<Member>, ConfigError> {
 
 /// The default cluster id: a checksum of the membership (ids and addresses), so nodes given
 /// different cluster definitions refuse each other's messages and data directories.
-pub fn cluster_id_of(cluster: &[Member]) -> u64 {
+pub fn cluster_id_of(cluster: &[Member]) -> ClusterId {
     let text: Vec<String> = cluster.iter().map(|m| format!("{}={}", m.id.0, m.address)).collect();
     let text = text.join(",");
     let lo = crc32c::crc32c(text.as_bytes());
     let hi = crc32c::crc32c_append(lo, b"kvraft-cluster");
-    (u64::from(hi) << 32 | u64::from(lo)).max(1)
+    ClusterId((u64::from(hi) << 32 | u64::from(lo)).max(1))
 }
 
 fn default_listen(address: &str) -> SocketAddr {

@@ -80,7 +80,7 @@ fn status_reply(api: &ClientApi, s: NodeStatus) -> pb::StatusReply {
     pb::StatusReply {
         node_id: c.id.0,
         address: c.address().to_string(),
-        cluster_id: c.cluster_id,
+        cluster_id: c.cluster_id.0,
         role: pb::Role::from(s.role).into(),
         term: s.term.0,
         leader_id: s.leader.map_or(0, |l| l.0),

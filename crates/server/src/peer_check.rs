@@ -64,14 +64,14 @@ pub(crate) fn mismatch(
     peer: &Member,
     status: &pb::StatusReply,
 ) -> Option<String> {
-    if status.cluster_id != config.cluster_id {
+    if ClusterId(status.cluster_id) != config.cluster_id {
         return Some(format!(
             "node {} at {} belongs to cluster {}, this node to cluster {}: every node must be \
              given the same --cluster (and --cluster-id); this node's is {}",
             peer.id.0,
             peer.address,
             ClusterId(status.cluster_id),
-            ClusterId(config.cluster_id),
+            config.cluster_id,
             describe(&config.cluster)
         ));
     }
@@ -109,15 +109,15 @@ mod tests {
         let mine = config("1=a:1,2=b:1");
         let peer = mine.peers().next().unwrap().clone();
         let agreeing =
-            pb::StatusReply { cluster_id: mine.cluster_id, node_id: 2, ..Default::default() };
+            pb::StatusReply { cluster_id: mine.cluster_id.0, node_id: 2, ..Default::default() };
         assert_eq!(mismatch(&mine, &peer, &agreeing), None);
         let other = config("1=a:1,2=b:1,3=c:1");
         let foreign =
-            pb::StatusReply { cluster_id: other.cluster_id, node_id: 2, ..Default::default() };
+            pb::StatusReply { cluster_id: other.cluster_id.0, node_id: 2, ..Default::default() };
         let why = mismatch(&mine, &peer, &foreign).unwrap();
         assert!(why.contains("same --cluster") && why.contains("1=a:1,2=b:1"), "{why}");
         let swapped =
-            pb::StatusReply { cluster_id: mine.cluster_id, node_id: 3, ..Default::default() };
+            pb::StatusReply { cluster_id: mine.cluster_id.0, node_id: 3, ..Default::default() };
         let why = mismatch(&mine, &peer, &swapped).unwrap();
         assert!(why.contains("answers as node 3"), "{why}");
     }

@@ -8,7 +8,7 @@ use bytes::BytesMut;
 use kvraft_proto::peer_wire::{
     decode_batch, encode_refusal, FrameReader, WireError, MAX_PEER_FRAME_BYTES,
 };
-use kvraft_proto::{ClusterId, PeerBatch};
+use kvraft_proto::PeerBatch;
 use tokio::net::TcpStream;
 
 use crate::config::ServerConfig;
@@ -72,14 +72,11 @@ async fn receive(stream: &mut TcpStream, node: &NodeContext) -> Ended {
 
 /// Whether this node accepts `batch`: same cluster, addressed to this node, from a member.
 pub(crate) fn check_batch(c: &ServerConfig, batch: &PeerBatch) -> Result<(), String> {
-    if batch.cluster_id != ClusterId(c.cluster_id) {
+    if batch.cluster_id != c.cluster_id {
         return Err(format!(
             "node {} belongs to cluster {}, not to cluster {} of node {}: check --cluster (and \
              --cluster-id) on both nodes",
-            c.id.0,
-            ClusterId(c.cluster_id),
-            batch.cluster_id,
-            batch.from.0
+            c.id.0, c.cluster_id, batch.cluster_id, batch.from.0
         ));
     }
     if batch.to != c.id {

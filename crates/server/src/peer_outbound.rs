@@ -56,7 +56,7 @@ impl PeerQueues {
 /// Starts one sender task per peer; returns the node's queues and the tasks.
 pub(crate) fn start_peer_senders(
     me: NodeId,
-    cluster_id: u64,
+    cluster_id: ClusterId,
     peers: &[Member],
     shutdown: watch::Receiver<bool>,
 ) -> (PeerQueues, Vec<tokio::task::JoinHandle<()>>) {
@@ -73,7 +73,7 @@ pub(crate) fn start_peer_senders(
 
 struct PeerSender {
     me: NodeId,
-    cluster_id: u64,
+    cluster_id: ClusterId,
     peer: Member,
     shutdown: watch::Receiver<bool>,
 }
@@ -179,7 +179,7 @@ impl PeerSender {
                 }
             }
             let batch = PeerBatch {
-                cluster_id: ClusterId(self.cluster_id),
+                cluster_id: self.cluster_id,
                 from: self.me,
                 to: self.peer.id,
                 messages,

@@ -9,8 +9,8 @@ use kvraft_kv::SessionLimits;
 use kvraft_raft::Storage;
 use kvraft_replica::{Replica, ReplicaConfig, ReplicaError};
 use kvraft_storage::{
-    open_data_dir, ClusterId, DataDirError, DataDirStatus, DiskError, FileDisk, NodeIdentity,
-    WalError, WalStorage,
+    open_data_dir, DataDirError, DataDirStatus, DiskError, FileDisk, NodeIdentity, WalError,
+    WalStorage,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -131,7 +131,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         .map_err(|source| ServerError::CreateDir { dir: dir.clone(), source })?;
     let mut disk = FileDisk::open(&config.data_dir)
         .map_err(|source| ServerError::Disk { dir: dir.clone(), source })?;
-    let identity = NodeIdentity { cluster_id: ClusterId(config.cluster_id), node_id: config.id };
+    let identity = NodeIdentity { cluster_id: config.cluster_id, node_id: config.id };
     match open_data_dir(&mut disk, identity)
         .map_err(|source| ServerError::DataDir { dir: dir.clone(), source })?
     {
@@ -218,7 +218,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     tracing::info!(
         "node {} of cluster {} listening on {local_addr} (cluster address {})",
         config.id.0,
-        ClusterId(config.cluster_id),
+        config.cluster_id,
         config.address()
     );
     Ok(ServerHandle { local_addr, shutdown, node: Some(node), grpc, senders })

@@ -338,7 +338,7 @@ async fn the_shared_port_refuses_foreign_peers_and_still_serves_clients() {
     let target = (leader + 1) % 3;
     let addr = &c.addrs[target];
     let me = target as u64 + 1;
-    let cluster_id = c.config(me).cluster_id;
+    let cluster_id = c.config(me).cluster_id.0;
     let other = if me == 1 { 2 } else { 1 };
 
     let why = refusal_for(addr, &peer_bytes(cluster_id ^ 1, other, me)).await;

@@ -36,8 +36,7 @@
 //! this node's identity. Files kvraft does not own are ignored, so an empty mount point with a
 //! `lost+found` is fine.
 
-use std::fmt;
-
+pub use kvraft_raft::ClusterId;
 use kvraft_raft::NodeId;
 use thiserror::Error;
 
@@ -58,19 +57,6 @@ pub const META_LEN: usize = 32;
 
 const VERSION_END: usize = 12;
 const CRC_AT: usize = META_LEN - 4;
-
-/// Identifies one cluster. It is an opaque 64-bit value fixed when the cluster is defined
-/// (the server may derive it from the cluster definition, e.g. a hash of its name); all that
-/// matters is that two clusters that could share hosts have different ids. Displayed as 16 hex
-/// digits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct ClusterId(pub u64);
-
-impl fmt::Display for ClusterId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:016x}", self.0)
-    }
-}
 
 /// Who a data directory belongs to: one node of one cluster.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
