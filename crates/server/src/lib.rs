@@ -15,6 +15,9 @@
 //! - [`config`]: flags, environment and TOML file, validated up front;
 //! - [`peer_check`]: at startup, peers that report another cluster definition stop the node.
 //!
+//! [`LocalCluster`] ([`local_cluster`]) runs N nodes in one process on loopback, for `kvraft
+//! dev` and for tests.
+//!
 //! [`start`] brings a node up and returns a [`ServerHandle`]; [`run_until_signal`] is what
 //! `kvraft server` runs. Every acknowledged write is fsynced first, so kill -9 at any point
 //! loses nothing acknowledged.
@@ -22,6 +25,7 @@
 pub mod client_inbound;
 pub mod config;
 pub mod listener;
+pub mod local_cluster;
 pub mod node;
 pub mod peer_check;
 pub mod peer_inbound;
@@ -33,6 +37,7 @@ pub mod wal_thread;
 mod server;
 
 pub use config::{ConfigError, Member, ServerArgs, ServerConfig};
+pub use local_cluster::{free_ports, LocalCluster, LocalClusterError, LocalClusterSpec, Ports};
 pub use server::{
     init_logging, run_until_signal, shutdown_signal, start, ServerError, ServerHandle,
 };
