@@ -15,7 +15,6 @@ mod bench;
 mod dev;
 mod kv;
 mod options;
-mod process_cluster;
 mod serve;
 mod status;
 

@@ -109,7 +109,7 @@ async fn run_etcd(_plan: &Plan, _progress: bool) -> Result<runner::Measurement, 
 mod tests {
     use super::*;
     use clap::Parser;
-    use kvraft_server::{ServerArgs, ServerConfig};
+    use kvraft_server::{LocalCluster, LocalClusterSpec};
 
     #[derive(Debug, Parser)]
     struct Cli {
@@ -121,27 +121,8 @@ mod tests {
     /// 2 connections, a mixed workload after a prefill, a fixed number of operations.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn loads_a_real_cluster_over_shared_connections() {
-        let dir = std::env::temp_dir().join(format!("kvraft-bench-test-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let addrs: Vec<String> = crate::process_cluster::free_ports(3)
-            .unwrap()
-            .iter()
-            .map(|p| format!("127.0.0.1:{p}"))
-            .collect();
-        let cluster: Vec<String> =
-            addrs.iter().enumerate().map(|(i, a)| format!("{}={a}", i + 1)).collect();
-        let mut nodes = Vec::new();
-        for id in 1..=3u64 {
-            let config = ServerConfig::resolve(&ServerArgs {
-                id: Some(id),
-                cluster: Some(cluster.join(",")),
-                data_dir: Some(dir.join(format!("node{id}"))),
-                ..ServerArgs::default()
-            })
-            .unwrap();
-            nodes.push(kvraft_server::start(config).await.unwrap());
-        }
-
+        let nodes = LocalCluster::start(&LocalClusterSpec::scratch("bench-test", 3)).await.unwrap();
+        let addrs = nodes.endpoints();
         let endpoints = addrs.join(",");
         let cli = Cli::parse_from([
             "bench",
@@ -193,9 +174,6 @@ mod tests {
                 .unwrap();
         assert_eq!(client.get(workload::key_name(7)).await.unwrap().len(), 32);
 
-        for node in nodes {
-            node.shutdown().await.unwrap();
-        }
-        let _ = std::fs::remove_dir_all(&dir);
+        nodes.shutdown().await.unwrap();
     }
 }

@@ -49,7 +49,7 @@ use kvraft_storage::snapshot_file::{decode_snapshot, parse_snapshot_file_name};
 use crate::options::parse_duration;
 use cluster::{file_bytes, node_memory, Memory};
 
-use crate::process_cluster::Cluster;
+use kvraft_testkit::ProcessCluster;
 use load::{Loader, Values};
 use report::{
     mb_per_sec, LoadFigures, Machine, MemoryFigures, NodeDisk, NodeMemory, RawFigures,
@@ -304,7 +304,7 @@ fn sampled_keys(keys: u64) -> Vec<u64> {
 /// Stops node `i` with `signal` (`KILL` or `TERM`), starts it again, and times the restart
 /// until it has applied the leader's commit index of the moment it stopped.
 async fn restart(
-    cluster: &mut Cluster,
+    cluster: &mut ProcessCluster,
     i: usize,
     signal: &str,
     timeout: Duration,
@@ -346,7 +346,7 @@ async fn restart(
 /// wiped node, finds its log empty and sends its snapshot. The old leader is restarted once the
 /// wiped node has caught up.
 async fn bring_back_wiped(
-    cluster: &mut Cluster,
+    cluster: &mut ProcessCluster,
     values: &Values,
     keys: u64,
     timeout: Duration,
@@ -476,7 +476,7 @@ async fn measure_in(
     let extra = vec!["--max-raft-state-bytes".to_string(), args.max_raft_state_bytes.to_string()];
     let rust_log = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
     let mut cluster =
-        Cluster::start(&server_bin, &root, NODES, &extra, &rust_log, START_TIMEOUT).await?;
+        ProcessCluster::start(&server_bin, &root, NODES, &extra, &rust_log, START_TIMEOUT).await?;
     cluster.wait_leader(START_TIMEOUT).await?;
     tokio::time::sleep(IDLE).await;
     let empty: Vec<Memory> =
