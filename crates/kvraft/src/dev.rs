@@ -14,7 +14,7 @@ use kvraft_server::{
     LocalCluster, LocalClusterError, LocalClusterSpec, Ports, ServerArgs, ServerConfig,
 };
 
-use crate::options::DEV_ENDPOINTS;
+use kvraft_server::cli::DEV_ENDPOINTS;
 
 /// Snapshot threshold of dev nodes: small, so that snapshots and log compaction happen.
 const DEV_MAX_RAFT_STATE_BYTES: u64 = 1 << 20;
@@ -153,6 +153,17 @@ mod tests {
         assert!(text.contains("kvraft put a 1") && !text.contains("KVRAFT_ENDPOINTS"), "{text}");
         let other = banner(&args(8001, 1), cluster(&args(8001, 1)).unwrap().configs());
         assert!(other.contains("export KVRAFT_ENDPOINTS=127.0.0.1:8001\n"), "{other}");
+    }
+
+    #[test]
+    fn the_default_cluster_is_where_the_clients_look_by_default() {
+        use clap::Parser as _;
+        let crate::Cli { command: crate::Command::Dev(defaults) } =
+            crate::Cli::parse_from(["kvraft", "dev"])
+        else {
+            panic!("`kvraft dev` parses as the dev command");
+        };
+        assert_eq!(cluster(&defaults).unwrap().endpoints().join(","), DEV_ENDPOINTS);
     }
 
     #[test]

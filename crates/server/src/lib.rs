@@ -13,7 +13,8 @@
 //!   clusters) and clients, over gRPC or client frames ([`client_inbound`]), both served by
 //!   [`service`], the `KvService` with size and rate limits;
 //! - [`config`]: flags, environment and TOML file, validated up front;
-//! - [`peer_check`]: at startup, peers that report another cluster definition stop the node.
+//! - [`peer_check`]: at startup, peers that report another cluster definition stop the node;
+//! - [`cli`]: command-line conventions the `kvraft` and `kvraft-bench` binaries share.
 //!
 //! [`LocalCluster`] ([`local_cluster`]) runs N nodes in one process on loopback, for `kvraft
 //! dev` and for tests.
@@ -22,6 +23,7 @@
 //! `kvraft server` runs. Every acknowledged write is fsynced first, so kill -9 at any point
 //! loses nothing acknowledged.
 
+pub mod cli;
 pub mod client_inbound;
 pub mod config;
 pub mod listener;

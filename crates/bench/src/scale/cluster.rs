@@ -1,4 +1,4 @@
-//! What `kvraft bench scale` reads off its cluster ([`ProcessCluster`]): the
+//! What `kvraft-bench scale` reads off its cluster ([`ProcessCluster`]): the
 //! memory of each node's process, and the size of its data files.
 
 use std::path::Path;

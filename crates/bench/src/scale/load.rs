@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use kvraft_client::{Client, ClientOptions, Connections};
 
-use crate::bench::workload::{key_name, make_value};
+use crate::workload::{key_name, make_value};
 
 /// Distinct values: key `k` gets value `k mod VALUE_POOL` of the pool.
 const VALUE_POOL: u64 = 64;

@@ -24,7 +24,7 @@ use kvraft_storage::{FileDisk, WalStorage};
 
 use super::cluster::memory_of;
 use super::load::Values;
-use crate::bench::workload::key_name;
+use crate::workload::key_name;
 
 /// What [`measure`] found.
 #[derive(Debug)]

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::driver::{Driver, Session};
-use super::options::{Plan, Stop};
-use super::workload::{key_name, make_value, KeyChooser, OpKind, OpSource};
+use crate::driver::{Driver, Session};
+use crate::options::{Plan, Stop};
+use crate::workload::{key_name, make_value, KeyChooser, OpKind, OpSource};
 
 /// Histograms track 1 us to 1 hour with 3 significant digits.
 const HISTOGRAM_MAX_US: u64 = 3_600_000_000;
@@ -196,7 +196,7 @@ async fn client_loop<S: Session>(
             }
             None => {}
         }
-        let (kind, key) = source.next();
+        let (kind, key) = source.next_op();
         let key = key_name(key);
         n = n.wrapping_add(1);
         let value = if kind == OpKind::Get { "" } else { &values[n % values.len()] };

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::options::{KeyDist, Workload};
+use crate::options::{KeyDist, Workload};
 
 /// One operation of the load.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,7 +131,7 @@ impl OpSource {
     }
 
     /// The next operation and its key index.
-    pub fn next(&mut self) -> (OpKind, u64) {
+    pub fn next_op(&mut self) -> (OpKind, u64) {
         let kind = match self.workload {
             Workload::Put => OpKind::Put,
             Workload::Append => OpKind::Append,
@@ -219,9 +219,9 @@ mod tests {
     fn mixed_workloads_read_at_the_given_rate() {
         let keys = KeyChooser::new(5, KeyDist::Uniform);
         let mut source = OpSource::new(Workload::Mixed { read_percent: 90.0 }, keys.clone(), 1);
-        let gets = (0..10_000).filter(|_| source.next().0 == OpKind::Get).count();
+        let gets = (0..10_000).filter(|_| source.next_op().0 == OpKind::Get).count();
         assert!((8_700..9_300).contains(&gets), "{gets}");
         let mut source = OpSource::new(Workload::Append, keys, 1);
-        assert_eq!(source.next().0, OpKind::Append);
+        assert_eq!(source.next_op().0, OpKind::Append);
     }
 }
