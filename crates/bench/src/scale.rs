@@ -51,13 +51,13 @@ use cluster::{file_bytes, node_memory, Memory};
 use kvraft_server::cli::parse_duration;
 
 use kvraft_testkit::ProcessCluster;
-use load::{Loader, Values};
+use load::Loader;
 use report::{
     mb_per_sec, LoadFigures, Machine, MemoryFigures, NodeDisk, NodeMemory, RawFigures,
     RestartFigures, ScaleReport, Settings, SnapshotFigures, WipedFigures,
 };
 
-use crate::workload::key_name;
+use crate::workload::{key_name, Values};
 
 /// Nodes in the cluster.
 const NODES: usize = 3;

@@ -117,6 +117,32 @@ pub fn make_value(size: usize, salt: u64) -> String {
         .collect()
 }
 
+/// Distinct values of a run: key (or operation) `i` gets value `i mod VALUE_POOL` of the pool.
+const VALUE_POOL: u64 = 64;
+
+/// The values a run writes: a pool of distinct values of one size, made from a seed. Cheap to
+/// clone (clones share the pool).
+#[derive(Clone, Debug)]
+pub struct Values {
+    pool: Arc<Vec<String>>,
+}
+
+impl Values {
+    pub fn new(value_size: usize, seed: u64) -> Values {
+        Values {
+            pool: Arc::new(
+                (0..VALUE_POOL).map(|i| make_value(value_size, seed ^ (i << 32))).collect(),
+            ),
+        }
+    }
+
+    /// Value `i` of the pool (cycling): what key `i` holds after a sweep, whatever else was
+    /// written to it by the sweeps before.
+    pub fn of(&self, i: u64) -> &str {
+        &self.pool[(i % VALUE_POOL) as usize]
+    }
+}
+
 /// Everything one client needs to draw its operations.
 #[derive(Clone, Debug)]
 pub struct OpSource {
@@ -213,6 +239,17 @@ mod tests {
         assert!(v.is_ascii());
         assert_ne!(v, make_value(256, 2));
         assert_eq!(make_value(0, 1), "");
+    }
+
+    #[test]
+    fn values_are_known_per_key() {
+        let values = Values::new(100, 7);
+        for k in [0, 1, 63, 64, 999_999] {
+            assert_eq!(values.of(k), Values::new(100, 7).of(k));
+            assert_eq!(values.of(k).len(), 100);
+        }
+        assert_ne!(values.of(0), values.of(1));
+        assert_eq!(values.of(0), values.of(64));
     }
 
     #[test]
