@@ -214,13 +214,10 @@ impl DockerCluster {
     /// Creates the peer network on a random 10.x.y.0/24 that no other network uses; returns
     /// its first three octets.
     fn create_peer_network(&mut self, seed: u64) -> String {
-        let mut x = seed | 1;
+        let mut rng = DetRng::new(seed);
         let mut last_error = String::new();
         for _ in 0..20 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let prefix = format!("10.{}.{}", 100 + x % 150, (x >> 8) % 256);
+            let prefix = format!("10.{}.{}", 100 + rng.below(150), rng.below(256));
             let subnet = format!("--subnet={prefix}.0/24");
             let label = self.label();
             match docker(&["network", "create", "--label", &label, &subnet, &self.peer_net]) {
