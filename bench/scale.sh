@@ -2,14 +2,15 @@
 # Memory and scale figures of issue 6 on this machine: resident memory per node with N keys
 # (default 1,000,000 of 100 bytes), snapshot size and the time to take one, restart after
 # SIGKILL and SIGTERM, a wiped follower brought back by InstallSnapshot, all beside the disk's
-# and loopback's raw rates. Builds kvraft in release mode and runs `kvraft bench scale`, which
-# starts (and always stops) its own 3-node cluster on loopback. See bench/README.md.
+# and loopback's raw rates. Builds kvraft and kvraft-bench in release mode and runs
+# `kvraft-bench scale`, which starts (and always stops) its own 3-node cluster of the kvraft
+# binary beside it on loopback. See bench/README.md.
 #
-# Usage: bench/scale.sh [--out DIR] [kvraft bench scale options...]
+# Usage: bench/scale.sh [--out DIR] [kvraft-bench scale options...]
 #   --out DIR   where results go (default bench/results): scale-<date>-<time>.md and .json
-#   anything else is passed to `kvraft bench scale` (--keys N, --value-size B, --clients N,
+#   anything else is passed to `kvraft-bench scale` (--keys N, --value-size B, --clients N,
 #   --connections M, --max-raft-state-bytes B, --dir DIR, --keep, --raw-disk-mib M,
-#   --raw-net-mib M, --timeout D; `kvraft bench scale --help` lists them)
+#   --raw-net-mib M, --timeout D; `kvraft-bench scale --help` lists them)
 # Environment: BENCH_REV: the kvraft revision to name in the results (default: git rev-parse).
 set -euo pipefail
 
@@ -19,7 +20,7 @@ ARGS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) OUT="$2"; shift ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) ARGS+=("$1") ;;
   esac
   shift
@@ -28,10 +29,10 @@ done
 log() { printf '[scale.sh %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 cd "$ROOT"
-log "building kvraft (release)"
-cargo build --release --quiet -p kvraft
+log "building kvraft and kvraft-bench (release)"
+cargo build --release --quiet -p kvraft -p kvraft-bench
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4)
-BIN="$TARGET_DIR/release/kvraft"
+BENCH="$TARGET_DIR/release/kvraft-bench"
 
 mkdir -p "$OUT"
 STAMP=$(date -u +%Y-%m-%d-%H%M)
@@ -40,9 +41,9 @@ JSON="$OUT/scale-$STAMP.json"
 TMP_MD=$(mktemp "${TMPDIR:-/tmp}/kvraft-scale-md.XXXXXX")
 trap 'rm -f "$TMP_MD"' EXIT
 
-log "running kvraft bench scale ${ARGS[*]:-} (progress below; the 1M-key default takes minutes)"
+log "running kvraft-bench scale ${ARGS[*]:-} (progress below; the 1M-key default takes minutes)"
 # The command stops every process it started, also on Ctrl-C (which reaches it directly).
-"$BIN" bench scale --json-out "$JSON" ${ARGS[@]+"${ARGS[@]}"} >"$TMP_MD"
+"$BENCH" scale --json-out "$JSON" ${ARGS[@]+"${ARGS[@]}"} >"$TMP_MD"
 
 if [ -n "${BENCH_REV:-}" ]; then
   REV=$BENCH_REV
@@ -57,7 +58,7 @@ DEVICE=$(df -P "$(dirname "${DATA_DIR:-/tmp}")" 2>/dev/null | awk 'NR==2 {print 
   cat "$TMP_MD"
   echo
   echo "Run $(date -u '+%Y-%m-%d %H:%M UTC'): kvraft $REV, release build; CPU $CPU; data on ${DEVICE:-?};"
-  echo "\`kvraft bench scale${ARGS[*]:+ ${ARGS[*]}}\`. Raw figures: $(basename "$JSON")."
+  echo "\`kvraft-bench scale${ARGS[*]:+ ${ARGS[*]}}\`. Raw figures: $(basename "$JSON")."
 } >"$MD"
 echo
 cat "$MD"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# kvraft against etcd on this machine: the same load generator (`kvraft bench`), the same
+# kvraft against etcd on this machine: the same load generator (`kvraft-bench`), the same
 # workloads, 3-member clusters of each on loopback with their data on the same disk, alternating
 # between the systems, several rounds; then one Markdown table of the medians with the ratio
 # kvraft/etcd, and a latency-throughput chart. See bench/README.md.
@@ -13,10 +13,10 @@
 # Environment: BASE_PORT (default 32300): etcd uses BASE_PORT+1..+6, kvraft BASE_PORT+11..+13;
 #   BENCH_REV: the kvraft revision to name in the results (default: git rev-parse HEAD).
 #
-# Installs etcd-server from Debian (apt-get) if `etcd` is missing. Builds kvraft in release mode
-# with etcd support (feature etcd-client, whose build needs protoc: the vendored one from
-# protoc-bin-vendored is used unless PROTOC is set or protoc is on PATH). Every process it
-# starts is stopped on exit, whatever the exit.
+# Installs etcd-server from Debian (apt-get) if `etcd` is missing. Builds kvraft and kvraft-bench
+# in release mode, the bench with etcd support (feature etcd-client, whose build needs protoc:
+# the vendored one from protoc-bin-vendored is used unless PROTOC is set or protoc is on PATH).
+# Every process it starts is stopped on exit, whatever the exit.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -34,7 +34,7 @@ while [ $# -gt 0 ]; do
     --warmup) WARMUP="$2"; shift ;;
     --out) OUT="$2"; shift ;;
     --keep) KEEP=1 ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "vs-etcd.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -87,7 +87,7 @@ if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet etcd 2>/d
   log "warning: the system's etcd service is running; it competes for CPU and disk"
 fi
 
-# --- kvraft, release build with etcd support ---------------------------------------------------
+# --- kvraft and kvraft-bench, release build with etcd support ------------------------------------
 cd "$ROOT"
 if [ -z "${PROTOC:-}" ] && ! command -v protoc >/dev/null 2>&1; then
   case "$(uname -m)" in
@@ -105,10 +105,11 @@ if [ -z "${PROTOC:-}" ] && ! command -v protoc >/dev/null 2>&1; then
     exit 1
   fi
 fi
-log "building kvraft (release, --features etcd-client)"
-cargo build --release --quiet -p kvraft --features etcd-client
+log "building kvraft and kvraft-bench (release, --features kvraft-bench/etcd-client)"
+cargo build --release --quiet -p kvraft -p kvraft-bench --features kvraft-bench/etcd-client
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4)
 BIN="$TARGET_DIR/release/kvraft"
+BENCH="$TARGET_DIR/release/kvraft-bench"
 
 # --- the clusters, data in one temporary directory (one disk) ---------------------------------
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/kvraft-vs-etcd.XXXXXX")
@@ -156,7 +157,7 @@ done
 wait_ready() {
   local target=$1 endpoints=$2
   for _ in $(seq 1 60); do
-    if "$BIN" bench --target "$target" --endpoints "$endpoints" --clients 1 --ops 1 --warmup 0 \
+    if "$BENCH" --target "$target" --endpoints "$endpoints" --clients 1 --ops 1 --warmup 0 \
       --no-prefill --op-timeout 2s --call-timeout 1s --json >/dev/null 2>&1; then
       return 0
     fi
@@ -190,7 +191,7 @@ SVG="$OUT/$STAMP.svg"
 run_one() {
   local target=$1 workload=$2 clients=$3 connections=$4 endpoints line
   if [ "$target" = etcd ]; then endpoints=$ETCD_ENDPOINTS; else endpoints=$KV_ENDPOINTS; fi
-  if line=$("$BIN" bench --target "$target" --endpoints "$endpoints" --workload "$workload" \
+  if line=$("$BENCH" --target "$target" --endpoints "$endpoints" --workload "$workload" \
       --clients "$clients" --connections "$connections" --duration "$DURATION" \
       --warmup "$WARMUP" --value-size "$VALUE_SIZE" --keys "$KEYS" --json 2>>"$WORK/bench.log"); then
     :
@@ -230,9 +231,9 @@ fi
   echo
   echo "- machine: $(nproc) cores ($CPU), $MEM, $(uname -sr); data on $(df -P "$WORK" | awk 'NR==2 {print $1}')"
   echo "- etcd $ETCD_VERSION (Debian etcd-server), 3 members on loopback; kvraft $REV, 3 nodes on loopback, release build"
-  echo "- load: \`kvraft bench\`, closed loop, $VALUE_SIZE-byte values, $KEYS keys uniform, $DURATION per run after $WARMUP warmup, $ROUNDS round(s), systems alternating$([ $QUICK = 1 ] && echo '; --quick')"
+  echo "- load: \`kvraft-bench\`, closed loop, $VALUE_SIZE-byte values, $KEYS keys uniform, $DURATION per run after $WARMUP warmup, $ROUNDS round(s), systems alternating$([ $QUICK = 1 ] && echo '; --quick')"
   echo
-  "$BIN" bench compare "$RAW" --svg "$SVG"
+  "$BENCH" compare "$RAW" --svg "$SVG"
   echo
   echo "Chart: $(basename "$SVG"); raw reports: $(basename "$RAW")."
 } >"$TABLE"

@@ -1,18 +1,20 @@
 //! `kvraft dev`: a local cluster of N nodes in this process, for trying kvraft out.
 //!
 //! Node `i` (1..=N) listens on 127.0.0.1:(base port + i - 1) and keeps its data in
-//! `<data-dir>/node<i>`, so a restart picks up where the last run stopped. Every node's
-//! configuration goes through [`ServerConfig::resolve`], the same validation as `kvraft server`,
-//! with a small snapshot threshold so that snapshots happen in a short session. Runs until
-//! Ctrl-C or SIGTERM (or until a node stops by itself), then shuts every node down.
+//! `<data-dir>/node<i>`, so a restart picks up where the last run stopped: a [`LocalCluster`],
+//! whose every node's configuration goes through [`ServerConfig::resolve`], the same validation
+//! as `kvraft server`, with a small snapshot threshold so that snapshots happen in a short
+//! session. Runs until Ctrl-C or SIGTERM (or until a node stops by itself), then shuts every
+//! node down.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use futures_util::future::{join_all, select_all};
-use kvraft_server::{ServerArgs, ServerConfig, ServerError, ServerHandle};
+use kvraft_server::{
+    LocalCluster, LocalClusterError, LocalClusterSpec, Ports, ServerArgs, ServerConfig,
+};
 
-use crate::options::DEV_ENDPOINTS;
+use kvraft_server::cli::DEV_ENDPOINTS;
 
 /// Snapshot threshold of dev nodes: small, so that snapshots and log compaction happen.
 const DEV_MAX_RAFT_STATE_BYTES: u64 = 1 << 20;
@@ -31,30 +33,25 @@ pub struct DevArgs {
     pub nodes: u16,
 }
 
-/// The nodes' configurations, as `kvraft server` would resolve them.
-pub fn configs(args: &DevArgs) -> Result<Vec<ServerConfig>, String> {
-    let last = u32::from(args.base_port) + u32::from(args.nodes) - 1;
-    if args.base_port == 0 || last > u32::from(u16::MAX) {
-        return Err(format!(
+/// The cluster, its nodes' configurations resolved as `kvraft server` would; nothing runs yet.
+pub fn cluster(args: &DevArgs) -> Result<LocalCluster, String> {
+    let spec = LocalClusterSpec {
+        nodes: usize::from(args.nodes),
+        data_dir: args.data_dir.clone(),
+        ports: Ports::From(args.base_port),
+        args: ServerArgs {
+            max_raft_state_bytes: Some(DEV_MAX_RAFT_STATE_BYTES),
+            ..ServerArgs::default()
+        },
+        remove_data_dir: false,
+    };
+    LocalCluster::new(&spec).map_err(|e| match e {
+        LocalClusterError::PortRange { .. } => format!(
             "--base-port {} leaves no room for {} nodes (ports up to 65535)",
             args.base_port, args.nodes
-        ));
-    }
-    let cluster: Vec<String> =
-        (1..=args.nodes).map(|i| format!("{i}=127.0.0.1:{}", args.base_port + (i - 1))).collect();
-    let cluster = cluster.join(",");
-    (1..=args.nodes)
-        .map(|i| {
-            let server = ServerArgs {
-                id: Some(u64::from(i)),
-                cluster: Some(cluster.clone()),
-                data_dir: Some(args.data_dir.join(format!("node{i}"))),
-                max_raft_state_bytes: Some(DEV_MAX_RAFT_STATE_BYTES),
-                ..ServerArgs::default()
-            };
-            ServerConfig::resolve(&server).map_err(|e| format!("node {i}: {e}"))
-        })
-        .collect()
+        ),
+        other => other.to_string(),
+    })
 }
 
 /// What to tell the user once the cluster is up.
@@ -83,42 +80,31 @@ pub fn banner(args: &DevArgs, configs: &[ServerConfig]) -> String {
 
 pub async fn run(args: DevArgs) -> ExitCode {
     kvraft_server::init_logging();
-    let configs = match configs(&args) {
-        Ok(configs) => configs,
+    let mut cluster = match cluster(&args) {
+        Ok(cluster) => cluster,
         Err(e) => {
             eprintln!("kvraft dev: {e}");
             return ExitCode::from(2);
         }
     };
-    let mut handles: Vec<ServerHandle> = Vec::new();
-    for config in &configs {
-        match kvraft_server::start(config.clone()).await {
-            Ok(handle) => handles.push(handle),
-            Err(e) => {
-                eprintln!("kvraft dev: node {}: {e}", config.id.0);
-                shutdown_all(handles.into_iter().zip(configs.iter().map(|c| c.id.0))).await;
-                return ExitCode::FAILURE;
-            }
-        }
+    if let Err(e) = cluster.start_all().await {
+        eprintln!("kvraft dev: {e}");
+        shutdown(cluster).await;
+        return ExitCode::FAILURE;
     }
-    print!("{}", banner(&args, &configs));
+    print!("{}", banner(&args, cluster.configs()));
 
-    let ids: Vec<u64> = configs.iter().map(|c| c.id.0).collect();
     // Wait for a signal, or for a node to stop by itself (a fatal error such as a failed
     // fsync); such a node is finished and is not shut down again.
-    let stopped: Option<(usize, Result<(), ServerError>)> = {
-        let any_stopped = select_all(handles.iter_mut().map(|h| Box::pin(h.stopped())));
-        tokio::select! {
-            _ = kvraft_server::shutdown_signal() => None,
-            (result, index, _) = any_stopped => Some((index, result)),
-        }
+    let stopped = tokio::select! {
+        _ = kvraft_server::shutdown_signal() => None,
+        stopped = cluster.node_stopped() => Some(stopped),
     };
     let mut status = ExitCode::SUCCESS;
-    let mut nodes: Vec<(ServerHandle, u64)> = handles.into_iter().zip(ids).collect();
     match stopped {
-        None => eprintln!("kvraft dev: stopping {} nodes", nodes.len()),
+        None => eprintln!("kvraft dev: stopping {} nodes", cluster.len()),
         Some((index, result)) => {
-            let (_, id) = nodes.remove(index);
+            let id = cluster.config(index).id.0;
             match result {
                 Ok(()) => eprintln!("kvraft dev: node {id} stopped; stopping the others"),
                 Err(e) => eprintln!("kvraft dev: node {id} failed: {e}; stopping the others"),
@@ -126,24 +112,23 @@ pub async fn run(args: DevArgs) -> ExitCode {
             status = ExitCode::FAILURE;
         }
     }
-    if !shutdown_all(nodes).await {
+    if !shutdown(cluster).await {
         status = ExitCode::FAILURE;
     }
     status
 }
 
-/// Shuts the nodes down concurrently; false if any failed to stop cleanly.
-async fn shutdown_all(nodes: impl IntoIterator<Item = (ServerHandle, u64)>) -> bool {
-    let results =
-        join_all(nodes.into_iter().map(|(h, id)| async move { (id, h.shutdown().await) })).await;
-    let mut clean = true;
-    for (id, result) in results {
-        if let Err(e) = result {
-            eprintln!("kvraft dev: node {id}: {e}");
-            clean = false;
+/// Shuts the running nodes down concurrently; false if any failed to stop cleanly.
+async fn shutdown(cluster: LocalCluster) -> bool {
+    match cluster.shutdown().await {
+        Ok(()) => true,
+        Err(failures) => {
+            for e in failures {
+                eprintln!("kvraft dev: {e}");
+            }
+            false
         }
     }
-    clean
 }
 
 #[cfg(test)]
@@ -156,22 +141,35 @@ mod tests {
 
     #[test]
     fn nodes_get_consecutive_ports_and_their_own_directories() {
-        let c = configs(&args(7001, 3)).unwrap();
+        let three = cluster(&args(7001, 3)).unwrap();
+        let c = three.configs();
         assert_eq!(c.len(), 3);
         assert_eq!(c[2].address(), "127.0.0.1:7003");
         assert_eq!(c[2].listen, "127.0.0.1:7003".parse().unwrap());
         assert_eq!(c[2].data_dir, PathBuf::from("/tmp/d/node3"));
         assert_eq!(c[0].max_raft_state_bytes, Some(1 << 20));
         assert!(c.iter().all(|x| x.cluster_id == c[0].cluster_id && x.cluster.len() == 3));
-        let text = banner(&args(7001, 3), &c);
+        let text = banner(&args(7001, 3), c);
         assert!(text.contains("kvraft put a 1") && !text.contains("KVRAFT_ENDPOINTS"), "{text}");
-        let other = banner(&args(8001, 1), &configs(&args(8001, 1)).unwrap());
+        let other = banner(&args(8001, 1), cluster(&args(8001, 1)).unwrap().configs());
         assert!(other.contains("export KVRAFT_ENDPOINTS=127.0.0.1:8001\n"), "{other}");
     }
 
     #[test]
+    fn the_default_cluster_is_where_the_clients_look_by_default() {
+        use clap::Parser as _;
+        let crate::Cli { command: crate::Command::Dev(defaults) } =
+            crate::Cli::parse_from(["kvraft", "dev"])
+        else {
+            panic!("`kvraft dev` parses as the dev command");
+        };
+        assert_eq!(cluster(&defaults).unwrap().endpoints().join(","), DEV_ENDPOINTS);
+    }
+
+    #[test]
     fn ports_must_fit() {
-        assert!(configs(&args(65535, 2)).unwrap_err().contains("no room"));
-        assert!(configs(&args(65534, 2)).is_ok());
+        let err = cluster(&args(65535, 2)).unwrap_err();
+        assert_eq!(err, "--base-port 65535 leaves no room for 2 nodes (ports up to 65535)");
+        assert!(cluster(&args(65534, 2)).is_ok());
     }
 }

@@ -5,8 +5,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use kvraft_client::{Client, ClientError, ClientOptions, Transport};
+use kvraft_server::cli::parse_duration;
 
-use crate::options::{parse_duration, EndpointArgs};
+use crate::options::EndpointArgs;
 
 /// How long one attempt at one server may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(1);

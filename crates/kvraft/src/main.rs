@@ -3,19 +3,19 @@
 //!
 //! - `server` ([`serve`]): one node of a cluster, configured by flags, `KVRAFT_*` variables or
 //!   a TOML file;
-//! - `put`, `append`, `get` ([`kv`]): one operation through the gRPC client library;
+//! - `put`, `append`, `get` ([`kv`]): one operation through the client library;
 //! - `status` ([`status`]): every node's view of the cluster, as a table or JSON;
-//! - `dev` ([`dev`]): a local cluster in one process, for trying things out;
-//! - `bench` ([`bench`]): a closed-loop load generator (kvraft or etcd), and `bench compare`.
+//! - `dev` ([`dev`]): a local cluster in one process, for trying things out.
+//!
+//! The benchmark is a binary of its own, `kvraft-bench` (crate `crates/bench`), so that this
+//! one links no load-generator, histogram or chart code.
 //!
 //! Exit status: 0 on success; 1 when the operation failed; 2 for a bad server configuration
 //! or bad usage.
 
-mod bench;
 mod dev;
 mod kv;
 mod options;
-mod process_cluster;
 mod serve;
 mod status;
 
@@ -45,9 +45,6 @@ enum Command {
     Status(status::StatusArgs),
     /// Run a local cluster in this process, in the foreground, until Ctrl-C.
     Dev(dev::DevArgs),
-    /// Load a cluster (kvraft or etcd) with closed-loop clients and report throughput and
-    /// latency percentiles; `bench compare` summarizes several runs side by side.
-    Bench(bench::options::BenchArgs),
 }
 
 #[tokio::main]
@@ -59,7 +56,6 @@ async fn main() -> ExitCode {
         Command::Get(args) => kv::get(args).await,
         Command::Status(args) => status::run(args).await,
         Command::Dev(args) => dev::run(args).await,
-        Command::Bench(args) => bench::run(args).await,
     }
 }
 

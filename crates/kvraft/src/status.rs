@@ -9,8 +9,9 @@ use std::time::Duration;
 use kvraft_client::remote::{self, parse_address};
 use kvraft_client::ClientError;
 use kvraft_proto::v1 as pb;
+use kvraft_server::cli::parse_duration;
 
-use crate::options::{parse_duration, EndpointArgs};
+use crate::options::EndpointArgs;
 
 #[derive(Clone, Debug, clap::Args)]
 pub struct StatusArgs {

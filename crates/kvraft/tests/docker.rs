@@ -36,8 +36,6 @@
 //!
 //! Run it alone with: `cargo test --release -p kvraft --test docker -- --nocapture`.
 
-mod support;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -45,7 +43,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use kvraft_linearizability::Operation;
 use kvraft_proto::v1 as pb;
 use kvraft_proto::v1::kv_service_client::KvServiceClient;
-use support::{WorkloadOptions, WorkloadReport};
+use kvraft_raft::DetRng;
+use kvraft_testkit::{WorkloadOptions, WorkloadReport};
 use tokio::sync::watch;
 use tonic::transport::{Channel, Endpoint};
 
@@ -177,7 +176,7 @@ impl DockerCluster {
         cluster.networks.push(client_net.clone());
         let prefix = cluster.create_peer_network(nanos as u64);
 
-        let ports = support::free_ports(NODES);
+        let ports = kvraft_testkit::free_ports(NODES).expect("free ports");
         let ips: Vec<String> = (1..=NODES).map(|i| format!("{prefix}.{}", 10 + i)).collect();
         let members: Vec<String> =
             ips.iter().enumerate().map(|(i, ip)| format!("{}={ip}:{NODE_PORT}", i + 1)).collect();
@@ -188,7 +187,7 @@ impl DockerCluster {
             let members = format!("KVRAFT_CLUSTER={members}");
             let listen = format!("KVRAFT_LISTEN=0.0.0.0:{NODE_PORT}");
             let raft_state =
-                format!("KVRAFT_MAX_RAFT_STATE_BYTES={}", support::SMALL_RAFT_STATE_BYTES);
+                format!("KVRAFT_MAX_RAFT_STATE_BYTES={}", kvraft_testkit::SMALL_RAFT_STATE_BYTES);
             let publish = format!("127.0.0.1:{port}:{NODE_PORT}");
             let label = cluster.label();
             #[rustfmt::skip]
@@ -215,13 +214,10 @@ impl DockerCluster {
     /// Creates the peer network on a random 10.x.y.0/24 that no other network uses; returns
     /// its first three octets.
     fn create_peer_network(&mut self, seed: u64) -> String {
-        let mut x = seed | 1;
+        let mut rng = DetRng::new(seed);
         let mut last_error = String::new();
         for _ in 0..20 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let prefix = format!("10.{}.{}", 100 + x % 150, (x >> 8) % 256);
+            let prefix = format!("10.{}.{}", 100 + rng.below(150), rng.below(256));
             let subnet = format!("--subnet={prefix}.0/24");
             let label = self.label();
             match docker(&["network", "create", "--label", &label, &subnet, &self.peer_net]) {
@@ -490,12 +486,9 @@ async fn pinned_reader(
     let mut client = KvServiceClient::new(channel);
     let mut report = PinnedReport::default();
     let (mut client_id, mut sequence) = (new_session_id(), 1u64);
-    let mut x = seed | 1;
+    let mut rng = DetRng::new(seed);
     while !*stop.borrow() {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let key = keys[(x % keys.len() as u64) as usize].clone();
+        let key = keys[rng.below(keys.len() as u64) as usize].clone();
         let mut request =
             tonic::Request::new(pb::GetRequest { client_id, sequence, key: key.clone() });
         request.set_timeout(PINNED_CALL_TIMEOUT);
@@ -571,8 +564,11 @@ async fn faults_in_docker_keep_the_history_linearizable() {
         op_timeout: Duration::from_secs(5),
     };
     let (stop_tx, stop_rx) = watch::channel(false);
-    let workload =
-        tokio::spawn(support::run_workload(endpoints.clone(), opts.clone(), stop_rx.clone()));
+    let workload = tokio::spawn(kvraft_testkit::run_workload(
+        endpoints.clone(),
+        opts.clone(),
+        stop_rx.clone(),
+    ));
     let keys: Vec<String> = (0..opts.keys).map(|k| format!("k{k}")).collect();
     let readers: Vec<_> = endpoints
         .iter()
@@ -645,7 +641,7 @@ async fn faults_in_docker_keep_the_history_linearizable() {
     let statuses = cluster.statuses(Duration::from_secs(1)).await;
     timeline.note(format!("all nodes at applied index {applied}:{}", cluster.describe(&statuses)));
     let final_values =
-        support::read_final_values(&endpoints, &mut report, Duration::from_secs(10)).await;
+        kvraft_testkit::read_final_values(&endpoints, &mut report, Duration::from_secs(10)).await;
 
     println!(
         "history: {} operations: workload {} acknowledged, {} failed or timed out ({} writes \
@@ -666,9 +662,9 @@ async fn faults_in_docker_keep_the_history_linearizable() {
         recovery(&report, killed_at),
         recovery(&report, restarted_at),
     );
-    let linearizability = support::check(&report);
+    let linearizability = report.check_linearizable();
     println!("linearizability: {linearizability}");
-    let appends = support::check_acked_appends(&final_values, &report.acked_appends);
+    let appends = report.check_appends(&final_values);
     println!("appends: {appends}");
 
     // The workload made progress through every fault.

@@ -1,21 +1,23 @@
-//! Real-process tests: `kvraft server` child processes on loopback, driven through the `kvraft`
-//! command line and the gRPC client library, killed with SIGKILL and stopped with SIGTERM.
-//! Client histories are checked with the linearizability checker.
+//! Real-process tests: `kvraft server` child processes on loopback (a [`TestCluster`] of the
+//! binary Cargo built for this package), driven through the `kvraft` command line and the
+//! client library, killed with SIGKILL and stopped with SIGTERM. Client histories are checked
+//! with the linearizability checker.
 //!
 //! The tests take turns (one cluster at a time), so that timing figures such as the failover
 //! time are not skewed by another test's load. Figures are printed to stderr; see them with
 //! `cargo test --release -p kvraft --test process -- --nocapture`.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use kvraft_linearizability::{check_kv_with_stats, KvInput};
-use support::{
-    check, check_acked_appends, free_ports, read_final_values, run_workload, ProcessCluster,
-    WorkloadOptions, WorkloadReport, CHECK_STEP_BUDGET,
+use kvraft_testkit::{
+    free_ports, read_final_values, run_workload, TestCluster, WorkloadOptions, WorkloadReport,
+    CHECK_STEP_BUDGET,
 };
 use tokio::sync::watch;
+
+/// The binary under test.
+const KVRAFT: &str = env!("CARGO_BIN_EXE_kvraft");
 
 /// One cluster at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -26,7 +28,7 @@ const WAIT: Duration = Duration::from_secs(30);
 
 /// Runs `kvraft <args>` with the given `KVRAFT_ENDPOINTS` (or none) and a 30 s limit.
 async fn kvraft(args: &[&str], env_endpoints: Option<&str>) -> std::process::Output {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_kvraft"));
+    let mut command = tokio::process::Command::new(KVRAFT);
     command.args(args).env_remove("KVRAFT_ENDPOINTS").kill_on_drop(true);
     if let Some(endpoints) = env_endpoints {
         command.env("KVRAFT_ENDPOINTS", endpoints);
@@ -55,7 +57,7 @@ fn succeeded(args: &[&str], output: &std::process::Output) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_round_trip() {
     let _turn = SERIAL.lock().await;
-    let cluster = ProcessCluster::start("cli", 3).await;
+    let cluster = TestCluster::start(KVRAFT, "cli", 3).await;
     let endpoints = cluster.endpoints().join(",");
 
     for args in [["put", "a", "1"], ["append", "a", "2"]] {
@@ -81,7 +83,8 @@ async fn cli_round_trip() {
     assert!(text(&output.stderr).contains("http3"), "{}", text(&output.stderr));
 
     // Only dead endpoints: a non-zero exit and one line on stderr, soon after --timeout.
-    let dead: Vec<String> = free_ports(2).iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let dead: Vec<String> =
+        free_ports(2).expect("free ports").iter().map(|p| format!("127.0.0.1:{p}")).collect();
     let dead = dead.join(",");
     let args = ["get", "a", "--endpoints", &dead, "--timeout", "1s"];
     let started = Instant::now();
@@ -140,7 +143,7 @@ fn assert_the_checker_notices_tampering(report: &WorkloadReport) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill9_leader_under_load_then_the_restarted_node_catches_up_by_snapshot() {
     let _turn = SERIAL.lock().await;
-    let mut cluster = ProcessCluster::start("kill9", 3).await;
+    let mut cluster = TestCluster::start(KVRAFT, "kill9", 3).await;
     let endpoints = cluster.endpoints();
     cluster.wait_leader(WAIT).await;
 
@@ -264,9 +267,9 @@ async fn kill9_leader_under_load_then_the_restarted_node_catches_up_by_snapshot(
         report.history.len(),
         report.unknown()
     );
-    eprintln!("linearizability: {}", check(&report));
+    eprintln!("linearizability: {}", report.check_linearizable());
     assert_the_checker_notices_tampering(&report);
-    eprintln!("appends: {}", check_acked_appends(&finals, &report.acked_appends));
+    eprintln!("appends: {}", report.check_appends(&finals));
     assert!(report.ok >= 100, "too little was done to test anything: {} ops", report.ok);
     let failover = failover.expect("no write was acknowledged after the kill");
     assert!(failover < Duration::from_secs(2), "failover took {failover:?}");
@@ -275,7 +278,7 @@ async fn kill9_leader_under_load_then_the_restarted_node_catches_up_by_snapshot(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whole_cluster_kill9_and_restart_keeps_every_acknowledged_write() {
     let _turn = SERIAL.lock().await;
-    let mut cluster = ProcessCluster::start("restart", 3).await;
+    let mut cluster = TestCluster::start(KVRAFT, "restart", 3).await;
     let endpoints = cluster.endpoints();
     cluster.wait_leader(WAIT).await;
 
@@ -321,8 +324,8 @@ async fn whole_cluster_kill9_and_restart_keeps_every_acknowledged_write() {
         report.history.len(),
         report.unknown()
     );
-    eprintln!("linearizability: {}", check(&report));
-    eprintln!("appends: {}", check_acked_appends(&finals, &report.acked_appends));
+    eprintln!("linearizability: {}", report.check_linearizable());
+    eprintln!("appends: {}", report.check_appends(&finals));
     assert!(acked_before_kill >= 50, "too little was written before the kill: {acked_before_kill}");
 
     // SIGTERM: a clean exit (status 0), after which the data is still all there.

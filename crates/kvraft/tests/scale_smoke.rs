@@ -1,10 +1,17 @@
-//! `kvraft bench scale` end to end with tiny sizes, so that the command does not rot: it starts
+//! `kvraft-bench scale` end to end with tiny sizes, so that the command does not rot: it starts
 //! its own 3-node cluster of `kvraft server` processes, loads 2,000 keys, restarts and wipes a
 //! follower, and reports. Only structural facts are asserted (every figure is there, sizes are
 //! positive, the wiped follower holds the data), never timings.
+//!
+//! The test lives in this package because the nodes must run the `kvraft` binary Cargo built
+//! for this test run (`CARGO_BIN_EXE_kvraft`), which only this package's tests are given. The
+//! command runs in this process, from its command line (`kvraft_bench::Cli`) to its exit
+//! status, with `--kvraft-bin` naming that binary.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::ExitCode;
+
+use clap::Parser as _;
 
 use kvraft_kv::codec::decode_command;
 use kvraft_kv::{KvStateMachine, SessionLimits};
@@ -55,34 +62,30 @@ fn recovered_state(dir: &Path) -> KvStateMachine {
     sm
 }
 
-#[test]
-fn scale_runs_end_to_end_with_tiny_sizes() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_runs_end_to_end_with_tiny_sizes() {
     let scratch =
         Scratch(std::env::temp_dir().join(format!("kvraft-scale-smoke-{}", std::process::id())));
     std::fs::create_dir_all(&scratch.0).unwrap();
     let json_out = scratch.0.join("report.json");
-    let output = Command::new(env!("CARGO_BIN_EXE_kvraft"))
-        .args(["bench", "scale", "--keys", &KEYS.to_string()])
-        .args(["--value-size", &VALUE_SIZE.to_string()])
-        .args(["--clients", "16", "--connections", "4"])
+    let (keys, value_size) = (KEYS.to_string(), VALUE_SIZE.to_string());
+    let dir = scratch.0.display().to_string();
+    let json_path = json_out.display().to_string();
+    #[rustfmt::skip]
+    let args = [
+        "kvraft-bench", "scale", "--keys", &keys, "--value-size", &value_size,
+        "--clients", "16", "--connections", "4",
         // Small, so that every node snapshots within the 2,000 keys.
-        .args(["--max-raft-state-bytes", "65536"])
-        .args(["--raw-disk-mib", "4", "--raw-net-mib", "16", "--timeout", "60s"])
-        .arg("--dir")
-        .arg(&scratch.0)
-        .arg("--json-out")
-        .arg(&json_out)
-        .args(["--keep", "--json"])
-        .env_remove("KVRAFT_ENDPOINTS")
-        .output()
-        .expect("run kvraft bench scale");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "kvraft bench scale failed ({}):\n{stderr}", output.status);
-    let report: Value = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}); stderr:\n{stderr}"));
-    let written: Value =
-        serde_json::from_str(&std::fs::read_to_string(&json_out).unwrap()).unwrap();
-    assert_eq!(written, report, "--json-out writes the same report");
+        "--max-raft-state-bytes", "65536",
+        "--raw-disk-mib", "4", "--raw-net-mib", "16", "--timeout", "60s",
+        "--dir", &dir, "--json-out", &json_path, "--keep", "--json",
+        "--kvraft-bin", env!("CARGO_BIN_EXE_kvraft"),
+    ];
+    let cli = kvraft_bench::Cli::try_parse_from(args).expect("valid arguments");
+    let status = kvraft_bench::cli::run(cli).await;
+    assert_eq!(status, ExitCode::SUCCESS, "kvraft-bench scale failed; see its stderr above");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json_out).unwrap())
+        .expect("--json-out writes one JSON object");
 
     // Every section and figure is there.
     for path in [

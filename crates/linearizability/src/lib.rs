@@ -23,6 +23,9 @@
 //!   rolling hash and its length (O(1) steps and 16-byte states however long values grow),
 //!   replays every linearization found on real strings before answering `Ok`, and builds
 //!   reports from real strings too.
+//! - [`history`]: the checks a test runs on a finished history, shared by the simulator and
+//!   the real-process tests: [`assert_linearizable`] and [`assert_appends_once`] (every
+//!   acknowledged append present exactly once in its key's final value).
 //!
 //! Costs, on the simulator's histories (a few clients per key, append-only keys whose values
 //! grow to tens of KB, calls hanging for seconds while a server is down): one to two search
@@ -58,6 +61,7 @@ mod bitset;
 pub mod checker;
 mod entries;
 mod fingerprint;
+pub mod history;
 mod kv_check;
 mod kv_hashed;
 pub mod kv_model;
@@ -66,6 +70,7 @@ pub mod report;
 mod search;
 
 pub use checker::{check_operations, Failure, Stats, Verdict};
+pub use history::{assert_appends_once, assert_linearizable};
 pub use kv_check::{check_kv, check_kv_with_stats};
 pub use kv_model::{KvInput, KvModel, Operation};
 pub use model::{Model, Op};

@@ -1,6 +1,6 @@
 //! kvraft-server: the real-world driver of the sans-IO replica (`kvraft-replica`).
 //!
-//! One task ([`node`]) owns the replica and is the only owner of the state: it ticks it, feeds
+//! One task (`node`) owns the replica and is the only owner of the state: it ticks it, feeds
 //! it peer messages and client requests, and carries its outputs (from the Ready pipeline the
 //! simulator runs too) to their IO. Around it:
 //! - `wal_thread`: a dedicated thread that owns the WAL (`kvraft-storage` on real files) and
@@ -14,22 +14,28 @@
 //! - `listener`: the one port, shared by peers and clients, dispatching each connection by its
 //!   first bytes;
 //! - [`config`]: flags, environment and TOML file, validated up front;
-//! - `peer_check`: at startup, peers that report another cluster definition stop the node.
+//! - `peer_check`: at startup, peers that report another cluster definition stop the node;
+//! - [`cli`]: command-line conventions the `kvraft` and `kvraft-bench` binaries share.
 //!
 //! Module dependencies go one way: `listener` → adapters → `api` → `context` → `node` →
 //! `peer_outbound`, `wal_thread`; `conn` and `config` are leaves.
+//!
+//! [`LocalCluster`] ([`local_cluster`]) runs N nodes in one process on loopback, for `kvraft
+//! dev` and for tests.
 //!
 //! [`start`] brings a node up and returns a [`ServerHandle`]; [`run_until_signal`] is what
 //! `kvraft server` runs. Every acknowledged write is fsynced first, so kill -9 at any point
 //! loses nothing acknowledged.
 
 mod api;
+pub mod cli;
 mod client_frames;
 pub mod config;
 mod conn;
 mod context;
 mod grpc;
 mod listener;
+pub mod local_cluster;
 mod node;
 mod pb_calls;
 mod peer_check;
@@ -40,6 +46,7 @@ mod server;
 mod wal_thread;
 
 pub use config::{ConfigError, Member, ServerArgs, ServerConfig};
+pub use local_cluster::{free_ports, LocalCluster, LocalClusterError, LocalClusterSpec, Ports};
 pub use node::NodeError;
 pub use server::{
     init_logging, run_until_signal, shutdown_signal, start, ServerError, ServerHandle,

@@ -1,34 +1,22 @@
-//! Three real servers in one process, on loopback: replication, failover, restart from disk,
-//! and refusals (foreign data directory, oversized requests).
+//! Three real servers in one process ([`LocalCluster`]), on loopback: replication, failover,
+//! restart from disk, and refusals (foreign data directory, oversized requests).
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use kvraft_proto::v1 as pb;
 use kvraft_proto::v1::kv_service_client::KvServiceClient;
-use kvraft_server::{ServerArgs, ServerConfig, ServerHandle};
+use kvraft_server::{free_ports, LocalCluster, LocalClusterSpec, ServerArgs, ServerConfig};
 use tonic::transport::Channel;
 
-struct Cluster {
-    dir: PathBuf,
-    cluster: String,
-    addrs: Vec<String>,
-    nodes: Vec<Option<ServerHandle>>,
-    tweak: fn(&mut ServerArgs),
-}
-
-fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<_> =
-        (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
-    listeners.iter().map(|l| l.local_addr().unwrap().port()).collect()
-}
+/// The tests' snapshot threshold: small, so that a few dozen writes compact the log.
+const MAX_RAFT_STATE_BYTES: u64 = 4096;
 
 fn args(dir: &std::path::Path, cluster: &str, id: u64) -> ServerArgs {
     ServerArgs {
         id: Some(id),
         cluster: Some(cluster.to_string()),
         data_dir: Some(dir.join(format!("node{id}"))),
-        max_raft_state_bytes: Some(4096),
+        max_raft_state_bytes: Some(MAX_RAFT_STATE_BYTES),
         ..ServerArgs::default()
     }
 }
@@ -37,90 +25,57 @@ fn config(dir: &std::path::Path, cluster: &str, id: u64) -> ServerConfig {
     ServerConfig::resolve(&args(dir, cluster, id)).unwrap()
 }
 
-impl Cluster {
-    async fn start(name: &str) -> Cluster {
-        Cluster::start_with(name, |_| {}).await
-    }
+/// Three nodes on free ports, their data in a scratch directory.
+async fn start(name: &str) -> LocalCluster {
+    start_with(name, ServerArgs::default()).await
+}
 
-    /// A cluster whose every node's arguments `tweak` adjusts.
-    async fn start_with(name: &str, tweak: fn(&mut ServerArgs)) -> Cluster {
-        if std::env::var_os("TEST_DEBUG").is_some() {
-            kvraft_server::init_logging();
-        }
-        let dir = std::env::temp_dir().join(format!("kvraft-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let addrs: Vec<String> = free_ports(3).iter().map(|p| format!("127.0.0.1:{p}")).collect();
-        let cluster =
-            addrs.iter().enumerate().map(|(i, a)| format!("{}={a}", i + 1)).collect::<Vec<_>>();
-        let mut c = Cluster { dir, cluster: cluster.join(","), addrs, nodes: Vec::new(), tweak };
-        for id in 1..=3 {
-            let handle = kvraft_server::start(c.config(id)).await.unwrap();
-            c.nodes.push(Some(handle));
-        }
-        c
+/// [`start`] with `args` (every node's options) adjusted.
+async fn start_with(name: &str, mut args: ServerArgs) -> LocalCluster {
+    if std::env::var_os("TEST_DEBUG").is_some() {
+        kvraft_server::init_logging();
     }
+    args.max_raft_state_bytes.get_or_insert(MAX_RAFT_STATE_BYTES);
+    let spec = LocalClusterSpec { args, ..LocalClusterSpec::scratch(name, 3) };
+    LocalCluster::start(&spec).await.unwrap()
+}
 
-    fn config(&self, id: u64) -> ServerConfig {
-        let mut args = args(&self.dir, &self.cluster, id);
-        (self.tweak)(&mut args);
-        ServerConfig::resolve(&args).unwrap()
-    }
+async fn connect(c: &LocalCluster, i: usize) -> Option<KvServiceClient<Channel>> {
+    KvServiceClient::connect(format!("http://{}", c.endpoint(i))).await.ok()
+}
 
-    async fn restart(&mut self, i: usize) {
-        let handle = kvraft_server::start(self.config(i as u64 + 1)).await.unwrap();
-        self.nodes[i] = Some(handle);
-    }
-
-    async fn stop(&mut self, i: usize) {
-        self.nodes[i].take().unwrap().shutdown().await.unwrap();
-    }
-
-    async fn client(&self, i: usize) -> Option<KvServiceClient<Channel>> {
-        KvServiceClient::connect(format!("http://{}", self.addrs[i])).await.ok()
-    }
-
-    /// The index of the node that says it leads, waiting up to `within`.
-    async fn leader(&self, within: Duration) -> usize {
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            for i in 0..self.nodes.len() {
-                if self.nodes[i].is_none() {
-                    continue;
+/// The index of the node that says it leads, waiting up to `within`.
+async fn find_leader(c: &LocalCluster, within: Duration) -> usize {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        for i in 0..c.len() {
+            if !c.is_running(i) {
+                continue;
+            }
+            let Some(mut kv) = connect(c, i).await else { continue };
+            if let Ok(s) = kv.status(pb::StatusRequest {}).await {
+                let s = s.into_inner();
+                if std::env::var_os("TEST_DEBUG").is_some() {
+                    eprintln!(
+                        "node {}: role {} term {} commit {}",
+                        s.node_id, s.role, s.term, s.commit_index
+                    );
                 }
-                let Some(mut c) = self.client(i).await else { continue };
-                if let Ok(s) = c.status(pb::StatusRequest {}).await {
-                    let s = s.into_inner();
-                    if std::env::var_os("TEST_DEBUG").is_some() {
-                        eprintln!(
-                            "node {}: role {} term {} commit {}",
-                            s.node_id, s.role, s.term, s.commit_index
-                        );
-                    }
-                    if s.role == pb::Role::Leader as i32 {
-                        return i;
-                    }
+                if s.role == pb::Role::Leader as i32 {
+                    return i;
                 }
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        panic!("no leader within {within:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-
-    async fn shutdown(mut self) {
-        for i in 0..self.nodes.len() {
-            if self.nodes[i].is_some() {
-                self.stop(i).await;
-            }
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    panic!("no leader within {within:?}");
 }
 
 /// Sends to the leader until it answers (a tiny clerk, enough for these tests).
-async fn put(c: &Cluster, client: u64, seq: u64, key: &str, value: &str, append: bool) {
+async fn put(c: &LocalCluster, client: u64, seq: u64, key: &str, value: &str, append: bool) {
     for _ in 0..200 {
-        let leader = c.leader(Duration::from_secs(5)).await;
-        let Some(mut kv) = c.client(leader).await else { continue };
+        let leader = find_leader(c, Duration::from_secs(5)).await;
+        let Some(mut kv) = connect(c, leader).await else { continue };
         let done = if append {
             let r = pb::AppendRequest {
                 client_id: client,
@@ -153,8 +108,8 @@ async fn put(c: &Cluster, client: u64, seq: u64, key: &str, value: &str, append:
 }
 
 /// One Get sent straight to node `i`: its value, or the error code it answered with.
-async fn get_at(c: &Cluster, i: usize, key: &str) -> Result<String, pb::ErrorCode> {
-    let mut kv = c.client(i).await.expect("node is up");
+async fn get_at(c: &LocalCluster, i: usize, key: &str) -> Result<String, pb::ErrorCode> {
+    let mut kv = connect(c, i).await.expect("node is up");
     let r = pb::GetRequest { client_id: 99, sequence: 1, key: key.into() };
     match kv.get(r).await.expect("the rpc itself succeeds").into_inner().result {
         Some(pb::get_reply::Result::Value(v)) => Ok(v),
@@ -163,10 +118,10 @@ async fn get_at(c: &Cluster, i: usize, key: &str) -> Result<String, pb::ErrorCod
     }
 }
 
-async fn get(c: &Cluster, client: u64, seq: u64, key: &str) -> String {
+async fn get(c: &LocalCluster, client: u64, seq: u64, key: &str) -> String {
     for _ in 0..200 {
-        let leader = c.leader(Duration::from_secs(5)).await;
-        let Some(mut kv) = c.client(leader).await else { continue };
+        let leader = find_leader(c, Duration::from_secs(5)).await;
+        let Some(mut kv) = connect(c, leader).await else { continue };
         let r = pb::GetRequest { client_id: client, sequence: seq, key: key.into() };
         if let Ok(Some(pb::get_reply::Result::Value(v))) =
             kv.get(r).await.map(|r| r.into_inner().result)
@@ -180,7 +135,7 @@ async fn get(c: &Cluster, client: u64, seq: u64, key: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicates_fails_over_and_restarts_from_disk() {
-    let mut c = Cluster::start("failover").await;
+    let mut c = start("failover").await;
     put(&c, 7, 1, "a", "1", false).await;
     put(&c, 7, 2, "a", "2", true).await;
     assert_eq!(get(&c, 7, 3, "a").await, "12");
@@ -190,21 +145,21 @@ async fn replicates_fails_over_and_restarts_from_disk() {
         put(&c, 7, seq, "k", &format!("{seq};"), true).await;
     }
 
-    let old = c.leader(Duration::from_secs(5)).await;
-    c.stop(old).await;
+    let old = find_leader(&c, Duration::from_secs(5)).await;
+    c.stop_node(old).await.unwrap();
     let stopped_at = Instant::now();
-    let new = c.leader(Duration::from_secs(5)).await;
+    let new = find_leader(&c, Duration::from_secs(5)).await;
     let failover = stopped_at.elapsed();
     assert_ne!(new, old);
     eprintln!("failover: a new leader {failover:?} after the old one stopped");
     assert!(failover < Duration::from_secs(2), "failover took {failover:?}");
     put(&c, 7, 80, "a", "3", true).await;
 
-    c.restart(old).await;
+    c.start_node(old).await.unwrap();
     // The restarted node catches up (by snapshot, since the log was compacted).
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let mut kv = c.client(old).await.unwrap();
+        let mut kv = connect(&c, old).await.unwrap();
         let s = kv.status(pb::StatusRequest {}).await.unwrap().into_inner();
         if s.applied_index >= 80 {
             break;
@@ -215,36 +170,36 @@ async fn replicates_fails_over_and_restarts_from_disk() {
 
     // Whole-cluster restart: everything acknowledged is still there.
     for i in 0..3 {
-        c.stop(i).await;
+        c.stop_node(i).await.unwrap();
     }
     for i in 0..3 {
-        c.restart(i).await;
+        c.start_node(i).await.unwrap();
     }
     assert_eq!(get(&c, 8, 1, "a").await, "123");
     let k = get(&c, 8, 2, "k").await;
     let expected: String = (4..80).map(|s| format!("{s};")).collect();
     assert_eq!(k, expected);
-    c.shutdown().await;
+    c.shutdown().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refuses_foreign_data_dirs_and_bad_requests() {
-    let c = Cluster::start("refusals").await;
+    let c = start("refusals").await;
     // Another cluster's definition on node 1's directory.
     let other = "1=127.0.0.1:1,2=127.0.0.1:2,3=127.0.0.1:3";
-    let err = kvraft_server::start(config(&c.dir, other, 1)).await.unwrap_err().to_string();
+    let err = kvraft_server::start(config(c.data_dir(), other, 1)).await.unwrap_err().to_string();
     assert!(err.contains("belongs to another cluster"), "{err}");
     // Node 2's directory for node 1.
-    let mut wrong = config(&c.dir, &c.cluster, 1);
-    wrong.data_dir = c.dir.join("node2");
+    let mut wrong = config(c.data_dir(), c.cluster(), 1);
+    wrong.data_dir = c.data_dir().join("node2");
     let err = kvraft_server::start(wrong).await.unwrap_err().to_string();
     assert!(err.contains("belongs to node 2, not to node 1"), "{err}");
 
     // A fresh node given a different cluster definition (its own address differs) stops once
     // it hears from a peer.
-    let port = free_ports(1)[0];
-    let mismatched = format!("1={},2={},3=127.0.0.1:{port}", c.addrs[0], c.addrs[1]);
-    let fresh = c.dir.join("fresh");
+    let port = free_ports(1).unwrap()[0];
+    let mismatched = format!("1={},2={},3=127.0.0.1:{port}", c.endpoint(0), c.endpoint(1));
+    let fresh = c.data_dir().join("fresh");
     let mut odd = kvraft_server::start(config(&fresh, &mismatched, 3)).await.unwrap();
     let err = tokio::time::timeout(Duration::from_secs(20), odd.stopped())
         .await
@@ -254,8 +209,8 @@ async fn refuses_foreign_data_dirs_and_bad_requests() {
     assert!(err.contains("same --cluster"), "{err}");
     odd.shutdown().await.ok();
 
-    let leader = c.leader(Duration::from_secs(5)).await;
-    let mut kv = c.client(leader).await.unwrap();
+    let leader = find_leader(&c, Duration::from_secs(5)).await;
+    let mut kv = connect(&c, leader).await.unwrap();
     let big = "x".repeat(5000);
     let r = pb::PutRequest { client_id: 1, sequence: 1, key: big, value: "v".into() };
     let status = kv.put(r).await.unwrap_err();
@@ -265,13 +220,13 @@ async fn refuses_foreign_data_dirs_and_bad_requests() {
     assert_eq!(kv.put(r).await.unwrap_err().code(), tonic::Code::InvalidArgument);
     // Nothing was written.
     assert_eq!(get(&c, 2, 1, "k").await, "");
-    c.shutdown().await;
+    c.shutdown().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn followers_answer_gets_with_the_latest_acknowledged_write_unless_turned_off() {
-    let c = Cluster::start("follower-reads").await;
-    let leader = c.leader(Duration::from_secs(10)).await;
+    let c = start("follower-reads").await;
+    let leader = find_leader(&c, Duration::from_secs(10)).await;
     for i in 1..=20 {
         put(&c, 7, i, "k", &format!("v{i}"), false).await;
         // Straight after the write is acknowledged, each follower's answer includes it: the
@@ -282,15 +237,19 @@ async fn followers_answer_gets_with_the_latest_acknowledged_write_unless_turned_
             assert_eq!(get_at(&c, follower, "k").await, Ok(format!("v{i}")), "node {follower}");
         }
     }
-    c.shutdown().await;
+    c.shutdown().await.unwrap();
 
-    let c = Cluster::start_with("no-follower-reads", |a| a.follower_reads = Some(false)).await;
-    let leader = c.leader(Duration::from_secs(10)).await;
+    let c = start_with(
+        "no-follower-reads",
+        ServerArgs { follower_reads: Some(false), ..ServerArgs::default() },
+    )
+    .await;
+    let leader = find_leader(&c, Duration::from_secs(10)).await;
     put(&c, 7, 1, "k", "v", false).await;
     assert_eq!(get_at(&c, leader, "k").await, Ok("v".to_string()));
     let follower = (leader + 1) % 3;
     assert_eq!(get_at(&c, follower, "k").await, Err(pb::ErrorCode::NotLeader));
-    c.shutdown().await;
+    c.shutdown().await.unwrap();
 }
 
 /// Opens a raw peer connection to `addr`, writes `bytes`, and returns the refusal the node
@@ -332,13 +291,13 @@ fn peer_bytes(cluster_id: u64, from: u64, to: u64) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shared_port_refuses_foreign_peers_and_still_serves_clients() {
-    let c = Cluster::start("peer-refusals").await;
-    let leader = c.leader(Duration::from_secs(10)).await;
+    let c = start("peer-refusals").await;
+    let leader = find_leader(&c, Duration::from_secs(10)).await;
     put(&c, 1, 1, "k", "before", false).await;
     let target = (leader + 1) % 3;
-    let addr = &c.addrs[target];
+    let addr = c.endpoint(target);
     let me = target as u64 + 1;
-    let cluster_id = c.config(me).cluster_id.0;
+    let cluster_id = c.config(target).cluster_id.0;
     let other = if me == 1 { 2 } else { 1 };
 
     let why = refusal_for(addr, &peer_bytes(cluster_id ^ 1, other, me)).await;
@@ -360,10 +319,10 @@ async fn the_shared_port_refuses_foreign_peers_and_still_serves_clients() {
     // port still serves gRPC clients and its peers.
     put(&c, 1, 2, "k", "after", false).await;
     assert_eq!(get_at(&c, leader, "k").await, Ok("after".to_string()));
-    let mut kv = c.client(target).await.unwrap();
+    let mut kv = connect(&c, target).await.unwrap();
     let status = kv.status(pb::StatusRequest {}).await.unwrap().into_inner();
     assert!(status.term < 1_000, "term {}", status.term);
-    c.shutdown().await;
+    c.shutdown().await.unwrap();
 }
 
 /// Writes `frames` (each a `ClientFrame`, or raw bytes) on a client-frames connection and
@@ -402,9 +361,9 @@ fn call_error_of(frame: &pb::ServerFrame) -> (i32, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_frames_answer_calls_and_refuse_bad_input_as_grpc_does() {
     use pb::client_frame::Call;
-    let c = Cluster::start("client-frames").await;
-    let leader = c.leader(Duration::from_secs(10)).await;
-    let addr = &c.addrs[leader];
+    let c = start("client-frames").await;
+    let leader = find_leader(&c, Duration::from_secs(10)).await;
+    let addr = c.endpoint(leader);
     let put = |client_id, key: &str, value: &str| {
         Some(Call::Put(pb::PutRequest {
             client_id,
@@ -452,7 +411,7 @@ async fn client_frames_answer_calls_and_refuse_bad_input_as_grpc_does() {
     // A follower answers NOT_LEADER over frames too, with the leader's address.
     let follower = (leader + 1) % 3;
     let answers =
-        client_frames_exchange(&c.addrs[follower], &client_frame(1, put(14, "k", "w")), 1).await;
+        client_frames_exchange(c.endpoint(follower), &client_frame(1, put(14, "k", "w")), 1).await;
     let Some(pb::server_frame::Result::Put(pb::PutReply {
         result: Some(pb::put_reply::Result::Error(e)),
     })) = &answers[0].result
@@ -460,6 +419,6 @@ async fn client_frames_answer_calls_and_refuse_bad_input_as_grpc_does() {
         panic!("{answers:?}");
     };
     assert_eq!(e.code, pb::ErrorCode::NotLeader as i32);
-    assert_eq!(e.leader_hint.as_ref().map(|h| h.address.as_str()), Some(addr.as_str()));
-    c.shutdown().await;
+    assert_eq!(e.leader_hint.as_ref().map(|h| h.address.as_str()), Some(addr));
+    c.shutdown().await.unwrap();
 }

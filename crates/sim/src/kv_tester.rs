@@ -348,16 +348,7 @@ impl KvTester {
                 .collect();
             std::fs::write(&path, lines.join("\n")).expect("SIM_DUMP_HISTORY is writable");
         }
-        let (result, stats) = check_kv_with_stats(&history, LINEARIZABILITY_STEP_BUDGET);
-        match result {
-            CheckResult::Ok => {}
-            CheckResult::Illegal(report) => panic!("history is not linearizable:\n{report}"),
-            CheckResult::Unknown => panic!(
-                "linearizability check gave up after {} steps on {} operations: undecided fails",
-                stats.steps,
-                history.len()
-            ),
-        }
+        kvraft_linearizability::assert_linearizable(&history, LINEARIZABILITY_STEP_BUDGET);
     }
 
     /// The linearizability checker's verdict on the recorded history, without panicking.

@@ -1,5 +1,5 @@
-//! Shared helpers for the integration tests: a deterministic PRNG and a generator of histories
-//! that are linearizable by construction.
+//! Shared helpers for the integration tests: a generator of histories that are linearizable by
+//! construction, drawn from the workspace's one deterministic PRNG ([`DetRng`]).
 //!
 //! The generator simulates a correct store: each operation gets a random interval and a random
 //! instant inside it at which it "takes effect"; applying the operations to per-key registers in
@@ -12,31 +12,9 @@
 use std::collections::HashMap;
 
 use kvraft_linearizability::{KvInput, Operation};
+use kvraft_raft::DetRng;
 use proptest::prelude::*;
 use proptest::sample::Index;
-
-/// SplitMix64: tiny, deterministic, good enough to shape test histories.
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n`, `n > 0`.
-    pub fn below(&mut self, n: u64) -> u64 {
-        ((self.next_u64() as u128 * n as u128) >> 64) as u64
-    }
-}
 
 /// What kind of call an operation makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,7 +100,7 @@ pub struct Shape {
 /// A random linearizable history: clients take turns at random, keys and kinds are uniform
 /// (Gets 40%, Puts 30%, Appends 30%).
 pub fn random_history(seed: u64, shape: Shape) -> Generated {
-    let mut rng = Rng::new(seed);
+    let mut rng = DetRng::new(seed);
     let specs: Vec<Spec> = (0..shape.ops)
         .map(|_| Spec {
             client: rng.below(shape.clients),
@@ -276,7 +254,7 @@ pub struct Stalls {
 /// A linearizable history of that shape, all on key "k". Every call takes effect at a uniformly
 /// random instant of its interval, hung ones included.
 pub fn stalled_history(seed: u64, shape: Stalls) -> Generated {
-    let mut rng = Rng::new(seed);
+    let mut rng = DetRng::new(seed);
     let specs: Vec<Spec> = (0..shape.ops)
         .map(|_| {
             let roll = rng.below(1000);

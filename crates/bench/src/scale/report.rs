@@ -1,4 +1,4 @@
-//! The figures of one `kvraft bench scale` run: one JSON object (`--json`, `--json-out`) or a
+//! The figures of one `kvraft-bench scale` run: one JSON object (`--json`, `--json-out`) or a
 //! Markdown report for people. Sizes are bytes, times seconds, rates decimal megabytes per
 //! second (1 MB = 10^6 bytes).
 
@@ -198,7 +198,7 @@ pub fn mb_per_sec(bytes: u64, seconds: f64) -> f64 {
 
 /// `1234567` as `1,234,567` (exact: counts here stay far below 2^53).
 pub fn thousands(n: u64) -> String {
-    crate::bench::compare::thousands(n as f64)
+    crate::report::thousands(n as f64)
 }
 
 /// Bytes as decimal megabytes, `12.3 MB`.

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use etcd_client::{Client, ConnectOptions, KvClient};
 
-use super::driver::{Driver, Session};
-use super::workload::OpKind;
+use crate::driver::{Driver, Session};
+use crate::workload::OpKind;
 
 pub struct EtcdDriver {
     clients: Vec<Client>,

@@ -1,57 +1,28 @@
-//! `kvraft bench`: a closed-loop load generator for kvraft, and for etcd with the identical
-//! workload (`--target etcd`, cargo feature `etcd-client`), so that the two systems face the
-//! same client loop, key choices, histogram and report.
-//!
-//! - [`options`]: the command line and the validated [`options::Plan`];
-//! - [`workload`]: operations, keys (uniform or zipfian) and values, from seeded streams;
-//! - [`driver`]: what the loop needs from a system; [`kvraft_driver`] (raw KvService calls over
-//!   shared channels, with retry-to-leader through the client library's Clerk) and
-//!   `etcd_driver`;
-//! - [`runner`]: prefill, warmup, the closed loop, the progress bar;
-//! - [`report`]: throughput and latency percentiles, as text or JSON;
-//! - [`compare`] and [`chart`]: `kvraft bench compare`, the side-by-side table of several
-//!   rounds and the latency-throughput SVG (used by `bench/vs-etcd.sh`);
-//! - [`scale`]: `kvraft bench scale`, memory, snapshot, restart and catch-up figures with N
-//!   keys on a cluster of child processes (used by `bench/scale.sh`).
-
-pub mod chart;
-pub mod compare;
-pub mod driver;
-#[cfg(feature = "etcd-client")]
-pub mod etcd_driver;
-pub mod kvraft_driver;
-pub mod options;
-pub mod report;
-pub mod runner;
-pub mod scale;
-pub mod workload;
+//! A load run, what `kvraft-bench` does without a subcommand: the plan from the options, the
+//! driver of the target system, the closed loop ([`runner`](crate::runner)), and the report on
+//! stdout as text or JSON.
 
 use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
 
-use options::{BenchAction, BenchArgs, Plan, RunArgs, Target};
-use report::Report;
+use crate::kvraft_driver::KvraftDriver;
+use crate::options::{Plan, RunArgs, Target};
+use crate::report::Report;
+use crate::runner::{self, Measurement};
 
-pub async fn run(args: BenchArgs) -> ExitCode {
-    match args.action {
-        Some(BenchAction::Compare(compare)) => compare::run(compare),
-        Some(BenchAction::Scale(scale)) => scale::run(scale).await,
-        None => run_load(args.run).await,
-    }
-}
-
-async fn run_load(args: RunArgs) -> ExitCode {
+/// Runs the load `args` describe and prints its report; fails if no operation succeeded.
+pub async fn run(args: RunArgs) -> ExitCode {
     let plan = match args.plan(std::env::var("KVRAFT_ENDPOINTS").ok()) {
         Ok(plan) => plan,
         Err(e) => {
-            eprintln!("kvraft bench: {e}");
+            eprintln!("kvraft-bench: {e}");
             return ExitCode::from(2);
         }
     };
     let progress = !args.json && std::io::stderr().is_terminal();
     let measurement = match plan.target {
         Target::Kvraft => {
-            let driver = match kvraft_driver::KvraftDriver::new(
+            let driver = match KvraftDriver::new(
                 &plan.endpoints,
                 plan.connections,
                 plan.call_timeout,
@@ -61,7 +32,7 @@ async fn run_load(args: RunArgs) -> ExitCode {
             ) {
                 Ok(driver) => driver,
                 Err(e) => {
-                    eprintln!("kvraft bench: {e}");
+                    eprintln!("kvraft-bench: {e}");
                     return ExitCode::from(2);
                 }
             };
@@ -70,7 +41,7 @@ async fn run_load(args: RunArgs) -> ExitCode {
         Target::Etcd => match run_etcd(&plan, progress).await {
             Ok(m) => m,
             Err(e) => {
-                eprintln!("kvraft bench: {e}");
+                eprintln!("kvraft-bench: {e}");
                 return ExitCode::FAILURE;
             }
         },
@@ -79,15 +50,15 @@ async fn run_load(args: RunArgs) -> ExitCode {
     let text = if args.json { report.to_json() + "\n" } else { report.to_text(plan.stop) };
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     if report.ops == 0 {
-        eprintln!("kvraft bench: no operation succeeded");
+        eprintln!("kvraft-bench: no operation succeeded");
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
 }
 
 #[cfg(feature = "etcd-client")]
-async fn run_etcd(plan: &Plan, progress: bool) -> Result<runner::Measurement, String> {
-    let driver = etcd_driver::EtcdDriver::connect(
+async fn run_etcd(plan: &Plan, progress: bool) -> Result<Measurement, String> {
+    let driver = crate::etcd_driver::EtcdDriver::connect(
         &plan.endpoints,
         plan.connections,
         plan.call_timeout,
@@ -98,10 +69,10 @@ async fn run_etcd(plan: &Plan, progress: bool) -> Result<runner::Measurement, St
 }
 
 #[cfg(not(feature = "etcd-client"))]
-async fn run_etcd(_plan: &Plan, _progress: bool) -> Result<runner::Measurement, String> {
-    Err("this kvraft was built without etcd support: rebuild with \
-         `cargo build --release -p kvraft --features etcd-client` (needs protoc: PROTOC=...; \
-         bench/vs-etcd.sh does this)"
+async fn run_etcd(_plan: &Plan, _progress: bool) -> Result<Measurement, String> {
+    Err("this kvraft-bench was built without etcd support: rebuild with \
+         `cargo build --release -p kvraft-bench --features etcd-client` (needs protoc: \
+         PROTOC=...; bench/vs-etcd.sh does this)"
         .into())
 }
 
@@ -109,7 +80,7 @@ async fn run_etcd(_plan: &Plan, _progress: bool) -> Result<runner::Measurement, 
 mod tests {
     use super::*;
     use clap::Parser;
-    use kvraft_server::{ServerArgs, ServerConfig};
+    use kvraft_server::{LocalCluster, LocalClusterSpec};
 
     #[derive(Debug, Parser)]
     struct Cli {
@@ -121,27 +92,8 @@ mod tests {
     /// 2 connections, a mixed workload after a prefill, a fixed number of operations.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn loads_a_real_cluster_over_shared_connections() {
-        let dir = std::env::temp_dir().join(format!("kvraft-bench-test-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let addrs: Vec<String> = crate::process_cluster::free_ports(3)
-            .unwrap()
-            .iter()
-            .map(|p| format!("127.0.0.1:{p}"))
-            .collect();
-        let cluster: Vec<String> =
-            addrs.iter().enumerate().map(|(i, a)| format!("{}={a}", i + 1)).collect();
-        let mut nodes = Vec::new();
-        for id in 1..=3u64 {
-            let config = ServerConfig::resolve(&ServerArgs {
-                id: Some(id),
-                cluster: Some(cluster.join(",")),
-                data_dir: Some(dir.join(format!("node{id}"))),
-                ..ServerArgs::default()
-            })
-            .unwrap();
-            nodes.push(kvraft_server::start(config).await.unwrap());
-        }
-
+        let nodes = LocalCluster::start(&LocalClusterSpec::scratch("bench-test", 3)).await.unwrap();
+        let addrs = nodes.endpoints();
         let endpoints = addrs.join(",");
         let cli = Cli::parse_from([
             "bench",
@@ -166,7 +118,7 @@ mod tests {
         ]);
         let plan = cli.run.plan(None).unwrap();
         assert!(plan.prefill);
-        let driver = kvraft_driver::KvraftDriver::new(
+        let driver = KvraftDriver::new(
             &plan.endpoints,
             plan.connections,
             plan.call_timeout,
@@ -191,11 +143,8 @@ mod tests {
         let mut client =
             kvraft_client::Client::new(kvraft_client::ClientOptions::new(addrs.iter().cloned()))
                 .unwrap();
-        assert_eq!(client.get(workload::key_name(7)).await.unwrap().len(), 32);
+        assert_eq!(client.get(crate::workload::key_name(7)).await.unwrap().len(), 32);
 
-        for node in nodes {
-            node.shutdown().await.unwrap();
-        }
-        let _ = std::fs::remove_dir_all(&dir);
+        nodes.shutdown().await.unwrap();
     }
 }

@@ -1,12 +1,13 @@
-//! `kvraft bench scale`: the memory and scale figures of issue 6. Resident memory per node
+//! `kvraft-bench scale`: the memory and scale figures of issue 6. Resident memory per node
 //! with N keys of V bytes; the time to take a snapshot of that state, to restart a node from
 //! it, and to bring a wiped follower back by InstallSnapshot, in MB/s beside the disk's and
 //! loopback's raw rates. Figures are printed, never asserted.
 //!
 //! One run, in order (progress on stderr):
-//! 1. start a 3-node cluster of `kvraft server` child processes of this binary on loopback
-//!    ([`cluster`]), data under a fresh directory in `--dir`, and note each node's resident
-//!    size (VmRSS) while it is empty;
+//! 1. start a 3-node cluster of `kvraft server` child processes on loopback (a
+//!    [`ProcessCluster`] of the `kvraft` binary beside this one, or `--kvraft-bin`), data under
+//!    a fresh directory in `--dir`, and note each node's resident size (VmRSS) while it is
+//!    empty ([`cluster`]);
 //! 2. load: write every key once with many concurrent bench clients ([`load`]);
 //! 3. settle: overwrite keys with the same values until every node's snapshot covers the
 //!    load (so the snapshot on disk, and the one a wiped follower receives, holds every key),
@@ -46,17 +47,17 @@ use kvraft_kv::{KvStateMachine, SessionLimits};
 use kvraft_proto::v1 as pb;
 use kvraft_storage::snapshot_file::{decode_snapshot, parse_snapshot_file_name};
 
-use crate::options::parse_duration;
 use cluster::{file_bytes, node_memory, Memory};
+use kvraft_server::cli::parse_duration;
 
-use crate::process_cluster::Cluster;
-use load::{Loader, Values};
+use kvraft_testkit::ProcessCluster;
+use load::Loader;
 use report::{
     mb_per_sec, LoadFigures, Machine, MemoryFigures, NodeDisk, NodeMemory, RawFigures,
     RestartFigures, ScaleReport, Settings, SnapshotFigures, WipedFigures,
 };
 
-use super::workload::key_name;
+use crate::workload::{key_name, Values};
 
 /// Nodes in the cluster.
 const NODES: usize = 3;
@@ -79,7 +80,7 @@ const VALUE_SEED: u64 = 6;
 /// Clients beyond this would overflow the servers' session table (10,000 sessions).
 const MAX_CLIENTS: usize = 5000;
 
-/// `kvraft bench scale`.
+/// `kvraft-bench scale`.
 #[derive(Clone, Debug, clap::Args)]
 pub struct ScaleArgs {
     /// Keys to load (each written once; names `bench/0000000000`..., 16 bytes).
@@ -91,7 +92,7 @@ pub struct ScaleArgs {
     /// Concurrent loading clients, each with its own session.
     #[arg(long, default_value_t = 256, value_name = "N")]
     pub clients: usize,
-    /// gRPC connections (one per server each) shared by the clients.
+    /// Connection sets (one connection per server each) shared by the clients.
     #[arg(long, default_value_t = 32, value_name = "M")]
     pub connections: usize,
     /// The nodes' --max-raft-state-bytes: they snapshot at 80% of it (0 never snapshots, and
@@ -123,6 +124,10 @@ pub struct ScaleArgs {
     /// No progress lines on stderr.
     #[arg(long)]
     pub quiet: bool,
+    /// The `kvraft` binary the nodes run (`kvraft server`). [default: `kvraft` in the
+    /// directory of this executable, where Cargo builds both]
+    #[arg(long, value_name = "FILE")]
+    pub kvraft_bin: Option<PathBuf>,
 }
 
 impl ScaleArgs {
@@ -148,30 +153,37 @@ impl ScaleArgs {
 
 pub async fn run(args: ScaleArgs) -> ExitCode {
     if let Err(e) = args.check() {
-        eprintln!("kvraft bench scale: {e}");
+        eprintln!("kvraft-bench scale: {e}");
         return ExitCode::from(2);
     }
+    let kvraft = match kvraft_bin(args.kvraft_bin.as_deref()) {
+        Ok(path) => path,
+        Err(e) => {
+            eprintln!("kvraft-bench scale: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let progress = Progress { started: Instant::now(), quiet: args.quiet };
     // On a signal the run's future is dropped here, and with it the cluster (every child is
     // killed) and the run's directory.
     let result = tokio::select! {
-        result = measure(&args, &progress) => Some(result),
+        result = measure(&args, &kvraft, &progress) => Some(result),
         () = kvraft_server::shutdown_signal() => None,
     };
     let report = match result {
         None => {
-            eprintln!("kvraft bench scale: interrupted; the cluster is stopped");
+            eprintln!("kvraft-bench scale: interrupted; the cluster is stopped");
             std::process::exit(130);
         }
         Some(Err(e)) => {
-            eprintln!("kvraft bench scale: {e}");
+            eprintln!("kvraft-bench scale: {e}");
             return ExitCode::FAILURE;
         }
         Some(Ok(report)) => report,
     };
     if let Some(path) = &args.json_out {
         if let Err(e) = std::fs::write(path, report.to_json() + "\n") {
-            eprintln!("kvraft bench scale: {}: {e}", path.display());
+            eprintln!("kvraft-bench scale: {}: {e}", path.display());
             return ExitCode::FAILURE;
         }
     }
@@ -219,7 +231,7 @@ impl RunDir {
 impl Drop for RunDir {
     fn drop(&mut self) {
         if self.keep {
-            eprintln!("kvraft bench scale: kept {}", self.path.display());
+            eprintln!("kvraft-bench scale: kept {}", self.path.display());
         } else {
             let _ = std::fs::remove_dir_all(&self.path);
         }
@@ -301,10 +313,28 @@ fn sampled_keys(keys: u64) -> Vec<u64> {
     (0..n).map(|i| if n == 1 { 0 } else { i * (keys - 1) / (n - 1) }).collect()
 }
 
+/// The `kvraft` binary to run: `given`, or the one beside this executable.
+fn kvraft_bin(given: Option<&Path>) -> Result<PathBuf, String> {
+    if let Some(path) = given {
+        return Ok(path.to_path_buf());
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
+    let beside = exe.with_file_name(format!("kvraft{}", std::env::consts::EXE_SUFFIX));
+    if beside.is_file() {
+        Ok(beside)
+    } else {
+        Err(format!(
+            "no kvraft binary beside {} (build it: cargo build --release -p kvraft), or name \
+             one with --kvraft-bin",
+            exe.display()
+        ))
+    }
+}
+
 /// Stops node `i` with `signal` (`KILL` or `TERM`), starts it again, and times the restart
 /// until it has applied the leader's commit index of the moment it stopped.
 async fn restart(
-    cluster: &mut Cluster,
+    cluster: &mut ProcessCluster,
     i: usize,
     signal: &str,
     timeout: Duration,
@@ -346,7 +376,7 @@ async fn restart(
 /// wiped node, finds its log empty and sends its snapshot. The old leader is restarted once the
 /// wiped node has caught up.
 async fn bring_back_wiped(
-    cluster: &mut Cluster,
+    cluster: &mut ProcessCluster,
     values: &Values,
     keys: u64,
     timeout: Duration,
@@ -450,10 +480,14 @@ async fn bring_back_wiped(
 }
 
 /// The whole run; on failure the run's directory is kept, for the nodes' logs.
-async fn measure(args: &ScaleArgs, progress: &Progress) -> Result<ScaleReport, String> {
+async fn measure(
+    args: &ScaleArgs,
+    kvraft: &Path,
+    progress: &Progress,
+) -> Result<ScaleReport, String> {
     let parent = args.dir.clone().unwrap_or_else(std::env::temp_dir);
     let mut run_dir = RunDir::create(&parent, args.keep)?;
-    let result = measure_in(args, &run_dir.path, progress).await;
+    let result = measure_in(args, kvraft, &run_dir.path, progress).await;
     if result.is_err() {
         run_dir.keep = true;
     }
@@ -462,13 +496,12 @@ async fn measure(args: &ScaleArgs, progress: &Progress) -> Result<ScaleReport, S
 
 async fn measure_in(
     args: &ScaleArgs,
+    kvraft: &Path,
     root: &Path,
     progress: &Progress,
 ) -> Result<ScaleReport, String> {
     let load_average_start = load_average();
     let root = root.to_path_buf();
-    let server_bin =
-        std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
     let timeout = args.timeout;
 
     // 1. The empty cluster.
@@ -476,7 +509,7 @@ async fn measure_in(
     let extra = vec!["--max-raft-state-bytes".to_string(), args.max_raft_state_bytes.to_string()];
     let rust_log = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
     let mut cluster =
-        Cluster::start(&server_bin, &root, NODES, &extra, &rust_log, START_TIMEOUT).await?;
+        ProcessCluster::start(kvraft, &root, NODES, &extra, &rust_log, START_TIMEOUT).await?;
     cluster.wait_leader(START_TIMEOUT).await?;
     tokio::time::sleep(IDLE).await;
     let empty: Vec<Memory> =

@@ -1,12 +1,11 @@
-//! The command line of `kvraft bench`.
+//! The options of a load run (`kvraft-bench [run options]`), and the validated [`Plan`].
 
-use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
 use kvraft_client::Transport;
 
-use crate::options::{parse_duration, DEV_ENDPOINTS};
+use kvraft_server::cli::{parse_duration, DEV_ENDPOINTS};
 
 /// The default etcd client endpoint.
 pub const ETCD_DEFAULT_ENDPOINT: &str = "127.0.0.1:2379";
@@ -15,14 +14,15 @@ pub const ETCD_DEFAULT_ENDPOINT: &str = "127.0.0.1:2379";
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Target {
-    /// A kvraft cluster, through its gRPC KvService.
+    /// A kvraft cluster, through the client library (client frames, or gRPC with
+    /// `--transport grpc`).
     Kvraft,
     /// An etcd cluster, through the etcd v3 gRPC API (Put, and Range without `serializable`,
     /// that is linearizable).
     Etcd,
 }
 
-/// Where a kvraft bench client sends its Gets first.
+/// Where a bench client of kvraft sends its Gets first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReadFrom {
@@ -157,42 +157,6 @@ pub fn parse_duration_or_zero(text: &str) -> Result<Duration, String> {
     parse_duration(text)
 }
 
-/// `kvraft bench`: run a load, or (`compare`) summarize the reports of earlier runs.
-#[derive(Debug, clap::Args)]
-#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
-pub struct BenchArgs {
-    #[command(subcommand)]
-    pub action: Option<BenchAction>,
-    #[command(flatten)]
-    pub run: RunArgs,
-}
-
-#[derive(Debug, clap::Subcommand)]
-pub enum BenchAction {
-    /// Read `kvraft bench --json` reports (one per line; several rounds of several workloads
-    /// against kvraft and etcd), print a Markdown table of the medians per workload and system
-    /// with the ratio kvraft/etcd, and optionally draw a latency-throughput chart.
-    Compare(CompareArgs),
-    /// Start a 3-node cluster of `kvraft server` processes on loopback, load it with N keys,
-    /// and report resident memory per node, snapshot size and costs, restart and wiped-follower
-    /// catch-up times, beside the disk's and loopback's raw rates.
-    Scale(super::scale::ScaleArgs),
-}
-
-#[derive(Debug, clap::Args)]
-pub struct CompareArgs {
-    /// Files of JSON reports, one per line ('-' for standard input).
-    #[arg(required = true, value_name = "FILE")]
-    pub inputs: Vec<PathBuf>,
-    /// Also write an SVG chart of p50 and p99 latency against throughput, per system and
-    /// workload kind.
-    #[arg(long, value_name = "FILE")]
-    pub svg: Option<PathBuf>,
-    /// A title for the chart.
-    #[arg(long, default_value = "kvraft vs etcd: latency against throughput")]
-    pub title: String,
-}
-
 /// The options of one load run.
 #[derive(Clone, Debug, clap::Args)]
 pub struct RunArgs {
@@ -207,9 +171,10 @@ pub struct RunArgs {
     /// session (kvraft client id and sequence numbers).
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub clients: usize,
-    /// gRPC connections (tonic channels), shared round-robin by the clients: client i uses
-    /// connection i mod M, so with more clients than connections several clients multiplex one
-    /// HTTP/2 connection. At most --clients. [default: --clients]
+    /// Connections, shared round-robin by the clients: client i uses connection i mod M, so
+    /// with more clients than connections several clients multiplex one connection (kvraft: a
+    /// set of one connection per server, client frames on TCP or HTTP/2 with `--transport
+    /// grpc`; etcd: one gRPC channel over every member). At most --clients. [default: --clients]
     #[arg(long, value_name = "M")]
     pub connections: Option<usize>,
     /// How long to measure, after the warmup: seconds (10) or with a unit (500ms, 10s, 2m).

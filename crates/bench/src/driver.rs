@@ -4,7 +4,7 @@
 
 use std::future::Future;
 
-use super::workload::OpKind;
+use crate::workload::OpKind;
 
 /// A connected system under test.
 pub trait Driver: Send + Sync + 'static {

@@ -1,9 +1,9 @@
-//! What `kvraft bench scale` reads off its cluster ([`crate::process_cluster::Cluster`]): the
+//! What `kvraft-bench scale` reads off its cluster ([`ProcessCluster`]): the
 //! memory of each node's process, and the size of its data files.
 
 use std::path::Path;
 
-use crate::process_cluster::Cluster;
+use kvraft_testkit::ProcessCluster;
 
 /// Resident memory of one process, from `/proc/<pid>/status`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -39,7 +39,7 @@ pub fn file_bytes(dir: &Path, pick: impl Fn(&str) -> bool) -> u64 {
 }
 
 /// The memory of node `i`'s process, if it runs.
-pub fn node_memory(cluster: &Cluster, i: usize) -> Option<Memory> {
+pub fn node_memory(cluster: &ProcessCluster, i: usize) -> Option<Memory> {
     memory_of(&cluster.pid(i)?.to_string())
 }
 

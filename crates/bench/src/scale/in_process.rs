@@ -23,8 +23,7 @@ use kvraft_storage::snapshot_file::snapshot_file_name;
 use kvraft_storage::{FileDisk, WalStorage};
 
 use super::cluster::memory_of;
-use super::load::Values;
-use crate::bench::workload::key_name;
+use crate::workload::{key_name, Values};
 
 /// What [`measure`] found.
 #[derive(Debug)]

@@ -1,22 +1,21 @@
-//! A cluster of `kvraft server` child processes on loopback: what `kvraft bench scale` runs,
-//! and (through `tests/support`, which includes this file) what the real-process tests run.
+//! A cluster of `kvraft server` child processes on loopback: what `kvraft-bench scale` runs,
+//! and (through [`TestCluster`](crate::TestCluster), which panics instead of returning errors)
+//! what the real-process tests run.
 //!
-//! Node `i` (0-based; node id `i + 1`) listens on a free loopback port, keeps its data in
+//! The caller says which `kvraft` binary to run: the tests pass the one Cargo built for them
+//! (`CARGO_BIN_EXE_kvraft`), the bench the one beside its own executable or the one it was
+//! told. Node `i` (0-based; node id `i + 1`) listens on a free loopback port, keeps its data in
 //! `<root>/node{i+1}` and appends its stdout and stderr to `<root>/node{i+1}.log` (a line
 //! `=== start #k ===` marks each start). No `KVRAFT_*` variable is inherited. Dropping the
-//! [`Cluster`] SIGKILLs and reaps every node still running, so no child outlives its owner (an
-//! error, a panic or Ctrl-C all drop it). Errors are returned as one-line-plus-log messages;
-//! the tests' wrapper turns them into panics.
-//!
-//! This file must not depend on the binary's other modules: the tests compile it on its own.
-// The bench uses part of this; the tests use the rest.
-#![allow(dead_code)]
+//! [`ProcessCluster`] SIGKILLs and reaps every node still running, so no child outlives its
+//! owner (an error, a panic or Ctrl-C all drop it). Errors are returned as one-line-plus-log
+//! messages.
 
 use std::fs::OpenOptions;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use kvraft_proto::v1 as pb;
 
@@ -34,9 +33,9 @@ struct Node {
     starts: u32,
 }
 
-/// `n` `kvraft server` processes on loopback; see the module docs.
+/// `n` `kvraft server` processes on loopback; see the [module docs](self).
 #[derive(Debug)]
-pub struct Cluster {
+pub struct ProcessCluster {
     server_bin: PathBuf,
     root: PathBuf,
     /// `--cluster`.
@@ -48,9 +47,10 @@ pub struct Cluster {
     nodes: Vec<Node>,
 }
 
-impl Cluster {
-    /// Starts `n` nodes of `server_bin` under `root` with `extra_args` and `RUST_LOG=rust_log`,
-    /// and waits until each answers `Status` (not for a leader: see [`Cluster::wait_leader`]).
+impl ProcessCluster {
+    /// Starts `n` nodes of `server_bin` (a `kvraft` binary) under `root` with `extra_args` and
+    /// `RUST_LOG=rust_log`, and waits until each answers `Status` (not for a leader: see
+    /// [`ProcessCluster::wait_leader`]).
     pub async fn start(
         server_bin: &Path,
         root: &Path,
@@ -58,12 +58,13 @@ impl Cluster {
         extra_args: &[String],
         rust_log: &str,
         timeout: Duration,
-    ) -> Result<Cluster, String> {
-        let addresses: Vec<String> =
-            free_ports(n)?.into_iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    ) -> Result<ProcessCluster, String> {
+        let ports = kvraft_server::free_ports(n)
+            .map_err(|e| format!("cannot find {n} free loopback ports: {e}"))?;
+        let addresses: Vec<String> = ports.into_iter().map(|p| format!("127.0.0.1:{p}")).collect();
         let cluster: Vec<String> =
             addresses.iter().enumerate().map(|(i, a)| format!("{}={a}", i + 1)).collect();
-        let mut c = Cluster {
+        let mut c = ProcessCluster {
             server_bin: server_bin.to_path_buf(),
             root: root.to_path_buf(),
             cluster: cluster.join(","),
@@ -92,6 +93,11 @@ impl Cluster {
 
     pub fn len(&self) -> usize {
         self.nodes.len()
+    }
+
+    /// Whether the cluster has no node at all.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
     }
 
     /// The client addresses (`host:port`), node 1 first.
@@ -426,48 +432,8 @@ impl Cluster {
     }
 }
 
-impl Drop for Cluster {
+impl Drop for ProcessCluster {
     fn drop(&mut self) {
         self.kill_all();
     }
-}
-
-/// `n` distinct loopback ports that were free a moment ago, preferably below the ephemeral
-/// range (so that no outgoing connection takes one while its node is down for a restart).
-/// All probes are held until all are chosen, so no port is chosen twice.
-pub fn free_ports(n: usize) -> Result<Vec<u16>, String> {
-    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().and_then(|p| p.parse::<u16>().ok()))
-        .unwrap_or(32768);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos() as u64;
-    // splitmix64 over the clock and pid: different processes probe different ports.
-    let mut state = nanos ^ u64::from(std::process::id()) << 32;
-    let mut next = move || {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
-    let low = 20_000u16;
-    let mut held = Vec::new();
-    let mut ports = Vec::new();
-    for _ in 0..1000 {
-        if ports.len() == n || ephemeral_low <= low + 1000 {
-            break;
-        }
-        let port = low + (next() % u64::from(ephemeral_low - low)) as u16;
-        if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port)) {
-            ports.push(port);
-            held.push(l);
-        }
-    }
-    while ports.len() < n {
-        let l = std::net::TcpListener::bind("127.0.0.1:0")
-            .map_err(|e| format!("cannot bind a loopback port: {e}"))?;
-        ports.push(l.local_addr().map_err(|e| format!("loopback port: {e}"))?.port());
-        held.push(l);
-    }
-    Ok(ports)
 }

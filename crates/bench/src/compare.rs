@@ -1,114 +1,27 @@
-//! `kvraft bench compare`: the medians of several rounds of reports, per workload and system,
+//! `kvraft-bench compare`: the medians of several rounds of reports, per workload and system,
 //! as one Markdown table with the ratio kvraft/etcd (and, optionally, the chart).
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use super::chart;
-use super::options::CompareArgs;
-use super::report::{ms, Report};
+use crate::chart;
+use crate::report::{ms, thousands, Report};
+use crate::summary::{summarize, Row, Summary};
 
-/// The medians of one system's rounds of one workload.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Summary {
-    pub rounds: usize,
-    pub clients: usize,
-    pub throughput: f64,
-    pub p50_us: f64,
-    pub p99_us: f64,
-    /// Summed over the rounds.
-    pub errors: u64,
-}
-
-/// One workload's row: a summary per system, in order of first appearance.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Row {
-    pub name: String,
-    /// `put`, `get`, `append`, `mixed:..`: the chart draws one panel per kind.
-    pub kind: String,
-    pub systems: Vec<(String, Summary)>,
-}
-
-impl Row {
-    pub fn system(&self, target: &str) -> Option<&Summary> {
-        self.systems.iter().find(|(t, _)| t == target).map(|(_, s)| s)
-    }
-}
-
-/// The median (mean of the middle two for an even count); NaN for none.
-pub fn median(mut xs: Vec<f64>) -> f64 {
-    if xs.is_empty() {
-        return f64::NAN;
-    }
-    xs.sort_by(f64::total_cmp);
-    let n = xs.len();
-    if n % 2 == 1 {
-        xs[n / 2]
-    } else {
-        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
-    }
-}
-
-/// A workload's name and kind, with each target's runs.
-type Group<'a> = (String, String, Vec<(String, Vec<&'a Report>)>);
-
-/// Groups reports by workload name, then by target, and takes medians.
-pub fn summarize(reports: &[Report]) -> Vec<Row> {
-    let mut groups: Vec<Group> = Vec::new();
-    for r in reports {
-        let name = r.name();
-        let index = match groups.iter().position(|(n, _, _)| *n == name) {
-            Some(i) => i,
-            None => {
-                groups.push((name, r.workload.clone(), Vec::new()));
-                groups.len() - 1
-            }
-        };
-        let systems = &mut groups[index].2;
-        match systems.iter_mut().find(|(t, _)| *t == r.target) {
-            Some((_, runs)) => runs.push(r),
-            None => systems.push((r.target.clone(), vec![r])),
-        }
-    }
-    groups
-        .into_iter()
-        .map(|(name, kind, systems)| Row {
-            name,
-            kind,
-            systems: systems
-                .into_iter()
-                .map(|(target, runs)| {
-                    let summary = Summary {
-                        rounds: runs.len(),
-                        clients: runs[0].clients,
-                        throughput: median(runs.iter().map(|r| r.throughput).collect()),
-                        p50_us: median(runs.iter().map(|r| r.latency_us.p50 as f64).collect()),
-                        p99_us: median(runs.iter().map(|r| r.latency_us.p99 as f64).collect()),
-                        errors: runs.iter().map(|r| r.errors).sum(),
-                    };
-                    (target, summary)
-                })
-                .collect(),
-        })
-        .collect()
-}
-
-/// 14500 -> "14,500".
-pub fn thousands(x: f64) -> String {
-    if !x.is_finite() {
-        return "-".into();
-    }
-    let digits = format!("{:.0}", x.max(0.0));
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+#[derive(Debug, clap::Args)]
+pub struct CompareArgs {
+    /// Files of JSON reports, one per line ('-' for standard input).
+    #[arg(required = true, value_name = "FILE")]
+    pub inputs: Vec<PathBuf>,
+    /// Also write an SVG chart of p50 and p99 latency against throughput, per system and
+    /// workload kind.
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+    /// A title for the chart.
+    #[arg(long, default_value = "kvraft vs etcd: latency against throughput")]
+    pub title: String,
 }
 
 /// The Markdown table (kvraft against etcd), with a note on rounds and errors.
@@ -193,20 +106,20 @@ pub fn run(args: CompareArgs) -> ExitCode {
         match read_input(path).and_then(|t| parse_reports(&t, &path.display().to_string())) {
             Ok(mut r) => reports.append(&mut r),
             Err(e) => {
-                eprintln!("kvraft bench compare: {e}");
+                eprintln!("kvraft-bench compare: {e}");
                 return ExitCode::from(2);
             }
         }
     }
     if reports.is_empty() {
-        eprintln!("kvraft bench compare: no reports");
+        eprintln!("kvraft-bench compare: no reports");
         return ExitCode::FAILURE;
     }
     let rows = summarize(&reports);
     print!("{}", markdown(&rows));
     if let Some(svg) = &args.svg {
         if let Err(e) = chart::draw(&rows, &args.title, svg) {
-            eprintln!("kvraft bench compare: {}: {e}", svg.display());
+            eprintln!("kvraft-bench compare: {}: {e}", svg.display());
             return ExitCode::FAILURE;
         }
     }
@@ -216,7 +129,7 @@ pub fn run(args: CompareArgs) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::report::Latency;
+    use crate::report::Latency;
 
     fn report(target: &str, workload: &str, clients: usize, thr: f64, p50: u64) -> Report {
         Report {
@@ -241,16 +154,6 @@ mod tests {
             prefill_s: 0.0,
             error_samples: vec![],
         }
-    }
-
-    #[test]
-    fn medians() {
-        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
-        assert!(median(vec![]).is_nan());
-        assert_eq!(thousands(14_500.4), "14,500");
-        assert_eq!(thousands(999.0), "999");
-        assert_eq!(thousands(1_234_567.0), "1,234,567");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The latency-throughput chart of `kvraft bench compare --svg`: one panel per workload kind
+//! The latency-throughput chart of `kvraft-bench compare --svg`: one panel per workload kind
 //! (put, get, ...), log-log, with each system's p50 (solid) and p99 (dashed) latency against its
 //! throughput, one point per client count (labelled with it), joined in order of load.
 
@@ -6,7 +6,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::compare::Row;
+use crate::summary::Row;
 
 /// One system's curve in one panel: (throughput ops/s, p50 ms, p99 ms, clients), by load.
 type Curve = Vec<(f64, f64, f64, usize)>;
@@ -151,7 +151,7 @@ pub fn draw(rows: &[Row], title: &str, path: &Path) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::compare::Summary;
+    use crate::summary::Summary;
 
     fn summary(clients: usize, throughput: f64) -> Summary {
         Summary { rounds: 1, clients, throughput, p50_us: 1000.0, p99_us: 3000.0, errors: 0 }

@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use super::options::{Plan, Stop, Target};
-use super::runner::Measurement;
+use crate::options::{Plan, Stop, Target};
+use crate::runner::Measurement;
 
 /// Latency percentiles in microseconds.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -124,7 +124,7 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "kvraft bench: {} on {} ({}), {}-byte values, {} keys ({})",
+            "kvraft-bench: {} on {} ({}), {}-byte values, {} keys ({})",
             describe(&self.workload, self.clients, self.connections),
             self.target,
             self.endpoints.join(","),
@@ -194,10 +194,26 @@ pub fn ms(us: f64) -> String {
     }
 }
 
+/// 14500 -> "14,500".
+pub fn thousands(x: f64) -> String {
+    if !x.is_finite() {
+        return "-".into();
+    }
+    let digits = format!("{:.0}", x.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::runner::new_histogram;
+    use crate::runner::new_histogram;
 
     #[test]
     fn percentiles_come_from_the_histogram() {
@@ -221,5 +237,8 @@ mod tests {
         assert_eq!(ms(890.0), "0.89 ms");
         assert_eq!(ms(61_400.0), "61 ms");
         assert_eq!(ms(1_500_000.0), "1.5 s");
+        assert_eq!(thousands(14_500.4), "14,500");
+        assert_eq!(thousands(999.0), "999");
+        assert_eq!(thousands(1_234_567.0), "1,234,567");
     }
 }

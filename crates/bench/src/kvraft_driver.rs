@@ -1,19 +1,19 @@
 //! The kvraft driver: the client library's [`Client`], one per bench client, over shared
 //! connections.
 //!
-//! The bench opens `--connections` sets of [`Connections`] (one lazily connected channel per
-//! server in each set) and gives bench client `i` set `i mod M`; several clients then
-//! multiplex one HTTP/2 connection per server. Each bench client is a `Client` with its own
-//! session, so it retries, follows leader hints and renews expired sessions exactly as any
-//! kvraft client does.
+//! The bench opens `--connections` sets of [`Connections`] (one lazily connected connection
+//! per server in each set) and gives bench client `i` set `i mod M`; several clients then
+//! multiplex one connection per server (client frames on plain TCP by default, HTTP/2 with
+//! `--transport grpc`). Each bench client is a `Client` with its own session, so it retries,
+//! follows leader hints and renews expired sessions exactly as any kvraft client does.
 
 use std::time::Duration;
 
 use kvraft_client::{Client, ClientOptions, Connections, Transport};
 
-use super::driver::{Driver, Session};
-use super::options::ReadFrom;
-use super::workload::OpKind;
+use crate::driver::{Driver, Session};
+use crate::options::ReadFrom;
+use crate::workload::OpKind;
 
 #[derive(Debug)]
 pub struct KvraftDriver {

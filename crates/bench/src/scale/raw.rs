@@ -7,6 +7,8 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use kvraft_raft::DetRng;
+
 /// One write of either test.
 pub const CHUNK_BYTES: usize = 1 << 20;
 
@@ -26,15 +28,13 @@ impl Rate {
 
 /// A chunk of bytes that no filesystem or link would find trivially compressible.
 fn chunk() -> Vec<u8> {
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    (0..CHUNK_BYTES)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    let mut rng = DetRng::new(CHUNK_BYTES as u64);
+    let mut bytes = Vec::with_capacity(CHUNK_BYTES);
+    while bytes.len() < CHUNK_BYTES {
+        bytes.extend_from_slice(&rng.next_u64().to_le_bytes());
+    }
+    bytes.truncate(CHUNK_BYTES);
+    bytes
 }
 
 /// Writes `chunks` chunks of 1 MiB to a new file in `dir`, then one fdatasync; the time covers
