@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 const LINGER_AFTER_LAST_FRAME: Duration = Duration::from_secs(1);
 
 /// Without TCP_NODELAY a small reply can wait ~40 ms for the other side's delayed ACK (found
-/// by `kvraft bench`: every Get took 44 ms). Keepalive finds peers that vanished.
+/// by the benchmark: every Get took 44 ms). Keepalive finds peers that vanished.
 pub(crate) fn configure(stream: &TcpStream) {
     let _ = stream.set_nodelay(true);
     let keepalive = TcpKeepalive::new()
