@@ -12,6 +12,7 @@
 //! scenarios for follower reads and leader leases, and [`runner`] runs them under seeds for
 //! `cargo test` and the `sweep` binary.
 
+pub mod census;
 pub mod checker;
 pub mod clients;
 pub mod exec;

@@ -12,6 +12,7 @@ use kvraft_storage::WalError;
 
 use kvraft_replica::{Output, Write};
 
+use crate::census::Census;
 use crate::checker::Checker;
 use crate::clients::{ClientCalls, ClientEvent};
 use crate::network::{Network, ReplyFate, RequestFate, MS};
@@ -91,6 +92,8 @@ pub struct World {
     pub servers: Vec<ServerSlot>,
     make_peer: PeerFactory,
     pub checker: Checker,
+    /// Counts the scenarios the run created (see `census`).
+    pub census: Census,
     pub trace: Trace,
     /// Raft settings for every peer; the seed is replaced per incarnation.
     pub raft_config: Box<dyn Fn(NodeId, Vec<NodeId>) -> Config>,
@@ -168,6 +171,7 @@ impl World {
                 .collect(),
             make_peer,
             checker: Checker::new(servers),
+            census: Census::new(servers),
             trace: Trace::from_env(),
             raft_config: Box::new(sim_raft_config),
             dirty: BTreeSet::new(),
@@ -204,11 +208,15 @@ impl World {
         self.net.disconnect(server);
         let slot = &mut self.servers[server];
         let writing = slot.writing.take();
-        if slot.peer.take().is_some() {
+        if let Some(peer) = slot.peer.take() {
             let in_flight = writing.as_ref().map(Write::persist_batches).unwrap_or_default();
             slot.storage.crash(&mut self.rng, &in_flight);
+            let stored = self.servers.iter().map(|s| s.storage.durable_state());
+            let kept = self.servers[server].storage.durable_state();
+            self.census.on_crash(server, peer.raft(), kept, stored);
             self.trace.record(self.now_us, "crash", server as u64, 0);
         }
+        let slot = &mut self.servers[server];
         slot.open_calls.clear();
         slot.incarnation += 1;
         self.client_calls.forget_server(server);
@@ -227,6 +235,7 @@ impl World {
         slot.rpc_count = 0;
         let peer = (self.make_peer)(server, config, recovered);
         self.checker.on_restart(server, peer.raft());
+        self.census.on_start(server);
         slot.peer = Some(peer);
         self.driven.insert(server);
         let incarnation = slot.incarnation;
@@ -270,6 +279,7 @@ impl World {
                     let slot = &self.servers[server];
                     let node = slot.peer.as_ref().expect("polled above").raft();
                     self.checker.on_send(server, node, slot.storage.durable_state(), &msgs);
+                    self.census.on_send(server, &msgs);
                     self.dispatch(server, msgs);
                 }
                 Output::Write(write) => {

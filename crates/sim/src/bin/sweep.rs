@@ -1,16 +1,19 @@
 //! Runs whole lab suites over ranges of seeds.
 //!
-//! `sweep --suite raft|kv|swarm --seeds 1000..1100 [--test NAME]... [--jobs N] [--stats] [--expect-failure]`
+//! `sweep --suite raft|kv|swarm --seeds 1000..1100 [--test NAME]... [--jobs N] [--stats] [--census] [--expect-failure]`
 //!
 //! Prints each failure with its reproduce command, then `N passed, M failed` (one count per
 //! test and seed). Exits non-zero on any failure, or, with `--expect-failure` (used to prove
-//! that a planted bug is caught), if nothing failed.
+//! that a planted bug is caught), if nothing failed. `--census` prints, per test, how often the
+//! passing runs created the scenarios `kvraft_sim::census` counts (e.g. Figure 8's leader that
+//! dies with a sent, uncommitted entry of its term).
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
+use kvraft_sim::census::LeaderCrashCensus;
 use kvraft_sim::lab::{LabTest, Suite};
 use kvraft_sim::runner::{install_quiet_panic_hook, run_catching, Failure, RunReport};
 use kvraft_sim::swarm::SwarmParams;
@@ -20,13 +23,14 @@ struct Options {
     tests: Vec<&'static LabTest>,
     jobs: usize,
     stats: bool,
+    census: bool,
     expect_failure: bool,
 }
 
 fn usage(problem: &str) -> ! {
     eprintln!("sweep: {problem}");
     eprintln!(
-        "usage: sweep --suite raft|kv|swarm --seeds A..B [--test NAME]... [--jobs N] [--stats] [--expect-failure]"
+        "usage: sweep --suite raft|kv|swarm --seeds A..B [--test NAME]... [--jobs N] [--stats] [--census] [--expect-failure]"
     );
     std::process::exit(2);
 }
@@ -37,7 +41,7 @@ fn parse_args() -> Options {
     let mut seeds = None;
     let mut names = Vec::new();
     let mut jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let (mut stats, mut expect_failure) = (false, false);
+    let (mut stats, mut census, mut expect_failure) = (false, false, false);
     while let Some(arg) = args.next() {
         let mut value =
             |flag: &str| args.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
@@ -60,6 +64,7 @@ fn parse_args() -> Options {
                 jobs = value("--jobs").parse().unwrap_or_else(|_| usage("--jobs takes a number"))
             }
             "--stats" => stats = true,
+            "--census" => census = true,
             "--expect-failure" => expect_failure = true,
             "--help" | "-h" => usage("help"),
             other => usage(&format!("unknown argument {other:?}")),
@@ -86,6 +91,7 @@ fn parse_args() -> Options {
         tests,
         jobs: jobs.max(1),
         stats,
+        census,
         expect_failure,
     }
 }
@@ -135,6 +141,15 @@ fn main() -> ExitCode {
         reports.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
         for (name, seed, r) in &reports {
             println!("{name:<66} seed {seed:>6}  {}", r.figures.as_deref().unwrap_or("-"));
+        }
+    }
+    if opts.census {
+        for test in &opts.tests {
+            let mut total = LeaderCrashCensus::default();
+            let runs = reports.iter().filter(|r| r.0 == test.name);
+            let count = runs.clone().count();
+            runs.for_each(|r| total.add(&r.2.summary.census));
+            println!("census {} ({count} passing runs): {total}", test.name);
         }
     }
     let passed = cases.len() - failures.len();
