@@ -204,7 +204,20 @@ impl World {
 
     /// Kills a server: disconnected, its in-flight calls void; its storage stays (a copy, in
     /// the lab's terms: the dead instance can never write to it again).
+    ///
+    /// Proposals made before the crash take effect first. The lab's `Start()` has appended
+    /// (and, in a typical implementation, persisted and begun sending) the command when it
+    /// returns, so a `crash1` right after it finds the entry on its way; here proposals reach
+    /// the disk and the network only when the script yields, which a 0 ms pause does not.
+    /// Whether the write survives is then up to the simulated disk, which may lose a write
+    /// still in flight, as a real disk does.
     pub fn crash(&mut self, server: usize) {
+        self.flush_proposals();
+        self.kill(server);
+    }
+
+    /// Kills a server at once (see `crash`), whatever its peers have yet to hand out.
+    fn kill(&mut self, server: usize) {
         self.net.disconnect(server);
         let slot = &mut self.servers[server];
         let writing = slot.writing.take();
@@ -342,7 +355,7 @@ impl World {
             eprintln!("t={}us server {server} stops: {error}", self.now_us);
         }
         self.disk_failures.push(server);
-        self.crash(server);
+        self.kill(server);
     }
 
     /// Sends a server's output: requests as new calls, responses as the replies of the calls
