@@ -205,15 +205,32 @@ impl World {
     /// Kills a server: disconnected, its in-flight calls void; its storage stays (a copy, in
     /// the lab's terms: the dead instance can never write to it again).
     ///
-    /// Proposals made before the crash take effect first. The lab's `Start()` has appended
-    /// (and, in a typical implementation, persisted and begun sending) the command when it
-    /// returns, so a `crash1` right after it finds the entry on its way; here proposals reach
-    /// the disk and the network only when the script yields, which a 0 ms pause does not.
-    /// Whether the write survives is then up to the simulated disk, which may lose a write
-    /// still in flight, as a real disk does.
+    /// Proposals the server took and has not yet handed out are persisted first (see
+    /// `persist_proposals`), so that a crash right after the lab's `Start()` behaves as in Go.
     pub fn crash(&mut self, server: usize) {
-        self.flush_proposals();
+        // The lab's crash1 disconnects before anything else.
+        self.net.disconnect(server);
+        if self.dirty.remove(&server) && self.is_alive(server) {
+            self.persist_proposals(server);
+        }
         self.kill(server);
+    }
+
+    /// The lab's `Start()` persists the command before it returns, and `crash1` begins by
+    /// disconnecting the server, so a crash right after `Start()` finds the entry in the
+    /// persisted log, and usually not yet sent: the replication goroutines lose the race with
+    /// the disconnect. Here proposals reach the disk and the network only when the script
+    /// yields, which a 0 ms pause does not. So the disconnected server hands out what its
+    /// proposals produced (the messages are lost on the disabled ends) and its writes complete
+    /// before the power goes (the write in flight, then the one holding the proposals), as Go's
+    /// synchronous persister would have had them. A crash that follows no fresh proposal
+    /// still finds whatever write is in flight, and may lose it.
+    fn persist_proposals(&mut self, server: usize) {
+        self.drive(server);
+        while self.is_alive(server) && self.servers[server].writing.is_some() {
+            let incarnation = self.servers[server].incarnation;
+            self.handle_persisted(server, incarnation);
+        }
     }
 
     /// Kills a server at once (see `crash`), whatever its peers have yet to hand out.
