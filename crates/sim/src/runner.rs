@@ -4,25 +4,11 @@
 use std::cell::RefCell;
 use std::panic::{self, AssertUnwindSafe};
 
-use std::future::Future;
-use std::pin::Pin;
-
-use crate::kv_tester::KvTester;
 use crate::lab::{find_test, LabTest};
-use crate::raft_tester::{RaftTester, TEST_LIMIT_MS};
-use crate::sim::RunSummary;
+use crate::run::RunReport;
 
 /// The seed a test runs under when `SIM_SEED` is not set.
 pub const DEFAULT_SEED: u64 = 1;
-
-/// What one successful run did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunReport {
-    pub summary: RunSummary,
-    /// The lab's statistics line (Raft: seconds, peers, RPCs, bytes, agreements; KV: seconds,
-    /// peers, RPCs, ops).
-    pub figures: Option<String>,
-}
 
 /// A failed run: the panic message and how to reproduce it.
 #[derive(Debug, Clone)]
@@ -43,47 +29,6 @@ pub fn reproduce_command(test: &str, seed: u64) -> String {
         crate::planted_bugs().iter().map(|bug| format!(" --features {bug}")).collect();
     let target = find_test(test).map_or("raft", |t| t.suite.name());
     format!("SIM_SEED={seed} cargo test --release -p kvraft-sim{features} --test {target} -- --exact {test}")
-}
-
-type Body<T> = fn(T) -> Pin<Box<dyn Future<Output = ()>>>;
-
-/// Runs a Raft lab script on `make_config(servers, unreliable, snapshots)`; panics on failure.
-pub fn run_raft(
-    seed: u64,
-    servers: usize,
-    unreliable: bool,
-    snapshots: bool,
-    body: Body<RaftTester>,
-) -> RunReport {
-    let tester = RaftTester::new(seed, servers, unreliable, snapshots);
-    let summary = tester.sim.block_on(body(tester.clone()), TEST_LIMIT_MS);
-    let figures = tester.last_figures().map(|f| {
-        format!(
-            "{:5.1}  {}  {:5}  {:8}  {:4}",
-            f.virtual_ms as f64 / 1000.0,
-            f.peers,
-            f.rpcs,
-            f.bytes,
-            f.agreements
-        )
-    });
-    RunReport { summary, figures }
-}
-
-/// Runs a KV lab script on `make_config(servers, unreliable, maxraftstate)`; panics on failure.
-pub fn run_kv(
-    seed: u64,
-    servers: usize,
-    unreliable: bool,
-    maxraftstate: i64,
-    body: Body<KvTester>,
-) -> RunReport {
-    let tester = KvTester::new(seed, servers, unreliable, maxraftstate);
-    let summary = tester.sim.block_on(body(tester.clone()), TEST_LIMIT_MS);
-    let figures = tester.last_figures().map(|f| {
-        format!("{:5.1}  {}  {:5}  {:4}", f.virtual_ms as f64 / 1000.0, f.peers, f.rpcs, f.ops)
-    });
-    RunReport { summary, figures }
 }
 
 thread_local! {

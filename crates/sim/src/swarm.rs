@@ -22,7 +22,7 @@ use kvraft_storage::FaultPlan;
 
 use crate::kv_tester::KvTester;
 use crate::network::{Unreliability, MS};
-use crate::runner::RunReport;
+use crate::run::RunReport;
 use crate::world::{sim_raft_config, DiskLatency};
 
 /// Virtual time the safety phase lasts.

@@ -3,7 +3,7 @@
 
 use kvraft_sim::lab::find_test;
 
-fn run(name: &str, seed: u64) -> kvraft_sim::runner::RunReport {
+fn run(name: &str, seed: u64) -> kvraft_sim::run::RunReport {
     std::env::set_var("SIM_QUIET", "1");
     (find_test(name).expect("test exists").run)(seed)
 }

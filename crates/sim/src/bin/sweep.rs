@@ -15,7 +15,8 @@ use std::time::Instant;
 
 use kvraft_sim::census::LeaderCrashCensus;
 use kvraft_sim::lab::{LabTest, Suite};
-use kvraft_sim::runner::{install_quiet_panic_hook, run_catching, Failure, RunReport};
+use kvraft_sim::run::RunReport;
+use kvraft_sim::runner::{install_quiet_panic_hook, run_catching, Failure};
 use kvraft_sim::swarm::SwarmParams;
 
 struct Options {

@@ -5,7 +5,7 @@ pub mod raft_2ab;
 pub mod raft_2c;
 pub mod raft_2d;
 
-use crate::runner::{run_kv, run_raft, RunReport};
+use crate::run::{run_kv, run_raft, RunReport};
 
 /// Which lab suite a test belongs to (and which `cargo test --test` target runs it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

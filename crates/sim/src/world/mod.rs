@@ -1,5 +1,8 @@
 //! The simulated world: virtual clock, event queue, hosted peers (Raft plus what sits on it),
-//! the network, and client calls. Single-threaded; one seed determines everything.
+//! the network, and client calls ([`clients`]). Single-threaded; one seed determines
+//! everything.
+
+pub mod clients;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -12,9 +15,9 @@ use kvraft_storage::WalError;
 
 use kvraft_replica::{Output, Write};
 
+use self::clients::{ClientCalls, ClientEvent};
 use crate::census::Census;
 use crate::checker::Checker;
-use crate::clients::{ClientCalls, ClientEvent};
 use crate::network::{Network, ReplyFate, RequestFate, MS};
 use crate::peer::Peer;
 use crate::sim_storage::SimStorage;
@@ -486,9 +489,22 @@ impl World {
                 None
             }
         };
-        self.checker.after_event(&self.servers, &self.driven);
-        self.driven.clear();
+        self.check_invariants();
         Some(waker)
+    }
+
+    /// Each server's own invariants (its Raft node's, what sits on it, its storage's) on the
+    /// servers driven since the last check (the others' own state is as it was when last
+    /// checked); then the cross-server invariants on every server.
+    fn check_invariants(&mut self) {
+        for server in std::mem::take(&mut self.driven) {
+            let slot = &self.servers[server];
+            if let Some(peer) = slot.peer.as_ref() {
+                peer.check_invariants();
+                slot.storage.check_invariants();
+            }
+        }
+        self.checker.after_event(self.servers.iter().map(|s| s.peer.as_ref().map(|p| p.raft())));
     }
 
     /// The server an event runs on, if any (for pauses).

@@ -15,8 +15,8 @@ use std::task::Waker;
 use kvraft_kv::{ClientRequest, Op, Outcome, Reply};
 use kvraft_replica::RequestId;
 
+use super::{Event, World};
 use crate::network::{RequestFate, MS};
-use crate::world::{Event, World};
 
 #[derive(Debug)]
 pub enum ClientEvent {
