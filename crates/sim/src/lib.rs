@@ -19,6 +19,7 @@ pub mod exec;
 pub mod kv_tester;
 pub mod lab;
 pub mod network;
+pub mod options;
 pub mod peer;
 pub mod raft_tester;
 pub mod read_scenarios;
@@ -39,8 +40,9 @@ pub fn planted_bugs() -> Vec<String> {
     bugs
 }
 
-/// Declares one `#[test]` per lab test of a suite (each honouring `SIM_SEED`), plus a test that
-/// the list matches the suite exactly.
+/// Declares one `#[test]` per lab test of a suite (each running the seeds the environment asks
+/// for, see `options::SimOptions::wrapper_seeds`), plus a test that the list matches the suite
+/// exactly.
 #[macro_export]
 macro_rules! lab_test_wrappers {
     ($suite:literal: $($name:ident),* $(,)?) => {

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::kv_tester::KvTester;
+use crate::options::SimOptions;
 use crate::raft_tester::{RaftTester, TEST_LIMIT_MS};
 use crate::sim::RunSummary;
 
@@ -22,12 +23,13 @@ type Body<T> = fn(T) -> Pin<Box<dyn Future<Output = ()>>>;
 /// Runs a Raft lab script on `make_config(servers, unreliable, snapshots)`; panics on failure.
 pub fn run_raft(
     seed: u64,
+    options: &SimOptions,
     servers: usize,
     unreliable: bool,
     snapshots: bool,
     body: Body<RaftTester>,
 ) -> RunReport {
-    let tester = RaftTester::new(seed, servers, unreliable, snapshots);
+    let tester = RaftTester::new(seed, options, servers, unreliable, snapshots);
     let summary = tester.sim.block_on(body(tester.clone()), TEST_LIMIT_MS);
     let figures = tester.last_figures().map(|f| {
         format!(
@@ -45,12 +47,17 @@ pub fn run_raft(
 /// Runs a KV lab script on `make_config(servers, unreliable, maxraftstate)`; panics on failure.
 pub fn run_kv(
     seed: u64,
+    options: &SimOptions,
     servers: usize,
     unreliable: bool,
     maxraftstate: i64,
     body: Body<KvTester>,
 ) -> RunReport {
-    let tester = KvTester::new(seed, servers, unreliable, maxraftstate);
+    // The KV tester's world picks the options up from the thread (`SimOptions::current`).
+    let tester = {
+        let _installed = options.install();
+        KvTester::new(seed, servers, unreliable, maxraftstate)
+    };
     let summary = tester.sim.block_on(body(tester.clone()), TEST_LIMIT_MS);
     let figures = tester.last_figures().map(|f| {
         format!("{:5.1}  {}  {:5}  {:4}", f.virtual_ms as f64 / 1000.0, f.peers, f.rpcs, f.ops)

@@ -450,7 +450,7 @@ async fn swarm(t: KvTester, p: SwarmParams) {
 /// Runs the swarm scenario of `seed`.
 pub fn run_swarm(seed: u64) -> RunReport {
     let p = SwarmParams::derive(seed);
-    if std::env::var_os("SIM_QUIET").is_none() {
+    if !crate::options::SimOptions::current().quiet {
         println!("swarm seed {seed}: {p}");
     }
     let tester =

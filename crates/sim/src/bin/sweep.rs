@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use kvraft_sim::census::LeaderCrashCensus;
 use kvraft_sim::lab::{LabTest, Suite};
+use kvraft_sim::options::SimOptions;
 use kvraft_sim::run::RunReport;
 use kvraft_sim::runner::{install_quiet_panic_hook, run_catching, Failure};
 use kvraft_sim::swarm::SwarmParams;
@@ -100,7 +101,16 @@ fn parse_args() -> Options {
 fn main() -> ExitCode {
     let opts = parse_args();
     install_quiet_panic_hook();
-    std::env::set_var("SIM_QUIET", "1");
+    // The sweep reports each failure itself, and no per-test figures.
+    let options = SimOptions { quiet: true, ..SimOptions::from_env() };
+    let names: Vec<&str> = opts.tests.iter().map(|t| t.name).collect();
+    eprintln!(
+        "sweep: seeds {}..{} x {} tests ({}), {options}",
+        opts.seeds.start,
+        opts.seeds.end,
+        names.len(),
+        if names.len() > 3 { format!("{}, ...", names[..3].join(", ")) } else { names.join(", ") }
+    );
     let cases: Vec<(u64, &LabTest)> =
         opts.seeds.clone().flat_map(|seed| opts.tests.iter().map(move |t| (seed, *t))).collect();
     let next = AtomicUsize::new(0);
@@ -112,7 +122,7 @@ fn main() -> ExitCode {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(&(seed, test)) = cases.get(i) else { break };
-                match run_catching(test, seed) {
+                match run_catching(test, seed, &options) {
                     Ok(report) => {
                         reports.lock().expect("reports").push((test.name.to_string(), seed, report))
                     }
@@ -123,9 +133,10 @@ fn main() -> ExitCode {
                             String::new()
                         };
                         eprintln!(
-                            "FAILED {} seed {}: {}{params}\n  reproduce: {}",
+                            "FAILED {} seed {} ({}): {}{params}\n  reproduce: {}",
                             failure.test,
                             failure.seed,
+                            failure.options,
                             failure.message,
                             failure.reproduce_command()
                         );

@@ -19,6 +19,7 @@ use self::clients::{ClientCalls, ClientEvent};
 use crate::census::Census;
 use crate::checker::Checker;
 use crate::network::{Network, ReplyFate, RequestFate, MS};
+use crate::options::SimOptions;
 use crate::peer::Peer;
 use crate::sim_storage::SimStorage;
 use crate::trace::Trace;
@@ -87,6 +88,8 @@ pub fn server_index(id: NodeId) -> usize {
 }
 
 pub struct World {
+    /// The options the run was started with (storage, trace, output).
+    pub options: SimOptions,
     pub now_us: u64,
     next_seq: u64,
     queue: BTreeMap<(u64, u64), Event>,
@@ -155,7 +158,17 @@ pub fn sim_raft_config(id: NodeId, voters: Vec<NodeId>) -> Config {
 }
 
 impl World {
+    /// A world with the options of the run on this thread (`SimOptions::current`).
     pub fn new(seed: u64, servers: usize, make_peer: PeerFactory) -> World {
+        World::with_options(seed, servers, make_peer, SimOptions::current())
+    }
+
+    pub fn with_options(
+        seed: u64,
+        servers: usize,
+        make_peer: PeerFactory,
+        options: SimOptions,
+    ) -> World {
         World {
             now_us: 0,
             next_seq: 0,
@@ -165,7 +178,7 @@ impl World {
             servers: (0..servers)
                 .map(|i| ServerSlot {
                     peer: None,
-                    storage: SimStorage::from_env(seed ^ (i as u64 + 1)),
+                    storage: SimStorage::new(options.storage, seed ^ (i as u64 + 1)),
                     incarnation: 0,
                     rpc_count: 0,
                     writing: None,
@@ -175,7 +188,7 @@ impl World {
             make_peer,
             checker: Checker::new(servers),
             census: Census::new(servers),
-            trace: Trace::from_env(),
+            trace: Trace::new(options.trace),
             raft_config: Box::new(sim_raft_config),
             dirty: BTreeSet::new(),
             driven: BTreeSet::new(),
@@ -184,6 +197,7 @@ impl World {
             paused_until: vec![0; servers],
             disk_latency: DiskLatency::SSD,
             disk_failures: Vec::new(),
+            options,
         }
     }
 
@@ -371,7 +385,7 @@ impl World {
     /// stays down, with what its disk kept, until restarted.
     fn stop_on_disk_failure(&mut self, server: usize, error: &WalError) {
         self.trace.record(self.now_us, "disk-failure", server as u64, 0);
-        if std::env::var_os("SIM_VERBOSE").is_some() {
+        if self.options.verbose {
             eprintln!("t={}us server {server} stops: {error}", self.now_us);
         }
         self.disk_failures.push(server);
