@@ -2,7 +2,7 @@
 //! election safety, log matching, leader completeness, state machine safety, and monotonic
 //! terms and commit indices. A violation panics with the details; the runner adds the seed.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use kvraft_raft::{
     AppendResult, HardState, LogIndex, Message, MessageBody, RawNode, RecoveredState, Role,
@@ -11,7 +11,6 @@ use kvraft_raft::{
 use kvraft_replica::{DurableBatch, Write};
 
 use crate::trace::hash_bytes;
-use crate::world::ServerSlot;
 
 #[derive(Debug)]
 pub struct Checker {
@@ -149,19 +148,11 @@ impl Checker {
         }
     }
 
-    /// The cross-server invariants, on every server; and each server's own invariants (its
-    /// Raft node's, its replica's) on the servers in `driven`, the ones whose state changed
-    /// since the last check (the others' own state is as it was when last checked).
-    pub fn after_event(&mut self, servers: &[ServerSlot], driven: &BTreeSet<usize>) {
-        for &server in driven {
-            if let Some(peer) = servers[server].peer.as_ref() {
-                peer.check_invariants();
-                servers[server].storage.check_invariants();
-            }
-        }
-        for (server, slot) in servers.iter().enumerate() {
-            let Some(peer) = slot.peer.as_ref() else { continue };
-            let node = peer.raft();
+    /// The cross-server invariants, given every server's Raft node in server order (None for a
+    /// server that is down). Each server's own invariants are its host's to check.
+    pub fn after_event<'a>(&mut self, nodes: impl Iterator<Item = Option<&'a RawNode>>) {
+        for (server, node) in nodes.enumerate() {
+            let Some(node) = node else { continue };
             self.check_term(server, node);
             self.check_commit(server, node);
             if node.role() == Role::Leader {

@@ -333,7 +333,7 @@ impl KvTester {
     /// Checks the recorded history for linearizability; "unknown" fails too.
     pub fn check_history(&self) {
         let history = self.history.borrow();
-        if let Some(path) = std::env::var_os("SIM_DUMP_HISTORY") {
+        if let Some(path) = self.sim.world().options.dump_history.clone() {
             // One operation per line: client, kind, key, value/output, call, return (us).
             let lines: Vec<String> = history
                 .iter()
@@ -375,7 +375,7 @@ impl KvTester {
             rpcs: self.world().net.total_rpcs - rpcs0,
             ops: self.ops.get() - ops0,
         };
-        if std::env::var_os("SIM_QUIET").is_none() {
+        if !self.sim.world().options.quiet {
             println!(
                 "{description}\n  ... Passed --  {:5.1}  {}  {:5}  {:4}",
                 figures.virtual_ms as f64 / 1000.0,

@@ -3,24 +3,27 @@
 //! One seed drives everything. [`world::World`] holds the virtual clock, an event queue
 //! (ticks, RPC requests and replies, client calls, timer wake-ups), the hosted servers
 //! ([`peer::Peer`]: the lab's bare Raft peer, or a `kvraft_replica::Replica`) with their storage,
-//! the labrpc-faithful [`network::Network`] and [`clients`] calls, and the [`checker::Checker`]
-//! that verifies Raft's safety invariants after every event. Test scripts are async functions
-//! on a tiny deterministic executor ([`exec`]) driven by [`sim::Sim`], so the lab's sleeps and
-//! "goroutines" run in virtual time: a 120 s lab test takes a fraction of a second.
-//! [`raft_tester::RaftTester`] and [`kv_tester::KvTester`] are the lab's harnesses, [`lab`]
-//! holds the ported tests, [`swarm`] the randomized scenarios, [`read_scenarios`] targeted
-//! scenarios for follower reads and leader leases, and [`runner`] runs them under seeds for
-//! `cargo test` and the `sweep` binary.
+//! the labrpc-faithful [`network::Network`] and client calls ([`world::clients`]), and the
+//! [`checker::Checker`] that verifies Raft's safety invariants after every event. Test scripts
+//! are async functions on a tiny deterministic executor ([`exec`]) driven by [`sim::Sim`], so
+//! the lab's sleeps and "goroutines" run in virtual time: a 120 s lab test takes a fraction of a
+//! second. [`raft_tester::RaftTester`] and [`kv_tester::KvTester`] are the lab's harnesses,
+//! [`lab`] holds the ported tests (each built with [`run`]), [`swarm`] the randomized
+//! scenarios, [`read_scenarios`] targeted scenarios for follower reads and leader leases, and
+//! [`runner`] runs them under seeds for `cargo test` and the `sweep` binary. [`census`] counts
+//! the scenarios a run created.
 
+pub mod census;
 pub mod checker;
-pub mod clients;
 pub mod exec;
 pub mod kv_tester;
 pub mod lab;
 pub mod network;
+pub mod options;
 pub mod peer;
 pub mod raft_tester;
 pub mod read_scenarios;
+pub mod run;
 pub mod runner;
 pub mod sim;
 pub mod sim_storage;
@@ -37,8 +40,9 @@ pub fn planted_bugs() -> Vec<String> {
     bugs
 }
 
-/// Declares one `#[test]` per lab test of a suite (each honouring `SIM_SEED`), plus a test that
-/// the list matches the suite exactly.
+/// Declares one `#[test]` per lab test of a suite (each running the seeds the environment asks
+/// for, see `options::SimOptions::wrapper_seeds`), plus a test that the list matches the suite
+/// exactly.
 #[macro_export]
 macro_rules! lab_test_wrappers {
     ($suite:literal: $($name:ident),* $(,)?) => {

@@ -10,6 +10,15 @@
 //! - if unreliable, the reply is dropped with probability 1/10 (the handler's effects stay);
 //! - with long reordering, 2/3 of replies are delayed 200 + U[0, 1 + U[0,2000)) ms;
 //! - reply bytes are counted when the reply is delivered.
+//!
+//! labrpc's reliable mode adds no artificial delay, but it does not deliver instantly either:
+//! every call is carried by goroutines (the caller's, the network's, one per request and one
+//! for the handler), with labgob encoding on both ends and the handler waiting for the peer's
+//! lock, so a call and its reply each take real time, and concurrent calls on one end overtake
+//! each other. The simulator stands this in with [`Latency`]: on the reliable network each
+//! request and each reply takes its own independent draw, so messages sent close together can
+//! arrive in either order. The unreliable mode keeps labrpc's numbers exactly (its U[0,27) ms
+//! delay already dwarfs this).
 
 use kvraft_raft::DetRng;
 
@@ -32,6 +41,40 @@ pub enum RequestFate {
 pub enum ReplyFate {
     Dropped,
     Deliver { delay_us: u64 },
+}
+
+/// How long one message (a request, or a reply) takes on the reliable network: U[min_us,
+/// max_us) microseconds, drawn per message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Latency {
+    pub min_us: u64,
+    pub max_us: u64,
+}
+
+impl Latency {
+    /// Instant delivery, in send order (what the simulator did before it modelled latency).
+    pub const ZERO: Latency = Latency { min_us: 0, max_us: 0 };
+
+    /// What a labrpc call costs in real time on the lab's test machines, per direction.
+    ///
+    /// A call crosses three goroutine hand-offs and a labgob encoding and decoding each way,
+    /// and its handler first waits for the peer's mutex, which a typical implementation holds
+    /// while it persists its whole state with labgob (a log of hundreds of entries in the
+    /// Figure 8 tests) or runs its ticker. Idle, that is tens of microseconds; under the race
+    /// detector the lab recommends, with five peers' goroutines on a few cores, it is hundreds
+    /// of microseconds and now and then a millisecond or more. U[20 us, 1.5 ms) per direction
+    /// gives round trips of 0.04-3 ms, mean 1.5 ms: never instant, usually well under the
+    /// tests' 10-50 ms polling periods and far under their 100 ms heartbeat budget, and wide
+    /// enough that messages sent within a millisecond of each other are often reordered.
+    pub const LABRPC: Latency = Latency { min_us: 20, max_us: 1500 };
+
+    /// One draw (none from the generator when the latency is zero).
+    pub fn sample(&self, rng: &mut DetRng) -> u64 {
+        if self.max_us <= self.min_us {
+            return self.min_us;
+        }
+        self.min_us + rng.below(self.max_us - self.min_us)
+    }
 }
 
 /// What "unreliable" means: labrpc's numbers by default; the swarm draws its own.
@@ -66,6 +109,8 @@ pub struct Network {
     pub unreliability: Unreliability,
     pub long_delays: bool,
     pub long_reordering: bool,
+    /// How long each request and each reply takes when the network is reliable.
+    pub latency: Latency,
     /// Mean time a request spends before its handler runs, standing in for the CPU and
     /// scheduling time that virtual time otherwise makes zero. Each request waits U[0, 2 x
     /// mean). 0 (the Raft suite) is labrpc exactly; the KV suite sets it so that operations
@@ -84,6 +129,7 @@ impl Network {
             unreliability: Unreliability::LABRPC,
             long_delays: false,
             long_reordering: false,
+            latency: Latency::LABRPC,
             processing_delay_us: 0,
             total_rpcs: 0,
             total_bytes: 0,
@@ -144,7 +190,7 @@ impl Network {
         }
         let processing_us = self.processing_delay(rng);
         if self.reliable {
-            return RequestFate::Deliver { delay_us: processing_us };
+            return RequestFate::Deliver { delay_us: self.latency.sample(rng) + processing_us };
         }
         let faults = &self.unreliability;
         let delay_us = rng.below(faults.max_delay_ms) * MS + processing_us;
@@ -185,12 +231,23 @@ impl Network {
         if !self.reliable && rng.chance(self.unreliability.reply_drop_per_mille, 1000) {
             return ReplyFate::Dropped;
         }
+        let latency_us = self.reply_latency(rng);
         if self.long_reordering && rng.chance(600, 900) {
             let spread = rng.below(2000);
             let delay_ms = 200 + rng.below(1 + spread);
-            return ReplyFate::Deliver { delay_us: delay_ms * MS };
+            return ReplyFate::Deliver { delay_us: latency_us + delay_ms * MS };
         }
-        ReplyFate::Deliver { delay_us: 0 }
+        ReplyFate::Deliver { delay_us: latency_us }
+    }
+
+    /// The time a reply takes on the way back, besides long reordering: the reliable network's
+    /// latency, or nothing on the unreliable one (labrpc's numbers, exactly).
+    pub fn reply_latency(&self, rng: &mut DetRng) -> u64 {
+        if self.reliable {
+            self.latency.sample(rng)
+        } else {
+            0
+        }
     }
 }
 
@@ -246,5 +303,37 @@ mod tests {
         // 2/3 of the 90% delivered.
         assert!((58_000..62_000).contains(&long), "long reorderings {long} of {n}");
         assert_eq!(net.request_fate(&mut rng, true, false), RequestFate::Unreachable);
+    }
+
+    #[test]
+    fn reliable_calls_take_the_latency_each_way() {
+        let mut net = Network::new(2);
+        net.connect(0);
+        net.connect(1);
+        let mut rng = DetRng::new(5);
+        let Latency { min_us, max_us } = Latency::LABRPC;
+        let (mut lowest, mut highest) = (u64::MAX, 0);
+        for _ in 0..10_000 {
+            let RequestFate::Deliver { delay_us } = net.request_fate(&mut rng, true, true) else {
+                panic!("a reliable network delivers every request");
+            };
+            let ReplyFate::Deliver { delay_us: back_us } = net.reply_fate(&mut rng) else {
+                panic!("a reliable network delivers every reply");
+            };
+            for d in [delay_us, back_us] {
+                assert!((min_us..max_us).contains(&d), "latency {d} us");
+                lowest = lowest.min(d);
+                highest = highest.max(d);
+            }
+        }
+        // Spread over the whole range, so that close messages overtake each other.
+        assert!(lowest < min_us + 10 && highest > max_us - 10, "{lowest}..{highest}");
+        // The unreliable mode keeps labrpc's replies: no added latency.
+        net.reliable = false;
+        net.unreliability.reply_drop_per_mille = 0;
+        assert_eq!(net.reply_fate(&mut rng), ReplyFate::Deliver { delay_us: 0 });
+        net.latency = Latency::ZERO;
+        net.reliable = true;
+        assert_eq!(net.request_fate(&mut rng, true, true), RequestFate::Deliver { delay_us: 0 });
     }
 }

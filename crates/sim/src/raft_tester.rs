@@ -9,6 +9,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kvraft_raft::{Entry, LogIndex, Message, ProposeError, RawNode, Ready, Snapshot, Term};
 use kvraft_replica::{Apply, Output, ReadyPipeline};
 
+use crate::options::SimOptions;
 use crate::peer::Peer;
 use crate::sim::Sim;
 use crate::world::World;
@@ -220,7 +221,13 @@ pub struct LabFigures {
 impl RaftTester {
     /// The lab's `make_config(n, unreliable, snapshot)`: long delays on, all peers started and
     /// connected.
-    pub fn new(seed: u64, n: usize, unreliable: bool, snapshots: bool) -> RaftTester {
+    pub fn new(
+        seed: u64,
+        options: &SimOptions,
+        n: usize,
+        unreliable: bool,
+        snapshots: bool,
+    ) -> RaftTester {
         let apply = Rc::new(RefCell::new(ApplyLogs {
             logs: vec![HashMap::new(); n],
             last_applied: vec![0; n],
@@ -232,7 +239,7 @@ impl RaftTester {
             let node = RawNode::new(config, recovered.clone()).expect("simulator config is valid");
             Box::new(LabPeer::start(server, node, &recovered.snapshot, logs.clone()))
         });
-        let mut world = World::new(seed, n, make_peer);
+        let mut world = World::with_options(seed, n, make_peer, options.clone());
         world.net.long_delays = true;
         world.net.reliable = !unreliable;
         let sim = Sim::new(world, seed);
@@ -473,7 +480,7 @@ impl RaftTester {
             bytes: self.bytes_total() - b.bytes0,
             agreements: self.apply.borrow().max_index - b.max_index0,
         };
-        if std::env::var_os("SIM_QUIET").is_none() {
+        if !self.sim.world().options.quiet {
             println!(
                 "{}\n  ... Passed --  {:5.1}  {}  {:5}  {:8}  {:4}",
                 b.description,

@@ -1,89 +1,39 @@
-//! Running lab tests under a seed: from `cargo test` (honouring `SIM_SEED`) or from the sweep.
-//! Every failure names its seed and a one-line command that reproduces it.
+//! Running lab tests under seeds: from `cargo test` (the default seed or `SIM_SEED`, plus a
+//! fresh seed per run) or from the sweep. Every failure names its seed and options, and a
+//! one-line command that reproduces it.
 
 use std::cell::RefCell;
 use std::panic::{self, AssertUnwindSafe};
 
-use std::future::Future;
-use std::pin::Pin;
-
-use crate::kv_tester::KvTester;
 use crate::lab::{find_test, LabTest};
-use crate::raft_tester::{RaftTester, TEST_LIMIT_MS};
-use crate::sim::RunSummary;
-
-/// The seed a test runs under when `SIM_SEED` is not set.
-pub const DEFAULT_SEED: u64 = 1;
-
-/// What one successful run did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunReport {
-    pub summary: RunSummary,
-    /// The lab's statistics line (Raft: seconds, peers, RPCs, bytes, agreements; KV: seconds,
-    /// peers, RPCs, ops).
-    pub figures: Option<String>,
-}
+use crate::options::SimOptions;
+use crate::run::RunReport;
 
 /// A failed run: the panic message and how to reproduce it.
 #[derive(Debug, Clone)]
 pub struct Failure {
     pub test: String,
     pub seed: u64,
+    pub options: SimOptions,
     pub message: String,
 }
 
 impl Failure {
     pub fn reproduce_command(&self) -> String {
-        reproduce_command(&self.test, self.seed)
+        reproduce_command(&self.test, self.seed, &self.options)
     }
 }
 
-pub fn reproduce_command(test: &str, seed: u64) -> String {
+/// The one-line command that runs `test` under `seed` alone, with the planted bugs of this build
+/// and the options that change what a seed does.
+pub fn reproduce_command(test: &str, seed: u64, options: &SimOptions) -> String {
     let features: String =
         crate::planted_bugs().iter().map(|bug| format!(" --features {bug}")).collect();
     let target = find_test(test).map_or("raft", |t| t.suite.name());
-    format!("SIM_SEED={seed} cargo test --release -p kvraft-sim{features} --test {target} -- --exact {test}")
-}
-
-type Body<T> = fn(T) -> Pin<Box<dyn Future<Output = ()>>>;
-
-/// Runs a Raft lab script on `make_config(servers, unreliable, snapshots)`; panics on failure.
-pub fn run_raft(
-    seed: u64,
-    servers: usize,
-    unreliable: bool,
-    snapshots: bool,
-    body: Body<RaftTester>,
-) -> RunReport {
-    let tester = RaftTester::new(seed, servers, unreliable, snapshots);
-    let summary = tester.sim.block_on(body(tester.clone()), TEST_LIMIT_MS);
-    let figures = tester.last_figures().map(|f| {
-        format!(
-            "{:5.1}  {}  {:5}  {:8}  {:4}",
-            f.virtual_ms as f64 / 1000.0,
-            f.peers,
-            f.rpcs,
-            f.bytes,
-            f.agreements
-        )
-    });
-    RunReport { summary, figures }
-}
-
-/// Runs a KV lab script on `make_config(servers, unreliable, maxraftstate)`; panics on failure.
-pub fn run_kv(
-    seed: u64,
-    servers: usize,
-    unreliable: bool,
-    maxraftstate: i64,
-    body: Body<KvTester>,
-) -> RunReport {
-    let tester = KvTester::new(seed, servers, unreliable, maxraftstate);
-    let summary = tester.sim.block_on(body(tester.clone()), TEST_LIMIT_MS);
-    let figures = tester.last_figures().map(|f| {
-        format!("{:5.1}  {}  {:5}  {:4}", f.virtual_ms as f64 / 1000.0, f.peers, f.rpcs, f.ops)
-    });
-    RunReport { summary, figures }
+    format!(
+        "SIM_SEED={seed} {}cargo test --release -p kvraft-sim{features} --test {target} -- --exact {test}",
+        options.reproduce_env()
+    )
 }
 
 thread_local! {
@@ -106,9 +56,9 @@ pub fn install_quiet_panic_hook() {
     }));
 }
 
-/// Runs a test under a seed, turning a panic into a `Failure`.
-pub fn run_catching(test: &LabTest, seed: u64) -> Result<RunReport, Failure> {
-    panic::catch_unwind(AssertUnwindSafe(|| (test.run)(seed))).map_err(|payload| {
+/// Runs a test under a seed and options, turning a panic into a `Failure`.
+pub fn run_catching(test: &LabTest, seed: u64, options: &SimOptions) -> Result<RunReport, Failure> {
+    panic::catch_unwind(AssertUnwindSafe(|| (test.run)(seed, options))).map_err(|payload| {
         let message = LAST_PANIC.with(|p| p.borrow_mut().take()).unwrap_or_else(|| {
             payload
                 .downcast_ref::<String>()
@@ -116,29 +66,27 @@ pub fn run_catching(test: &LabTest, seed: u64) -> Result<RunReport, Failure> {
                 .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "non-string panic".to_string())
         });
-        Failure { test: test.name.to_string(), seed, message }
+        Failure { test: test.name.to_string(), seed, options: options.clone(), message }
     })
 }
 
-/// The seed from `SIM_SEED`, or the default.
-pub fn seed_from_env() -> u64 {
-    match std::env::var("SIM_SEED") {
-        Ok(s) => s
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("SIM_SEED must be an unsigned integer, got {s:?}")),
-        Err(_) => DEFAULT_SEED,
-    }
-}
-
-/// Entry point of the `cargo test` wrappers: runs the named test under `SIM_SEED` (or the
-/// default seed); on failure prints the seed and the reproduce command, then fails.
+/// Entry point of the `cargo test` wrappers: runs the named test under the seeds the
+/// environment asks for (`SimOptions::wrapper_seeds`: the default seed or `SIM_SEED`, and a
+/// fresh one unless told otherwise). Each seed is announced with the options before it runs
+/// (the test harness shows it on failure, or with `--nocapture`); a failure prints its seed,
+/// options and reproduce command, then fails the test.
 pub fn run_test_from_env(name: &str) {
     let test = find_test(name).unwrap_or_else(|| panic!("no lab test named {name}"));
-    let seed = seed_from_env();
-    let outcome = panic::catch_unwind(AssertUnwindSafe(|| (test.run)(seed)));
-    if let Err(payload) = outcome {
-        eprintln!("FAILED {name} with seed {seed}\n  reproduce: {}", reproduce_command(name, seed));
-        panic::resume_unwind(payload);
+    let options = SimOptions::from_process_env();
+    for (seed, origin) in options.wrapper_seeds(name) {
+        eprintln!("{name}: seed {seed} ({origin}), {options}");
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| (test.run)(seed, options)));
+        if let Err(payload) = outcome {
+            eprintln!(
+                "FAILED {name} with seed {seed} ({origin}), {options}\n  reproduce: {}",
+                reproduce_command(name, seed, options)
+            );
+            panic::resume_unwind(payload);
+        }
     }
 }

@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
+use crate::census::LeaderCrashCensus;
 use crate::exec::{completion_flag, Executor, JoinHandle};
 use crate::network::MS;
 use crate::world::World;
@@ -24,6 +25,8 @@ pub struct RunSummary {
     pub virtual_ms: u64,
     pub events: u64,
     pub trace_hash: u64,
+    /// The scenarios the run created (see `census`).
+    pub census: LeaderCrashCensus,
 }
 
 impl Sim {
@@ -94,6 +97,7 @@ impl Sim {
             virtual_ms: w.now_us / MS,
             events: w.events_processed,
             trace_hash: w.trace.hash(),
+            census: w.census.counts,
         }
     }
 }

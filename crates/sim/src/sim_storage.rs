@@ -1,6 +1,7 @@
 //! The storage of a simulated server: the real write-ahead log over a simulated disk (the
 //! default, so every lab test and swarm seed exercises crash recovery of the storage code the
-//! server runs), or the in-memory store with the lab persister's semantics (`SIM_STORAGE=mem`).
+//! server runs), or the in-memory store with the lab persister's semantics (`SIM_STORAGE=mem`,
+//! see `options`).
 //!
 //! Writes are asynchronous, as in the server's WAL thread: [`SimStorage::begin`] writes a group
 //! of batches, and [`SimStorage::finish`] (a later event) makes them durable. A crash in between
@@ -10,6 +11,8 @@
 
 use kvraft_raft::{DetRng, MemStorage, PersistBatch, RecoveredState, Storage};
 use kvraft_storage::{FaultPlan, SimDisk, WalConfig, WalError, WalStorage};
+
+use crate::options::StorageKind;
 
 /// Small segments, so that rolling and segment deletion happen in every test.
 const SIM_SEGMENT_BYTES: u64 = 16 * 1024;
@@ -29,15 +32,14 @@ pub enum SimStorage {
 }
 
 impl SimStorage {
-    /// A fresh, empty store of the kind `SIM_STORAGE` asks for (the WAL unless it says "mem").
-    pub fn from_env(seed: u64) -> SimStorage {
-        match std::env::var("SIM_STORAGE").as_deref() {
-            Ok("mem") => SimStorage::Mem(MemStorage::new()),
-            Ok("wal") | Err(_) => SimStorage::Wal {
+    /// A fresh, empty store of the given kind; `seed` drives the simulated disk.
+    pub fn new(kind: StorageKind, seed: u64) -> SimStorage {
+        match kind {
+            StorageKind::Mem => SimStorage::Mem(MemStorage::new()),
+            StorageKind::Wal => SimStorage::Wal {
                 wal: Box::new(open_wal(SimDisk::new(seed))),
                 acked: MemStorage::new(),
             },
-            Ok(other) => panic!("SIM_STORAGE must be wal or mem, not {other:?}"),
         }
     }
 

@@ -22,7 +22,7 @@ use kvraft_storage::FaultPlan;
 
 use crate::kv_tester::KvTester;
 use crate::network::{Unreliability, MS};
-use crate::runner::RunReport;
+use crate::run::RunReport;
 use crate::world::{sim_raft_config, DiskLatency};
 
 /// Virtual time the safety phase lasts.
@@ -452,7 +452,7 @@ async fn swarm(t: KvTester, p: SwarmParams) {
 /// Runs the swarm scenario of `seed`.
 pub fn run_swarm(seed: u64) -> RunReport {
     let p = SwarmParams::derive(seed);
-    if std::env::var_os("SIM_QUIET").is_none() {
+    if !crate::options::SimOptions::current().quiet {
         println!("swarm seed {seed}: {p}");
     }
     let tester =

@@ -1,5 +1,5 @@
 //! The event trace: a running hash of everything that happens (so two runs of one seed can be
-//! compared cheaply), optionally printed line by line with `SIM_TRACE=1`.
+//! compared cheaply), optionally printed line by line (`SIM_TRACE=1`, see `options`).
 
 use kvraft_raft::Message;
 
@@ -13,8 +13,9 @@ const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
 impl Trace {
-    pub fn from_env() -> Trace {
-        Trace { hash: FNV_OFFSET, print: std::env::var_os("SIM_TRACE").is_some_and(|v| v != "0") }
+    /// A trace that prints every record to stderr if `print`.
+    pub fn new(print: bool) -> Trace {
+        Trace { hash: FNV_OFFSET, print }
     }
 
     pub fn hash(&self) -> u64 {

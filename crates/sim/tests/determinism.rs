@@ -2,10 +2,11 @@
 //! seeds must explore different schedules.
 
 use kvraft_sim::lab::find_test;
+use kvraft_sim::options::SimOptions;
 
-fn run(name: &str, seed: u64) -> kvraft_sim::runner::RunReport {
-    std::env::set_var("SIM_QUIET", "1");
-    (find_test(name).expect("test exists").run)(seed)
+fn run(name: &str, seed: u64) -> kvraft_sim::run::RunReport {
+    let options = SimOptions { quiet: true, ..SimOptions::from_env() };
+    (find_test(name).expect("test exists").run)(seed, &options)
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! The KV lab suite (3A and 3B) under `cargo test`. Each test honours `SIM_SEED`.
+//! The KV lab suite (3A and 3B) under `cargo test`. Each test runs seed 1 (or `SIM_SEED`)
+//! and a fresh seed per run (`SIM_EXTRA_SEED`; see `kvraft_sim::options`).
 
 kvraft_sim::lab_test_wrappers! {
     "kv":

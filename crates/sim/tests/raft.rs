@@ -1,4 +1,5 @@
-//! The Raft lab suite (2A-2D) under `cargo test`. Each test honours `SIM_SEED`.
+//! The Raft lab suite (2A-2D) under `cargo test`. Each test runs seed 1 (or `SIM_SEED`)
+//! and a fresh seed per run (`SIM_EXTRA_SEED`; see `kvraft_sim::options`).
 
 kvraft_sim::lab_test_wrappers! {
     "raft":

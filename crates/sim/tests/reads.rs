@@ -5,6 +5,7 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
+use kvraft_sim::options::SimOptions;
 use kvraft_sim::raft_tester::TEST_LIMIT_MS;
 use kvraft_sim::read_scenarios::{
     isolated_leader_reads, paused_leader_reads, read_tester, ReadOptions,
@@ -12,8 +13,13 @@ use kvraft_sim::read_scenarios::{
 
 const SEEDS: std::ops::RangeInclusive<u64> = 1..=4;
 
+/// The environment's options, without the lab's per-test figures.
+fn quiet() -> SimOptions {
+    SimOptions { quiet: true, ..SimOptions::from_env() }
+}
+
 fn isolated(options: ReadOptions) {
-    std::env::set_var("SIM_QUIET", "1");
+    let _quiet = quiet().install();
     for seed in SEEDS {
         let t = read_tester(seed, options);
         let body = isolated_leader_reads(t.clone(), 12, 1200);
@@ -43,7 +49,7 @@ fn follower_and_lease_reads_survive_leader_isolation() {
 }
 
 fn paused(options: ReadOptions, seed: u64) -> bool {
-    std::env::set_var("SIM_QUIET", "1");
+    let _quiet = quiet().install();
     let t = read_tester(seed, options);
     let verdict = Rc::new(Cell::new(false));
     let v = verdict.clone();

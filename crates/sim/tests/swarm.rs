@@ -1,5 +1,6 @@
-//! Swarm simulation under `cargo test`: `swarm` runs the scenario of `SIM_SEED` (default 1);
-//! `swarm_first_seeds` runs a handful more. The sweep runs thousands.
+//! Swarm simulation under `cargo test`: `swarm` runs the scenario of `SIM_SEED` (default 1, plus
+//! a fresh seed, see `kvraft_sim::options`); `swarm_first_seeds` runs a handful more. The sweep
+//! runs thousands.
 
 #[test]
 fn swarm() {
@@ -8,11 +9,16 @@ fn swarm() {
 
 #[test]
 fn swarm_first_seeds() {
-    std::env::set_var("SIM_QUIET", "1");
+    let options = kvraft_sim::options::SimOptions {
+        quiet: true,
+        ..kvraft_sim::options::SimOptions::from_env()
+    };
     for seed in 2..=9 {
-        if let Err(f) =
-            kvraft_sim::runner::run_catching(kvraft_sim::lab::find_test("swarm").unwrap(), seed)
-        {
+        if let Err(f) = kvraft_sim::runner::run_catching(
+            kvraft_sim::lab::find_test("swarm").unwrap(),
+            seed,
+            &options,
+        ) {
             panic!(
                 "swarm seed {seed} failed ({}): {}\n  reproduce: {}",
                 kvraft_sim::swarm::SwarmParams::derive(seed),

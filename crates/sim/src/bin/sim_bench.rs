@@ -8,6 +8,7 @@
 use std::time::Instant;
 
 use kvraft_sim::lab::find_test;
+use kvraft_sim::options::SimOptions;
 
 fn main() {
     let seeds: u64 = std::env::args()
@@ -15,7 +16,7 @@ fn main() {
         .nth(1)
         .map(|s| s.parse().expect("--seeds takes a number"))
         .unwrap_or(3);
-    std::env::set_var("SIM_QUIET", "1");
+    let options = SimOptions { quiet: true, ..SimOptions::from_env() };
     println!(
         "{:<40} {:>5} {:>9} {:>8} {:>10} {:>12} {:>10}",
         "test", "seed", "wall_ms", "ops", "us/op", "events", "events/s"
@@ -24,7 +25,7 @@ fn main() {
         let test = find_test(name).expect("known test");
         for seed in 1..=seeds {
             let start = Instant::now();
-            let report = (test.run)(seed);
+            let report = (test.run)(seed, &options);
             let wall = start.elapsed();
             // KV figures end with the op count; Raft figures with agreements.
             let ops: u64 = report

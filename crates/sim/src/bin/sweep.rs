@@ -1,18 +1,23 @@
 //! Runs whole lab suites over ranges of seeds.
 //!
-//! `sweep --suite raft|kv|swarm --seeds 1000..1100 [--test NAME]... [--jobs N] [--stats] [--expect-failure]`
+//! `sweep --suite raft|kv|swarm --seeds 1000..1100 [--test NAME]... [--jobs N] [--stats] [--census] [--expect-failure]`
 //!
 //! Prints each failure with its reproduce command, then `N passed, M failed` (one count per
 //! test and seed). Exits non-zero on any failure, or, with `--expect-failure` (used to prove
-//! that a planted bug is caught), if nothing failed.
+//! that a planted bug is caught), if nothing failed. `--census` prints, per test, how often the
+//! passing runs created the scenarios `kvraft_sim::census` counts (e.g. Figure 8's leader that
+//! dies with a sent, uncommitted entry of its term).
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
+use kvraft_sim::census::LeaderCrashCensus;
 use kvraft_sim::lab::{LabTest, Suite};
-use kvraft_sim::runner::{install_quiet_panic_hook, run_catching, Failure, RunReport};
+use kvraft_sim::options::SimOptions;
+use kvraft_sim::run::RunReport;
+use kvraft_sim::runner::{install_quiet_panic_hook, run_catching, Failure};
 use kvraft_sim::swarm::SwarmParams;
 
 struct Options {
@@ -20,13 +25,14 @@ struct Options {
     tests: Vec<&'static LabTest>,
     jobs: usize,
     stats: bool,
+    census: bool,
     expect_failure: bool,
 }
 
 fn usage(problem: &str) -> ! {
     eprintln!("sweep: {problem}");
     eprintln!(
-        "usage: sweep --suite raft|kv|swarm --seeds A..B [--test NAME]... [--jobs N] [--stats] [--expect-failure]"
+        "usage: sweep --suite raft|kv|swarm --seeds A..B [--test NAME]... [--jobs N] [--stats] [--census] [--expect-failure]"
     );
     std::process::exit(2);
 }
@@ -37,7 +43,7 @@ fn parse_args() -> Options {
     let mut seeds = None;
     let mut names = Vec::new();
     let mut jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let (mut stats, mut expect_failure) = (false, false);
+    let (mut stats, mut census, mut expect_failure) = (false, false, false);
     while let Some(arg) = args.next() {
         let mut value =
             |flag: &str| args.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
@@ -60,6 +66,7 @@ fn parse_args() -> Options {
                 jobs = value("--jobs").parse().unwrap_or_else(|_| usage("--jobs takes a number"))
             }
             "--stats" => stats = true,
+            "--census" => census = true,
             "--expect-failure" => expect_failure = true,
             "--help" | "-h" => usage("help"),
             other => usage(&format!("unknown argument {other:?}")),
@@ -86,6 +93,7 @@ fn parse_args() -> Options {
         tests,
         jobs: jobs.max(1),
         stats,
+        census,
         expect_failure,
     }
 }
@@ -93,7 +101,16 @@ fn parse_args() -> Options {
 fn main() -> ExitCode {
     let opts = parse_args();
     install_quiet_panic_hook();
-    std::env::set_var("SIM_QUIET", "1");
+    // The sweep reports each failure itself, and no per-test figures.
+    let options = SimOptions { quiet: true, ..SimOptions::from_env() };
+    let names: Vec<&str> = opts.tests.iter().map(|t| t.name).collect();
+    eprintln!(
+        "sweep: seeds {}..{} x {} tests ({}), {options}",
+        opts.seeds.start,
+        opts.seeds.end,
+        names.len(),
+        if names.len() > 3 { format!("{}, ...", names[..3].join(", ")) } else { names.join(", ") }
+    );
     let cases: Vec<(u64, &LabTest)> =
         opts.seeds.clone().flat_map(|seed| opts.tests.iter().map(move |t| (seed, *t))).collect();
     let next = AtomicUsize::new(0);
@@ -105,7 +122,7 @@ fn main() -> ExitCode {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(&(seed, test)) = cases.get(i) else { break };
-                match run_catching(test, seed) {
+                match run_catching(test, seed, &options) {
                     Ok(report) => {
                         reports.lock().expect("reports").push((test.name.to_string(), seed, report))
                     }
@@ -116,9 +133,10 @@ fn main() -> ExitCode {
                             String::new()
                         };
                         eprintln!(
-                            "FAILED {} seed {}: {}{params}\n  reproduce: {}",
+                            "FAILED {} seed {} ({}): {}{params}\n  reproduce: {}",
                             failure.test,
                             failure.seed,
+                            failure.options,
                             failure.message,
                             failure.reproduce_command()
                         );
@@ -135,6 +153,15 @@ fn main() -> ExitCode {
         reports.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
         for (name, seed, r) in &reports {
             println!("{name:<66} seed {seed:>6}  {}", r.figures.as_deref().unwrap_or("-"));
+        }
+    }
+    if opts.census {
+        for test in &opts.tests {
+            let mut total = LeaderCrashCensus::default();
+            let runs = reports.iter().filter(|r| r.0 == test.name);
+            let count = runs.clone().count();
+            runs.for_each(|r| total.add(&r.2.summary.census));
+            println!("census {} ({count} passing runs): {total}", test.name);
         }
     }
     let passed = cases.len() - failures.len();

@@ -5,7 +5,8 @@ pub mod raft_2ab;
 pub mod raft_2c;
 pub mod raft_2d;
 
-use crate::runner::{run_kv, run_raft, RunReport};
+use crate::options::SimOptions;
+use crate::run::{run_kv, run_raft, RunReport};
 
 /// Which lab suite a test belongs to (and which `cargo test --test` target runs it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,12 +26,12 @@ impl Suite {
     }
 }
 
-/// One lab test: its name and how to run it under a seed (panics on failure).
+/// One lab test: its name and how to run it under a seed and options (panics on failure).
 #[derive(Debug, Clone, Copy)]
 pub struct LabTest {
     pub name: &'static str,
     pub suite: Suite,
-    pub run: fn(u64) -> RunReport,
+    pub run: fn(u64, &SimOptions) -> RunReport,
 }
 
 macro_rules! raft_tests {
@@ -41,7 +42,7 @@ macro_rules! raft_tests {
             $(LabTest {
                 name: stringify!($name),
                 suite: Suite::Raft,
-                run: |seed| run_raft(seed, $servers, $unreliable, $snapshots, |t| Box::pin($module::$name(t))),
+                run: |seed, options| run_raft(seed, options, $servers, $unreliable, $snapshots, |t| Box::pin($module::$name(t))),
             },)*
         ];
     };
@@ -85,7 +86,7 @@ macro_rules! kv_generic_tests {
             $(LabTest {
                 name: stringify!($name),
                 suite: Suite::Kv,
-                run: |seed| run_kv(seed, $servers, $unreliable, $max, |t| Box::pin(kv_3ab::generic_test(t, kv_3ab::Generic {
+                run: |seed, options| run_kv(seed, options, $servers, $unreliable, $max, |t| Box::pin(kv_3ab::generic_test(t, kv_3ab::Generic {
                     part: $part,
                     clients: $clients,
                     unreliable: $unreliable,
@@ -122,32 +123,44 @@ const KV_CUSTOM: &[LabTest] = &[
     LabTest {
         name: "speed_3a",
         suite: Suite::Kv,
-        run: |seed| run_kv(seed, 3, false, -1, |t| Box::pin(kv_3ab::generic_test_speed(t, "3A"))),
+        run: |seed, options| {
+            run_kv(seed, options, 3, false, -1, |t| Box::pin(kv_3ab::generic_test_speed(t, "3A")))
+        },
     },
     LabTest {
         name: "unreliable_one_key_3a",
         suite: Suite::Kv,
-        run: |seed| run_kv(seed, 3, true, -1, |t| Box::pin(kv_3ab::unreliable_one_key(t))),
+        run: |seed, options| {
+            run_kv(seed, options, 3, true, -1, |t| Box::pin(kv_3ab::unreliable_one_key(t)))
+        },
     },
     LabTest {
         name: "one_partition_3a",
         suite: Suite::Kv,
-        run: |seed| run_kv(seed, 5, false, -1, |t| Box::pin(kv_3ab::one_partition(t))),
+        run: |seed, options| {
+            run_kv(seed, options, 5, false, -1, |t| Box::pin(kv_3ab::one_partition(t)))
+        },
     },
     LabTest {
         name: "snapshot_rpc_3b",
         suite: Suite::Kv,
-        run: |seed| run_kv(seed, 3, false, 1000, |t| Box::pin(kv_3ab::snapshot_rpc(t))),
+        run: |seed, options| {
+            run_kv(seed, options, 3, false, 1000, |t| Box::pin(kv_3ab::snapshot_rpc(t)))
+        },
     },
     LabTest {
         name: "snapshot_size_3b",
         suite: Suite::Kv,
-        run: |seed| run_kv(seed, 3, false, 1000, |t| Box::pin(kv_3ab::snapshot_size(t))),
+        run: |seed, options| {
+            run_kv(seed, options, 3, false, 1000, |t| Box::pin(kv_3ab::snapshot_size(t)))
+        },
     },
     LabTest {
         name: "speed_3b",
         suite: Suite::Kv,
-        run: |seed| run_kv(seed, 3, false, 1000, |t| Box::pin(kv_3ab::generic_test_speed(t, "3B"))),
+        run: |seed, options| {
+            run_kv(seed, options, 3, false, 1000, |t| Box::pin(kv_3ab::generic_test_speed(t, "3B")))
+        },
     },
 ];
 
@@ -193,8 +206,15 @@ pub fn kv_suite() -> Vec<&'static LabTest> {
 }
 
 /// The swarm "suite": one randomized scenario per seed (see `swarm`).
-pub const SWARM_SUITE: &[LabTest] =
-    &[LabTest { name: "swarm", suite: Suite::Swarm, run: crate::swarm::run_swarm }];
+pub const SWARM_SUITE: &[LabTest] = &[LabTest {
+    name: "swarm",
+    suite: Suite::Swarm,
+    // The swarm's testers pick the options up from the thread (`SimOptions::current`).
+    run: |seed, options| {
+        let _installed = options.install();
+        crate::swarm::run_swarm(seed)
+    },
+}];
 
 /// The tests of a suite by name ("raft", "kv" or "swarm").
 pub fn suite(name: &str) -> Option<Vec<&'static LabTest>> {

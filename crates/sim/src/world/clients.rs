@@ -5,7 +5,9 @@
 //! - the handler (the replica) may answer at once or much later; meanwhile, every 100 ms the
 //!   caller checks whether the end was disabled or the server died, and gives up if so;
 //! - an answer from a server that died or whose end was disabled is lost; unreliable: 1/10 of
-//!   answers are dropped; reply bytes are counted on delivery.
+//!   answers are dropped; reply bytes are counted on delivery;
+//! - on the reliable network, the request and the answer each take the network's latency
+//!   (see `network`).
 
 use std::collections::BTreeMap;
 use std::task::Waker;
@@ -13,8 +15,8 @@ use std::task::Waker;
 use kvraft_kv::{ClientRequest, Op, Outcome, Reply};
 use kvraft_replica::RequestId;
 
+use super::{Event, World};
 use crate::network::{RequestFate, MS};
-use crate::world::{Event, World};
 
 #[derive(Debug)]
 pub enum ClientEvent {
@@ -24,6 +26,8 @@ pub enum ClientEvent {
     Fail { call: u64 },
     /// The caller's periodic check that the server is still reachable.
     Watch { call: u64 },
+    /// The server's answer reaches the caller.
+    Answer { call: u64, reply: Reply },
 }
 
 #[derive(Debug)]
@@ -33,6 +37,8 @@ struct ClientCall {
     server_incarnation: u64,
     request: ClientRequest,
     outcome: Option<Option<Reply>>,
+    /// The answer left the server and is on its way: labrpc stops watching the server then.
+    answered: bool,
     waker: Option<Waker>,
 }
 
@@ -124,7 +130,15 @@ impl World {
         let server_incarnation = self.servers[server].incarnation;
         self.client_calls.calls.insert(
             call,
-            ClientCall { client, server, server_incarnation, request, outcome: None, waker: None },
+            ClientCall {
+                client,
+                server,
+                server_incarnation,
+                request,
+                outcome: None,
+                answered: false,
+                waker: None,
+            },
         );
         let (enabled, alive) = (self.client_end_enabled(client, server), self.is_alive(server));
         let now = self.now_us;
@@ -205,6 +219,7 @@ impl World {
                 self.watch_client_call(call);
             }
             ClientEvent::Watch { call } => self.watch_client_call(call),
+            ClientEvent::Answer { call, reply } => self.finish_client_call(call, Some(reply)),
         }
     }
 
@@ -213,13 +228,15 @@ impl World {
     pub(crate) fn client_event_target(&self, event: &ClientEvent) -> Option<usize> {
         match event {
             ClientEvent::Arrive { call } => self.client_calls.calls.get(call).map(|c| c.server),
-            ClientEvent::Fail { .. } | ClientEvent::Watch { .. } => None,
+            ClientEvent::Fail { .. } | ClientEvent::Watch { .. } | ClientEvent::Answer { .. } => {
+                None
+            }
         }
     }
 
     fn watch_client_call(&mut self, call: u64) {
         let Some(c) = self.client_calls.calls.get(&call) else { return };
-        if c.outcome.is_some() {
+        if c.outcome.is_some() || c.answered {
             return;
         }
         if self.client_call_dead(call) {
@@ -233,7 +250,7 @@ impl World {
     pub(crate) fn route_client_replies(&mut self) {
         for (call, reply) in std::mem::take(&mut self.client_calls.decided) {
             let Some(c) = self.client_calls.calls.get(&call) else { continue };
-            if c.outcome.is_some() {
+            if c.outcome.is_some() || c.answered {
                 continue;
             }
             let lost =
@@ -244,7 +261,20 @@ impl World {
                 call,
                 0,
             );
-            self.finish_client_call(call, if lost { None } else { Some(reply) });
+            if lost {
+                self.finish_client_call(call, None);
+                continue;
+            }
+            match self.net.reply_latency(&mut self.rng) {
+                0 => self.finish_client_call(call, Some(reply)),
+                delay_us => {
+                    if let Some(c) = self.client_calls.calls.get_mut(&call) {
+                        c.answered = true;
+                    }
+                    let answer = Event::Client(ClientEvent::Answer { call, reply });
+                    self.schedule(self.now_us + delay_us, answer);
+                }
+            }
         }
     }
 }

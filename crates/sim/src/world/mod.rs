@@ -1,5 +1,8 @@
 //! The simulated world: virtual clock, event queue, hosted peers (Raft plus what sits on it),
-//! the network, and client calls. Single-threaded; one seed determines everything.
+//! the network, and client calls ([`clients`]). Single-threaded; one seed determines
+//! everything.
+
+pub mod clients;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -12,9 +15,11 @@ use kvraft_storage::WalError;
 
 use kvraft_replica::{Output, Write};
 
+use self::clients::{ClientCalls, ClientEvent};
+use crate::census::Census;
 use crate::checker::Checker;
-use crate::clients::{ClientCalls, ClientEvent};
 use crate::network::{Network, ReplyFate, RequestFate, MS};
+use crate::options::SimOptions;
 use crate::peer::Peer;
 use crate::sim_storage::SimStorage;
 use crate::trace::Trace;
@@ -83,6 +88,8 @@ pub fn server_index(id: NodeId) -> usize {
 }
 
 pub struct World {
+    /// The options the run was started with (storage, trace, output).
+    pub options: SimOptions,
     pub now_us: u64,
     next_seq: u64,
     queue: BTreeMap<(u64, u64), Event>,
@@ -91,6 +98,8 @@ pub struct World {
     pub servers: Vec<ServerSlot>,
     make_peer: PeerFactory,
     pub checker: Checker,
+    /// Counts the scenarios the run created (see `census`).
+    pub census: Census,
     pub trace: Trace,
     /// Raft settings for every peer; the seed is replaced per incarnation.
     pub raft_config: Box<dyn Fn(NodeId, Vec<NodeId>) -> Config>,
@@ -149,7 +158,17 @@ pub fn sim_raft_config(id: NodeId, voters: Vec<NodeId>) -> Config {
 }
 
 impl World {
+    /// A world with the options of the run on this thread (`SimOptions::current`).
     pub fn new(seed: u64, servers: usize, make_peer: PeerFactory) -> World {
+        World::with_options(seed, servers, make_peer, SimOptions::current())
+    }
+
+    pub fn with_options(
+        seed: u64,
+        servers: usize,
+        make_peer: PeerFactory,
+        options: SimOptions,
+    ) -> World {
         World {
             now_us: 0,
             next_seq: 0,
@@ -159,7 +178,7 @@ impl World {
             servers: (0..servers)
                 .map(|i| ServerSlot {
                     peer: None,
-                    storage: SimStorage::from_env(seed ^ (i as u64 + 1)),
+                    storage: SimStorage::new(options.storage, seed ^ (i as u64 + 1)),
                     incarnation: 0,
                     rpc_count: 0,
                     writing: None,
@@ -168,7 +187,8 @@ impl World {
                 .collect(),
             make_peer,
             checker: Checker::new(servers),
-            trace: Trace::from_env(),
+            census: Census::new(servers),
+            trace: Trace::new(options.trace),
             raft_config: Box::new(sim_raft_config),
             dirty: BTreeSet::new(),
             driven: BTreeSet::new(),
@@ -177,6 +197,7 @@ impl World {
             paused_until: vec![0; servers],
             disk_latency: DiskLatency::SSD,
             disk_failures: Vec::new(),
+            options,
         }
     }
 
@@ -200,15 +221,49 @@ impl World {
 
     /// Kills a server: disconnected, its in-flight calls void; its storage stays (a copy, in
     /// the lab's terms: the dead instance can never write to it again).
+    ///
+    /// Proposals the server took and has not yet handed out are persisted first (see
+    /// `persist_proposals`), so that a crash right after the lab's `Start()` behaves as in Go.
     pub fn crash(&mut self, server: usize) {
+        // The lab's crash1 disconnects before anything else.
+        self.net.disconnect(server);
+        if self.dirty.remove(&server) && self.is_alive(server) {
+            self.persist_proposals(server);
+        }
+        self.kill(server);
+    }
+
+    /// The lab's `Start()` persists the command before it returns, and `crash1` begins by
+    /// disconnecting the server, so a crash right after `Start()` finds the entry in the
+    /// persisted log, and usually not yet sent: the replication goroutines lose the race with
+    /// the disconnect. Here proposals reach the disk and the network only when the script
+    /// yields, which a 0 ms pause does not. So the disconnected server hands out what its
+    /// proposals produced (the messages are lost on the disabled ends) and its writes complete
+    /// before the power goes (the write in flight, then the one holding the proposals), as Go's
+    /// synchronous persister would have had them. A crash that follows no fresh proposal
+    /// still finds whatever write is in flight, and may lose it.
+    fn persist_proposals(&mut self, server: usize) {
+        self.drive(server);
+        while self.is_alive(server) && self.servers[server].writing.is_some() {
+            let incarnation = self.servers[server].incarnation;
+            self.handle_persisted(server, incarnation);
+        }
+    }
+
+    /// Kills a server at once (see `crash`), whatever its peers have yet to hand out.
+    fn kill(&mut self, server: usize) {
         self.net.disconnect(server);
         let slot = &mut self.servers[server];
         let writing = slot.writing.take();
-        if slot.peer.take().is_some() {
+        if let Some(peer) = slot.peer.take() {
             let in_flight = writing.as_ref().map(Write::persist_batches).unwrap_or_default();
             slot.storage.crash(&mut self.rng, &in_flight);
+            let stored = self.servers.iter().map(|s| s.storage.durable_state());
+            let kept = self.servers[server].storage.durable_state();
+            self.census.on_crash(server, peer.raft(), kept, stored);
             self.trace.record(self.now_us, "crash", server as u64, 0);
         }
+        let slot = &mut self.servers[server];
         slot.open_calls.clear();
         slot.incarnation += 1;
         self.client_calls.forget_server(server);
@@ -227,6 +282,7 @@ impl World {
         slot.rpc_count = 0;
         let peer = (self.make_peer)(server, config, recovered);
         self.checker.on_restart(server, peer.raft());
+        self.census.on_start(server);
         slot.peer = Some(peer);
         self.driven.insert(server);
         let incarnation = slot.incarnation;
@@ -270,6 +326,7 @@ impl World {
                     let slot = &self.servers[server];
                     let node = slot.peer.as_ref().expect("polled above").raft();
                     self.checker.on_send(server, node, slot.storage.durable_state(), &msgs);
+                    self.census.on_send(server, &msgs);
                     self.dispatch(server, msgs);
                 }
                 Output::Write(write) => {
@@ -328,11 +385,11 @@ impl World {
     /// stays down, with what its disk kept, until restarted.
     fn stop_on_disk_failure(&mut self, server: usize, error: &WalError) {
         self.trace.record(self.now_us, "disk-failure", server as u64, 0);
-        if std::env::var_os("SIM_VERBOSE").is_some() {
+        if self.options.verbose {
             eprintln!("t={}us server {server} stops: {error}", self.now_us);
         }
         self.disk_failures.push(server);
-        self.crash(server);
+        self.kill(server);
     }
 
     /// Sends a server's output: requests as new calls, responses as the replies of the calls
@@ -446,9 +503,22 @@ impl World {
                 None
             }
         };
-        self.checker.after_event(&self.servers, &self.driven);
-        self.driven.clear();
+        self.check_invariants();
         Some(waker)
+    }
+
+    /// Each server's own invariants (its Raft node's, what sits on it, its storage's) on the
+    /// servers driven since the last check (the others' own state is as it was when last
+    /// checked); then the cross-server invariants on every server.
+    fn check_invariants(&mut self) {
+        for server in std::mem::take(&mut self.driven) {
+            let slot = &self.servers[server];
+            if let Some(peer) = slot.peer.as_ref() {
+                peer.check_invariants();
+                slot.storage.check_invariants();
+            }
+        }
+        self.checker.after_event(self.servers.iter().map(|s| s.peer.as_ref().map(|p| p.raft())));
     }
 
     /// The server an event runs on, if any (for pauses).
