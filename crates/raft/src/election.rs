@@ -114,7 +114,8 @@ impl RawNode {
             self.id
         );
         let tracker = Tracker::new(&self.membership, self.id, self.log.last_index());
-        self.enter_role(RoleState::Leader(LeaderState::new(tracker)));
+        let committed = self.log.committed();
+        self.enter_role(RoleState::Leader(LeaderState::new(tracker, committed)));
         self.election_elapsed = 0;
         self.settle_forwarded_reads();
         if self.config.append_noop_on_election {

@@ -29,6 +29,16 @@ impl RawNode {
                 );
                 let max_inflight = self.config.max_inflight_appends;
                 leader.tracker.check_invariants(&self.membership, &self.log, max_inflight);
+                let committed = self.log.committed();
+                assert!(
+                    committed == leader.commit_at_election
+                        || self.log.term(committed) == Some(self.term),
+                    "node {}: leader of term {} committed index {committed} of term {:?} by \
+                     counting (an entry of an earlier term commits only under one of its own)",
+                    self.id,
+                    self.term,
+                    self.log.term(committed)
+                );
             }
             RoleState::Candidate { poll } => {
                 assert_eq!(

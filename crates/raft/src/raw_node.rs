@@ -9,7 +9,9 @@ use crate::config::{Config, ConfigError};
 use crate::forwarded_reads::ForwardedReads;
 use crate::log::RaftLog;
 use crate::membership::Membership;
-use crate::message::{HardState, Message, MessageBody, Snapshot, SnapshotMeta};
+use crate::message::{
+    AppendResult, HardState, Message, MessageBody, Snapshot, SnapshotMeta, SnapshotResult,
+};
 use crate::progress::Progress;
 use crate::ready::{ReadState, Ready};
 use crate::rng::DetRng;
@@ -298,6 +300,23 @@ impl RawNode {
     }
 
     // ----- output -----
+
+    /// Whether a message from `Ready::persisted_messages` may still leave now that its write is
+    /// durable. An acknowledgement of entries (an accepted append, an installed snapshot)
+    /// speaks for the log as it was in the term it was made in. If this peer has since moved to
+    /// a later term, a later leader may have replaced the acknowledged entries, possibly in the
+    /// very group write that just became durable: sent now, it would let the old leader count
+    /// entries this peer no longer holds towards a commit. Such an acknowledgement is dropped
+    /// (the old leader is deposed anyway). Nothing else goes stale: a vote's promise holds
+    /// across terms, since a peer never votes in an earlier term again.
+    pub fn promise_holds(&self, message: &Message) -> bool {
+        let acknowledges_entries = matches!(
+            message.body,
+            MessageBody::AppendResponse(AppendResult::Accepted { .. })
+                | MessageBody::SnapshotResponse(SnapshotResult::Installed { .. })
+        );
+        !acknowledges_entries || message.term == self.term
+    }
 
     /// True if `ready()` has something for the driver.
     pub fn has_ready(&self) -> bool {

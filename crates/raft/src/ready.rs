@@ -7,7 +7,9 @@ use crate::types::LogIndex;
 /// 1. send `messages` (they never depend on unpersisted state);
 /// 2. durably write `hard_state`, `snapshot` and `entries` (see [`PersistBatch`]); once this
 ///    write and every earlier Ready's are durable, call `RawNode::on_persisted(number)`;
-/// 3. only then send `persisted_messages` (votes and acknowledgements that promise the write).
+/// 3. only then send `persisted_messages` (votes and acknowledgements that promise the write),
+///    each that `RawNode::promise_holds` still accepts: an acknowledgement made before the
+///    peer moved to a later term may speak for entries that this very write replaced.
 ///    A Ready with nothing to write may still carry them while earlier writes are in flight;
 ///    they wait for those;
 /// 4. restore the state machine from `apply_snapshot`, if any, then apply `committed_entries`

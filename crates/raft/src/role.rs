@@ -4,7 +4,7 @@
 
 use crate::read_queue::ReadQueue;
 use crate::tracker::{Poll, Tracker};
-use crate::types::{NodeId, Role};
+use crate::types::{LogIndex, NodeId, Role};
 
 #[derive(Debug)]
 pub(crate) enum RoleState {
@@ -33,12 +33,17 @@ pub(crate) struct LeaderState {
     pub(crate) heartbeat_elapsed: u32,
     /// The reads this leader is confirming; those still unconfirmed fail when it steps down.
     pub(crate) reads: ReadQueue,
+    /// The commit index when this peer became leader. From then on a leader moves its commit
+    /// index only to entries of its own term (Raft paper 5.4.2, Figure 8): checked by
+    /// `check_invariants`.
+    pub(crate) commit_at_election: LogIndex,
 }
 
 impl LeaderState {
-    pub(crate) fn new(tracker: Tracker) -> LeaderState {
+    pub(crate) fn new(tracker: Tracker, commit_at_election: LogIndex) -> LeaderState {
         LeaderState {
             tracker,
+            commit_at_election,
             pending_broadcast: false,
             uncommitted_bytes: 0,
             heartbeat_elapsed: 0,

@@ -17,8 +17,9 @@
 //!    own latency, with no timer.
 //! 3. A Ready is finished only once its write *and every earlier one* is durable, in order:
 //!    `RawNode::on_persisted`, then its `persisted_messages` (votes and acknowledgements that
-//!    promise the write) are sent, then the application applies its snapshot and committed
-//!    entries. A Ready with nothing to write still waits behind the writes before it.
+//!    promise the write) are sent, except acknowledgements the peer's move to a later term
+//!    voided (`RawNode::promise_holds`), then the application applies its snapshot and
+//!    committed entries. A Ready with nothing to write still waits behind the writes before it.
 //! 4. The next group's write starts before the finished group's entries are applied, so
 //!    applying never delays the disk.
 
@@ -224,7 +225,10 @@ impl ReadyPipeline {
     /// applies.
     fn finish(&mut self, raft: &mut RawNode, app: &mut impl Apply, mut ready: Ready) {
         raft.on_persisted(ready.number);
-        let promises = std::mem::take(&mut ready.persisted_messages);
+        let mut promises = std::mem::take(&mut ready.persisted_messages);
+        // An acknowledgement made in an earlier term may speak for entries that a later
+        // leader's entries replaced in this very write (`RawNode::promise_holds`).
+        promises.retain(|m| raft.promise_holds(m));
         if !promises.is_empty() {
             self.outbox.push_back(Output::Send(promises));
         }
