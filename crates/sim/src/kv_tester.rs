@@ -11,6 +11,7 @@ use kvraft_linearizability::{check_kv_with_stats, CheckResult, KvInput, Operatio
 use kvraft_replica::{Replica, ReplicaConfig};
 
 use crate::network::MS;
+use crate::options::SimOptions;
 use crate::sim::{Sim, Sleep};
 use crate::world::{node_id, PeerFactory, World};
 
@@ -61,13 +62,20 @@ pub struct KvTester {
 
 impl KvTester {
     /// The lab's `make_config(n, unreliable, maxraftstate)`: all servers started and connected.
-    pub fn new(seed: u64, n: usize, unreliable: bool, maxraftstate: i64) -> KvTester {
-        KvTester::with_follower_reads(seed, n, unreliable, maxraftstate, false)
+    pub fn new(
+        seed: u64,
+        options: &SimOptions,
+        n: usize,
+        unreliable: bool,
+        maxraftstate: i64,
+    ) -> KvTester {
+        KvTester::with_follower_reads(seed, options, n, unreliable, maxraftstate, false)
     }
 
     /// `new`, with followers serving Gets (`ReplicaConfig::follower_reads`) if asked.
     pub fn with_follower_reads(
         seed: u64,
+        options: &SimOptions,
         n: usize,
         unreliable: bool,
         maxraftstate: i64,
@@ -85,7 +93,7 @@ impl KvTester {
                     .expect("replica starts from its own storage"),
             )
         });
-        let mut world = World::new(seed, n, make_peer);
+        let mut world = World::new(seed, n, make_peer, options.clone());
         world.net.processing_delay_us = KV_PROCESSING_DELAY_US;
         let sim = Sim::new(world, seed);
         let t = KvTester {

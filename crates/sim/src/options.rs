@@ -15,7 +15,6 @@
 //! | `SIM_QUIET` | `quiet` | set: do not print the lab's per-test figures |
 //! | `SIM_DUMP_HISTORY` | `dump_history` | a file to write a KV test's client history to |
 
-use std::cell::RefCell;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -78,11 +77,6 @@ impl fmt::Display for SeedOrigin {
     }
 }
 
-thread_local! {
-    /// The options installed for the runs on this thread, if any.
-    static INSTALLED: RefCell<Option<SimOptions>> = const { RefCell::new(None) };
-}
-
 impl SimOptions {
     /// Reads the environment. Panics on a value it cannot use, naming the variable.
     pub fn from_env() -> SimOptions {
@@ -120,23 +114,6 @@ impl SimOptions {
     pub fn from_process_env() -> &'static SimOptions {
         static FROM_ENV: OnceLock<SimOptions> = OnceLock::new();
         FROM_ENV.get_or_init(SimOptions::from_env)
-    }
-
-    /// The options of a run on this thread: the installed ones, else the environment's.
-    ///
-    /// Runs get their options passed (`lab::LabTest::run`, `World::with_options`); this is the
-    /// bridge for the testers whose constructors do not take them yet (`KvTester`), whose
-    /// `World::new` picks them up here.
-    pub fn current() -> SimOptions {
-        INSTALLED
-            .with(|i| i.borrow().clone())
-            .unwrap_or_else(|| SimOptions::from_process_env().clone())
-    }
-
-    /// Makes these the options of the runs on this thread until the guard is dropped.
-    pub fn install(&self) -> Installed {
-        let previous = INSTALLED.with(|i| i.replace(Some(self.clone())));
-        Installed { previous }
     }
 
     /// The seeds a lab wrapper runs for `test`: the main one, then the extra one, if any.
@@ -188,19 +165,6 @@ impl fmt::Display for SimOptions {
     }
 }
 
-/// Restores the options installed before, when dropped.
-#[derive(Debug)]
-pub struct Installed {
-    previous: Option<SimOptions>,
-}
-
-impl Drop for Installed {
-    fn drop(&mut self) {
-        let previous = self.previous.take();
-        INSTALLED.with(|i| *i.borrow_mut() = previous);
-    }
-}
-
 /// A seed no earlier run is likely to have used: the clock's nanoseconds mixed with the test's
 /// name (wrappers run in parallel), kept below 10^9 so that commands stay short.
 fn fresh_seed(test: &str) -> u64 {
@@ -233,18 +197,5 @@ mod tests {
 
         let off = SimOptions { extra_seed: ExtraSeed::Off, ..SimOptions::default() };
         assert_eq!(off.wrapper_seeds("t").len(), 1);
-    }
-
-    #[test]
-    fn installed_options_hold_until_the_guard_drops() {
-        let quiet = SimOptions { quiet: true, ..SimOptions::default() };
-        let loud = SimOptions { verbose: true, ..SimOptions::default() };
-        let outer = quiet.install();
-        {
-            let _inner = loud.install();
-            assert!(SimOptions::current().verbose);
-        }
-        assert!(SimOptions::current().quiet && !SimOptions::current().verbose);
-        drop(outer);
     }
 }

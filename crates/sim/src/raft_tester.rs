@@ -239,7 +239,7 @@ impl RaftTester {
             let node = RawNode::new(config, recovered.clone()).expect("simulator config is valid");
             Box::new(LabPeer::start(server, node, &recovered.snapshot, logs.clone()))
         });
-        let mut world = World::with_options(seed, n, make_peer, options.clone());
+        let mut world = World::new(seed, n, make_peer, options.clone());
         world.net.long_delays = true;
         world.net.reliable = !unreliable;
         let sim = Sim::new(world, seed);

@@ -21,6 +21,7 @@ use kvraft_kv::Op;
 
 use crate::kv_tester::KvTester;
 use crate::network::MS;
+use crate::options::SimOptions;
 use crate::world::sim_raft_config;
 
 /// Which read paths a scenario's cluster runs with.
@@ -31,8 +32,8 @@ pub struct ReadOptions {
 }
 
 /// A three-server cluster with the given read options, servers started and connected.
-pub fn read_tester(seed: u64, options: ReadOptions) -> KvTester {
-    let t = KvTester::with_follower_reads(seed, 3, false, -1, options.follower_reads);
+pub fn read_tester(seed: u64, sim_options: &SimOptions, options: ReadOptions) -> KvTester {
+    let t = KvTester::with_follower_reads(seed, sim_options, 3, false, -1, options.follower_reads);
     let lease_reads = options.lease_reads;
     t.sim.world_mut().raft_config = Box::new(move |id, voters| {
         let mut c = sim_raft_config(id, voters);

@@ -53,11 +53,7 @@ pub fn run_kv(
     maxraftstate: i64,
     body: Body<KvTester>,
 ) -> RunReport {
-    // The KV tester's world picks the options up from the thread (`SimOptions::current`).
-    let tester = {
-        let _installed = options.install();
-        KvTester::new(seed, servers, unreliable, maxraftstate)
-    };
+    let tester = KvTester::new(seed, options, servers, unreliable, maxraftstate);
     let summary = tester.sim.block_on(body(tester.clone()), TEST_LIMIT_MS);
     let figures = tester.last_figures().map(|f| {
         format!("{:5.1}  {}  {:5}  {:4}", f.virtual_ms as f64 / 1000.0, f.peers, f.rpcs, f.ops)

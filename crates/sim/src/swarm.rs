@@ -22,6 +22,7 @@ use kvraft_storage::FaultPlan;
 
 use crate::kv_tester::KvTester;
 use crate::network::{Unreliability, MS};
+use crate::options::SimOptions;
 use crate::run::RunReport;
 use crate::world::{sim_raft_config, DiskLatency};
 
@@ -450,13 +451,19 @@ async fn swarm(t: KvTester, p: SwarmParams) {
 }
 
 /// Runs the swarm scenario of `seed`.
-pub fn run_swarm(seed: u64) -> RunReport {
+pub fn run_swarm(seed: u64, options: &SimOptions) -> RunReport {
     let p = SwarmParams::derive(seed);
-    if !crate::options::SimOptions::current().quiet {
+    if !options.quiet {
         println!("swarm seed {seed}: {p}");
     }
-    let tester =
-        KvTester::with_follower_reads(seed, p.servers, false, p.maxraftstate, p.follower_reads);
+    let tester = KvTester::with_follower_reads(
+        seed,
+        options,
+        p.servers,
+        false,
+        p.maxraftstate,
+        p.follower_reads,
+    );
     let summary = tester.sim.block_on(swarm(tester.clone(), p), crate::raft_tester::TEST_LIMIT_MS);
     let w = tester.sim.world();
     let figures = format!(

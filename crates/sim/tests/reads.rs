@@ -19,9 +19,8 @@ fn quiet() -> SimOptions {
 }
 
 fn isolated(options: ReadOptions) {
-    let _quiet = quiet().install();
     for seed in SEEDS {
-        let t = read_tester(seed, options);
+        let t = read_tester(seed, &quiet(), options);
         let body = isolated_leader_reads(t.clone(), 12, 1200);
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             t.sim.block_on(body, TEST_LIMIT_MS);
@@ -49,8 +48,7 @@ fn follower_and_lease_reads_survive_leader_isolation() {
 }
 
 fn paused(options: ReadOptions, seed: u64) -> bool {
-    let _quiet = quiet().install();
-    let t = read_tester(seed, options);
+    let t = read_tester(seed, &quiet(), options);
     let verdict = Rc::new(Cell::new(false));
     let v = verdict.clone();
     let t2 = t.clone();

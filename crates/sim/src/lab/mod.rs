@@ -206,15 +206,8 @@ pub fn kv_suite() -> Vec<&'static LabTest> {
 }
 
 /// The swarm "suite": one randomized scenario per seed (see `swarm`).
-pub const SWARM_SUITE: &[LabTest] = &[LabTest {
-    name: "swarm",
-    suite: Suite::Swarm,
-    // The swarm's testers pick the options up from the thread (`SimOptions::current`).
-    run: |seed, options| {
-        let _installed = options.install();
-        crate::swarm::run_swarm(seed)
-    },
-}];
+pub const SWARM_SUITE: &[LabTest] =
+    &[LabTest { name: "swarm", suite: Suite::Swarm, run: crate::swarm::run_swarm }];
 
 /// The tests of a suite by name ("raft", "kv" or "swarm").
 pub fn suite(name: &str) -> Option<Vec<&'static LabTest>> {

@@ -158,17 +158,8 @@ pub fn sim_raft_config(id: NodeId, voters: Vec<NodeId>) -> Config {
 }
 
 impl World {
-    /// A world with the options of the run on this thread (`SimOptions::current`).
-    pub fn new(seed: u64, servers: usize, make_peer: PeerFactory) -> World {
-        World::with_options(seed, servers, make_peer, SimOptions::current())
-    }
-
-    pub fn with_options(
-        seed: u64,
-        servers: usize,
-        make_peer: PeerFactory,
-        options: SimOptions,
-    ) -> World {
+    /// A world of `servers` servers, not started, whose peers `make_peer` builds.
+    pub fn new(seed: u64, servers: usize, make_peer: PeerFactory, options: SimOptions) -> World {
         World {
             now_us: 0,
             next_seq: 0,
