@@ -162,3 +162,8 @@ fn follower_read() {
 fn lease_read() {
     run_file("lease_read.txt");
 }
+
+#[test]
+fn prevote_checkquorum() {
+    run_file("prevote_checkquorum.txt");
+}
