@@ -167,3 +167,8 @@ fn lease_read() {
 fn prevote_checkquorum() {
     run_file("prevote_checkquorum.txt");
 }
+
+#[test]
+fn async_storage_race() {
+    run_file("async_storage_race.txt");
+}
