@@ -36,6 +36,12 @@ pub trait Storage {
 
 /// Storage in memory. `Clone` gives an independent copy, as the lab persister's `Copy()`: the
 /// simulator keeps a node's storage across a crash by cloning it.
+///
+/// MemStorage is the model; WalStorage must not share its code. `kvraft_storage::WalStorage`
+/// implements the same batch semantics a second time, on purpose: the simulator compares the
+/// WAL after every restart with a MemStorage fed the acknowledged batches (`sim_storage.rs` in
+/// kvraft-sim), and `storage_conformance.rs` in kvraft-storage runs both. A shared
+/// implementation would make a bug in it invisible to that comparison.
 #[derive(Clone, Debug, Default)]
 pub struct MemStorage {
     state: RecoveredState,

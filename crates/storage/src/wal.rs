@@ -433,6 +433,11 @@ impl<D: Disk> WalStorage<D> {
     /// Plans one batch's records against the current state, writes its snapshot file (if
     /// any), and applies the batch to the in-memory state exactly as MemStorage would. The
     /// records are appended to `buf`; nothing is written to the segment here.
+    ///
+    /// MemStorage is the model; WalStorage must not share its code. This staging and the
+    /// replay in `wal/recovery.rs` implement `MemStorage::persist`'s semantics again on
+    /// purpose: the simulator checks the WAL against a MemStorage of the acknowledged batches,
+    /// and the conformance suite runs both, which only works while the two are written apart.
     fn stage_batch(
         &mut self,
         batch: PersistBatch<'_>,
