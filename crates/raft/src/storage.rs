@@ -9,7 +9,9 @@ use crate::size;
 /// What a restarted peer finds in its storage.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RecoveredState {
+    /// The last hard state stored.
     pub hard_state: HardState,
+    /// The last snapshot stored (empty at index 0 if none).
     pub snapshot: Snapshot,
     /// Entries after the snapshot, contiguous.
     pub entries: Vec<Entry>,
@@ -24,13 +26,17 @@ pub struct RecoveredState {
 ///    or after the first of them, then are appended;
 /// 3. the hard state replaces the stored one.
 pub trait Storage {
+    /// Why a read or write of the storage failed.
     type Error: std::error::Error + Send + Sync + 'static;
 
+    /// What a restarted peer starts from: everything persisted so far.
     fn recover(&self) -> Result<RecoveredState, Self::Error>;
+    /// Applies `batch` as described above, durably and atomically with respect to crashes.
     fn persist(&mut self, batch: PersistBatch<'_>) -> Result<(), Self::Error>;
     /// Encoded size of the hard state plus the retained entries: what a restart must read
     /// besides the snapshot. The snapshot policy and the lab's size limits read this.
     fn raft_state_size(&self) -> usize;
+    /// The size of the stored snapshot's data.
     fn snapshot_size(&self) -> usize;
 }
 
@@ -49,10 +55,12 @@ pub struct MemStorage {
 }
 
 impl MemStorage {
+    /// Empty storage: what a brand-new peer starts from.
     pub fn new() -> MemStorage {
         MemStorage::default()
     }
 
+    /// Everything stored, as a restart would recover it.
     pub fn state(&self) -> &RecoveredState {
         &self.state
     }
