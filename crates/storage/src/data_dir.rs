@@ -61,7 +61,9 @@ const CRC_AT: usize = META_LEN - 4;
 /// Who a data directory belongs to: one node of one cluster.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct NodeIdentity {
+    /// The cluster the directory belongs to.
     pub cluster_id: ClusterId,
+    /// The node of that cluster it belongs to.
     pub node_id: NodeId,
 }
 
@@ -78,53 +80,100 @@ pub enum DataDirStatus {
 /// while reading or creating), nothing on disk was changed.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum DataDirError {
+    /// Reading the directory or writing its metadata failed.
     #[error(transparent)]
     Disk(#[from] DiskError),
 
+    /// The directory belongs to another cluster.
     #[error(
         "this data directory belongs to another cluster (cluster id {found}, this node is \
          configured for cluster {expected}); refusing to start so as not to mix the two \
          clusters' logs. Point this node at its own data directory, or, if the old cluster's \
          data is no longer needed, move the directory away and start with an empty one"
     )]
-    ForeignCluster { found: ClusterId, expected: ClusterId },
+    ForeignCluster {
+        /// The cluster id in the directory.
+        found: ClusterId,
+        /// The cluster id this node is configured with.
+        expected: ClusterId,
+    },
 
+    /// The directory belongs to another node of this cluster.
     #[error(
         "this data directory belongs to node {found}, not to node {expected} of the same \
          cluster; refusing to start, since running with another node's log and vote breaks \
          Raft's safety. Check the node id and the data directory in the configuration"
     )]
-    ForeignNode { found: NodeId, expected: NodeId },
+    ForeignNode {
+        /// The node id in the directory.
+        found: NodeId,
+        /// This node's id.
+        expected: NodeId,
+    },
 
+    /// The metadata file states a format version this build does not read.
     #[error(
         "{file}: data directory format version {version} is not supported (this build reads \
          version {META_VERSION}); was it written by a newer kvraft?"
     )]
-    UnsupportedVersion { file: String, version: u32 },
+    UnsupportedVersion {
+        /// The metadata file.
+        file: String,
+        /// The version it states.
+        version: u32,
+    },
 
+    /// The metadata file is damaged.
     #[error("{file}: corrupt data directory metadata: {reason}")]
-    Corrupt { file: String, reason: MetaCorruption },
+    Corrupt {
+        /// The metadata file.
+        file: String,
+        /// What is wrong with it.
+        reason: MetaCorruption,
+    },
 
+    /// The directory holds kvraft files but no metadata file saying whose they are.
     #[error(
         "the data directory holds kvraft data ({}) but no {META_FILE_NAME} saying which cluster \
          and node it belongs to; refusing to adopt it. If you know it is this node's data, \
          restore its {META_FILE_NAME}; otherwise start with an empty directory",
         found.join(", ")
     )]
-    MissingMetadata { found: Vec<String> },
+    MissingMetadata {
+        /// The kvraft files found.
+        found: Vec<String>,
+    },
 }
 
 /// What is wrong with a metadata file that is not a valid version-1 file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
 pub enum MetaCorruption {
+    /// The file cannot even hold its magic and version.
     #[error("{len} bytes, too short to hold magic and version")]
-    TooShort { len: usize },
+    TooShort {
+        /// The file's length.
+        len: usize,
+    },
+    /// The file does not start with the metadata magic.
     #[error("bad magic {found:02x?}")]
-    BadMagic { found: [u8; 8] },
+    BadMagic {
+        /// The first eight bytes.
+        found: [u8; 8],
+    },
+    /// A version-1 file has another length.
     #[error("{len} bytes, expected exactly {META_LEN}")]
-    WrongLength { len: usize },
+    WrongLength {
+        /// The file's length.
+        len: usize,
+    },
+    /// The contents do not match their checksum.
     #[error("checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")]
-    Checksum { stored: u32, computed: u32 },
+    Checksum {
+        /// The checksum in the file.
+        stored: u32,
+        /// The checksum of its contents.
+        computed: u32,
+    },
 }
 
 /// Encodes the metadata file for `identity`.

@@ -192,9 +192,13 @@ impl WalRecord {
 /// The type of a record, as stored in its tag byte.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RecordKind {
+    /// A log entry.
     Entry,
+    /// A hard state: it also closes (commits) a batch.
     HardState,
+    /// Drop every entry at or after an index.
     Truncate,
+    /// A snapshot was taken: names its file and drops the entries it covers.
     SnapshotMark,
 }
 
@@ -209,6 +213,7 @@ impl RecordKind {
         }
     }
 
+    /// The type stored as `tag`, or `None` for a tag this version does not know.
     pub fn from_tag(tag: u8) -> Option<RecordKind> {
         match tag {
             1 => Some(RecordKind::Entry),
@@ -233,21 +238,42 @@ impl RecordKind {
 /// Errors from encoding records and from decoding segment headers.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum RecordError {
+    /// The segment is shorter than a header.
     #[error("segment header is {len} bytes long, need {SEGMENT_HEADER_LEN}")]
-    HeaderTooShort { len: usize },
+    HeaderTooShort {
+        /// The header's length.
+        len: usize,
+    },
 
+    /// The segment does not start with the WAL magic.
     #[error("bad segment magic {found:02x?} (not a kvraft WAL segment)")]
-    BadMagic { found: [u8; 8] },
+    BadMagic {
+        /// The first eight bytes.
+        found: [u8; 8],
+    },
 
+    /// The segment's format version is not one this build reads.
     #[error("unknown WAL format version {version} (this build reads version {FORMAT_VERSION})")]
-    UnknownVersion { version: u32 },
+    UnknownVersion {
+        /// The version found.
+        version: u32,
+    },
 
+    /// The header does not match its checksum.
     #[error("segment header checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")]
-    HeaderChecksum { stored: u32, computed: u32 },
+    HeaderChecksum {
+        /// The checksum in the header.
+        stored: u32,
+        /// The checksum of the header's fields.
+        computed: u32,
+    },
 
     /// The record's payload would exceed [`MAX_PAYLOAD_LEN`]; nothing was written.
     #[error("record payload of {len} bytes exceeds the maximum of {MAX_PAYLOAD_LEN}")]
-    RecordTooLarge { len: usize },
+    RecordTooLarge {
+        /// The payload's length.
+        len: usize,
+    },
 
     /// `HardState::vote == Some(NodeId(0))` cannot be stored: 0 encodes "no vote".
     #[error("hard state votes for node 0, which encodes \"no vote\"")]
@@ -261,13 +287,16 @@ pub struct DecodedRecord {
     pub offset: usize,
     /// Header plus payload; the next record starts at `offset + encoded_len`.
     pub encoded_len: usize,
+    /// The record itself.
     pub record: WalRecord,
 }
 
 /// What [`decode_records`] found: the intact records, in order, and how the buffer ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DecodeOutcome {
+    /// The intact records, in order.
     pub records: Vec<DecodedRecord>,
+    /// How the buffer ended after them.
     pub end: DecodeEnd,
 }
 
@@ -288,12 +317,23 @@ pub enum DecodeEnd {
     /// Every byte from `offset` to the end is zero (and `offset < len`): the data ends cleanly
     /// at `offset`, followed by zero-filled (preallocated) space. Not damage: the caller keeps
     /// the space and writes its next records at `offset`.
-    ZeroFilled { offset: usize },
+    ZeroFilled {
+        /// Where the data ends.
+        offset: usize,
+    },
     /// The record at `offset` is incomplete or damaged, not all zeros, and nothing valid
     /// follows it: a torn write at the tail. The caller truncates the buffer to `offset`.
-    TornTail { offset: usize },
+    TornTail {
+        /// Where the torn record starts.
+        offset: usize,
+    },
     /// The record at `offset` is bad and this cannot be a torn tail. Recovery must stop.
-    Corrupt { offset: usize, reason: CorruptReason },
+    Corrupt {
+        /// Where the bad record starts.
+        offset: usize,
+        /// Why it is corruption, not a torn tail.
+        reason: CorruptReason,
+    },
 }
 
 /// Why a record was judged corrupt rather than torn.
@@ -301,35 +341,71 @@ pub enum DecodeEnd {
 pub enum CorruptReason {
     /// A checksum-valid record with a tag this version does not know.
     #[error("unknown record type tag {tag}")]
-    UnknownType { tag: u8 },
+    UnknownType {
+        /// The tag found.
+        tag: u8,
+    },
 
     /// A checksum-valid record whose payload size does not fit its type.
     #[error("{kind:?} record with a {len}-byte payload")]
-    BadPayloadLen { kind: RecordKind, len: usize },
+    BadPayloadLen {
+        /// The record's type.
+        kind: RecordKind,
+        /// Its payload's length.
+        len: usize,
+    },
 
     /// A damaged record followed by an intact record starting at `next_valid`.
     #[error("{damage}, followed by an intact record at offset {next_valid}")]
-    Damaged { damage: Damage, next_valid: usize },
+    Damaged {
+        /// What is wrong with the record.
+        damage: Damage,
+        /// Where the intact record starts.
+        next_valid: usize,
+    },
 
     /// A damaged record, and the search for intact records after it ran out of budget.
     #[error("{damage}, and the search for valid records after it gave up")]
-    ResyncBudgetExhausted { damage: Damage },
+    ResyncBudgetExhausted {
+        /// What is wrong with the record.
+        damage: Damage,
+    },
 }
 
 /// What is wrong with a damaged record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
 pub enum Damage {
+    /// Fewer bytes are left than a record header takes.
     #[error("incomplete record header ({available} bytes left)")]
-    IncompleteHeader { available: usize },
+    IncompleteHeader {
+        /// The bytes left in the buffer.
+        available: usize,
+    },
 
+    /// The header states a payload longer than any record may have.
     #[error("record length {len} exceeds the maximum of {MAX_PAYLOAD_LEN}")]
-    LengthTooLarge { len: u32 },
+    LengthTooLarge {
+        /// The length in the header.
+        len: u32,
+    },
 
+    /// The payload would run past the end of the buffer.
     #[error("record length {len} runs past the end ({available} payload bytes left)")]
-    LengthPastEnd { len: u32, available: usize },
+    LengthPastEnd {
+        /// The length in the header.
+        len: u32,
+        /// The payload bytes left in the buffer.
+        available: usize,
+    },
 
+    /// The record's bytes do not match their checksum.
     #[error("record checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")]
-    ChecksumMismatch { stored: u32, computed: u32 },
+    ChecksumMismatch {
+        /// The checksum in the header.
+        stored: u32,
+        /// The checksum of the bytes found.
+        computed: u32,
+    },
 }
 
 // ---------------------------------------------------------------------------------------------

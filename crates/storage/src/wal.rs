@@ -115,6 +115,7 @@ static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
 /// offset in that file.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum WalError {
+    /// A disk operation failed.
     #[error(transparent)]
     Disk(#[from] DiskError),
 
@@ -126,39 +127,101 @@ pub enum WalError {
     #[error("cannot encode batch: {0}")]
     Encode(RecordError),
 
+    /// A segment's header is damaged or of an unknown version.
     #[error("{file}: bad segment header: {source}")]
-    SegmentHeader { file: String, source: RecordError },
+    SegmentHeader {
+        /// The segment.
+        file: String,
+        /// What is wrong with its header.
+        source: RecordError,
+    },
 
+    /// A segment's header names another sequence number than its file name.
     #[error("{file}: segment header has sequence {found}, expected {expected}")]
-    SequenceMismatch { file: String, expected: u64, found: u64 },
+    SequenceMismatch {
+        /// The segment.
+        file: String,
+        /// The sequence its name gives.
+        expected: u64,
+        /// The sequence its header gives.
+        found: u64,
+    },
 
+    /// The sequence of segments has a gap.
     #[error("{file}: missing WAL segment (sequence {expected}) before {next}")]
-    MissingSegment { file: String, expected: u64, next: String },
+    MissingSegment {
+        /// The missing segment's name.
+        file: String,
+        /// Its sequence number.
+        expected: u64,
+        /// The segment found after the gap.
+        next: String,
+    },
 
+    /// A segment before the last is shorter than a header.
     #[error("{file}: {len} bytes, shorter than a segment header, and not the last segment")]
-    ShortSegment { file: String, len: u64 },
+    ShortSegment {
+        /// The segment.
+        file: String,
+        /// Its length.
+        len: u64,
+    },
 
+    /// A record is corrupt (not a torn tail).
     #[error("{file}: corrupt record at offset {offset}: {reason}")]
-    Corrupt { file: String, offset: u64, reason: CorruptReason },
+    Corrupt {
+        /// The segment.
+        file: String,
+        /// Where the bad record starts in it.
+        offset: u64,
+        /// Why it is corruption, not a torn tail.
+        reason: CorruptReason,
+    },
 
+    /// A segment before the last ends torn or unterminated: a crash can only tear the last one.
     #[error(
         "{file}: torn or unterminated batch at offset {offset} in a segment that is not the last"
     )]
-    TornNotLast { file: String, offset: u64 },
+    TornNotLast {
+        /// The segment.
+        file: String,
+        /// Where the torn or unterminated data starts.
+        offset: u64,
+    },
 
+    /// Intact records that do not make a log: an entry out of sequence, a segment or snapshot that
+    /// does not continue the log before it.
     #[error("{file}: record at offset {offset} does not follow the log: {detail}")]
-    Inconsistent { file: String, offset: u64, detail: String },
+    Inconsistent {
+        /// The segment (or snapshot file).
+        file: String,
+        /// Where the record starts (0 for a header or a snapshot file).
+        offset: u64,
+        /// What does not follow.
+        detail: String,
+    },
 
+    /// The snapshot file named by the last `SnapshotMark` does not exist.
     #[error("{file}: snapshot named by the WAL is missing")]
-    MissingSnapshot { file: String },
+    MissingSnapshot {
+        /// The snapshot file's name.
+        file: String,
+    },
 
+    /// The snapshot file named by the last `SnapshotMark` is damaged.
     #[error("{file}: bad snapshot file: {source}")]
-    BadSnapshot { file: String, source: SnapshotFileError },
+    BadSnapshot {
+        /// The snapshot file.
+        file: String,
+        /// What is wrong with it.
+        source: SnapshotFileError,
+    },
 }
 
 /// A torn tail that recovery cut off.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TruncatedTail {
+    /// The segment cut.
     pub file: String,
     /// The file's new length (the end of its last complete batch).
     pub offset: u64,
@@ -285,6 +348,7 @@ impl<D: Disk> WalStorage<D> {
         &self.report
     }
 
+    /// The disk under the WAL.
     pub fn disk(&self) -> &D {
         &self.disk
     }
@@ -295,6 +359,7 @@ impl<D: Disk> WalStorage<D> {
         &mut self.disk
     }
 
+    /// The disk under the WAL, e.g. to crash a simulated disk and open the WAL again on it.
     pub fn into_disk(self) -> D {
         self.disk
     }
@@ -304,6 +369,7 @@ impl<D: Disk> WalStorage<D> {
         &self.state
     }
 
+    /// True once a failed write or fsync has poisoned the WAL: it accepts no more writes.
     pub fn is_poisoned(&self) -> bool {
         self.poisoned
     }
