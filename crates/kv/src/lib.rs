@@ -5,6 +5,7 @@
 //! [`sessions`] is the bounded table that makes client requests exactly-once;
 //! [`state_machine::KvStateMachine`] applies commands in log order and snapshots itself,
 //! sessions included. Everything here is deterministic and free of IO.
+
 #![warn(missing_docs)]
 // The sans-IO core: no wall clock, no sleeping, no ambient randomness, no hash-map iteration
 // order (the lists are in clippy.toml). Denied here, so that a violation fails clippy outright.

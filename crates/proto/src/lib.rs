@@ -30,6 +30,7 @@
 //! bytes from the network are untrusted: no input makes it panic. The server decodes with
 //! tonic, converts with `TryFrom`, and answers a conversion error with gRPC
 //! `INVALID_ARGUMENT`.
+
 #![warn(missing_docs)]
 
 pub mod convert;

@@ -21,6 +21,7 @@
 //! the replica serves it once its state machine has applied the read index. With
 //! [`ReplicaConfig::follower_reads`] followers serve Gets too, forwarding the ReadIndex request
 //! to their leader. A read Raft cannot confirm fails with `WrongLeader`, never a stale value.
+
 #![warn(missing_docs)]
 // The sans-IO core: no wall clock, no sleeping, no ambient randomness, no hash-map iteration
 // order (the lists are in clippy.toml). Denied here, so that a violation fails clippy outright.

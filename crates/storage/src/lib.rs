@@ -22,6 +22,7 @@
 //! loses power. Modelling the page cache and the durable media separately, and letting a
 //! crash keep any prefix or subset of what was unsynced, is what lets the simulator find
 //! those bugs, and the torn tails and reordered writes that WAL recovery must survive.
+
 #![warn(missing_docs)]
 // The sans-IO core: no wall clock, no sleeping, no ambient randomness, no hash-map iteration
 // order (the lists are in clippy.toml). Denied here, so that a violation fails clippy outright.

@@ -198,7 +198,8 @@ pub enum RecordKind {
     HardState,
     /// Drop every entry at or after an index.
     Truncate,
-    /// A snapshot was taken: names its file and drops the entries it covers.
+    /// A snapshot was taken: its index and term name the snapshot file, and the entries it
+    /// covers are dropped.
     SnapshotMark,
 }
 
