@@ -129,7 +129,9 @@ pub enum ConfigError {
 }
 
 impl ServerConfig {
-    /// Validates `args`, filling in the config file and the defaults.
+    /// Merges `args` (flags and environment) with the config file it names, then fills in the
+    /// defaults and validates: a flag beats the environment, which beats the file, which beats
+    /// the default.
     pub fn resolve(args: &ServerArgs) -> Result<ServerConfig, ConfigError> {
         let file = match &args.config {
             Some(path) => read_file(path)?,
