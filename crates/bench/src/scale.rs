@@ -50,6 +50,7 @@ use kvraft_storage::snapshot_file::{decode_snapshot, parse_snapshot_file_name};
 use cluster::{file_bytes, node_memory, Memory};
 use kvraft_server::cli::parse_duration;
 
+use in_process::SnapshotCosts;
 use kvraft_testkit::ProcessCluster;
 use load::Loader;
 use report::{
@@ -57,6 +58,7 @@ use report::{
     RestartFigures, ScaleReport, Settings, SnapshotFigures, WipedFigures,
 };
 
+use crate::runner::SweepOutcome;
 use crate::workload::{key_name, Values};
 
 /// Nodes in the cluster.
@@ -401,6 +403,77 @@ async fn bring_back_wiped(
         .snapshot_index;
     let snapshot_bytes = file_bytes(cluster.data_dir(next_leader), is_snapshot_file);
 
+    let times = time_wiped_return(cluster, wiped, next_leader, snapshot_index, timeout).await?;
+    progress.say(format!(
+        "  node {} leads after {}; snapshot ({}) received after {}, caught up after {}",
+        next_leader + 1,
+        report::secs(times.elected),
+        report::mb(snapshot_bytes),
+        report::secs(times.received),
+        report::secs(times.caught_up)
+    ));
+    tokio::time::sleep(IDLE).await;
+    let rss_bytes = node_memory(cluster, wiped).unwrap_or_default().rss_bytes;
+    let samples = sampled_keys(keys);
+    let (snapshot_keys, verified_keys) = if snapshot_index > 0 {
+        let state = read_snapshot_state(cluster.data_dir(wiped))?;
+        let verified = samples.iter().filter(|&&k| state.get(&key_name(k)) == values.of(k)).count();
+        (state.len() as u64, verified as u64)
+    } else {
+        (0, 0)
+    };
+    let wiped_snapshot_bytes = file_bytes(cluster.data_dir(wiped), is_snapshot_file);
+
+    progress.say(format!("restarting node {} (the old leader)", old_leader + 1));
+    let cluster_reads_ok = restart_and_read(cluster, old_leader, &samples, values, timeout).await?;
+    Ok(WipedFigures {
+        node_id: wiped as u64 + 1,
+        data_dir: cluster.data_dir(wiped).display().to_string(),
+        old_leader_node_id: old_leader as u64 + 1,
+        leader_node_id: next_leader as u64 + 1,
+        leader_snapshot_bytes: snapshot_bytes,
+        leader_snapshot_index: snapshot_index,
+        target_index: times.target,
+        answer_seconds: times.answer.as_secs_f64(),
+        leader_elected_seconds: times.elected,
+        received_seconds: times.received,
+        caught_up_seconds: times.caught_up,
+        receive_mb_per_sec: mb_per_sec(snapshot_bytes, times.received - times.elected),
+        catch_up_mb_per_sec: mb_per_sec(snapshot_bytes, times.caught_up - times.elected),
+        mb_per_sec: mb_per_sec(snapshot_bytes, times.caught_up),
+        snapshot_bytes: wiped_snapshot_bytes,
+        rss_bytes,
+        snapshot_keys,
+        sampled_keys: samples.len() as u64,
+        verified_keys,
+        cluster_reads_ok,
+    })
+}
+
+/// How long the wiped node took to come back, from its start.
+#[derive(Debug)]
+struct WipedTimes {
+    /// Until it answered a status call.
+    answer: Duration,
+    /// Seconds until `next_leader` led.
+    elected: f64,
+    /// The new leader's commit index once elected: what the wiped node must apply.
+    target: u64,
+    /// Seconds until the wiped node held the leader's snapshot.
+    received: f64,
+    /// Seconds until it had applied `target`.
+    caught_up: f64,
+}
+
+/// Starts the wiped node again and times its return: `next_leader`'s election, the snapshot
+/// (at least `snapshot_index`) received, and the catch-up.
+async fn time_wiped_return(
+    cluster: &mut ProcessCluster,
+    wiped: usize,
+    next_leader: usize,
+    snapshot_index: u64,
+    timeout: Duration,
+) -> Result<WipedTimes, String> {
     let started = Instant::now();
     cluster.spawn(wiped)?;
     let answer = cluster.wait_answering(wiped, timeout).await?;
@@ -421,29 +494,20 @@ async fn bring_back_wiped(
     let received = started.elapsed().as_secs_f64();
     cluster.wait_until(wiped, "caught up", timeout, |s| s.applied_index >= target).await?;
     let caught_up = started.elapsed().as_secs_f64();
-    progress.say(format!(
-        "  node {} leads after {}; snapshot ({}) received after {}, caught up after {}",
-        next_leader + 1,
-        report::secs(elected),
-        report::mb(snapshot_bytes),
-        report::secs(received),
-        report::secs(caught_up)
-    ));
-    tokio::time::sleep(IDLE).await;
-    let rss_bytes = node_memory(cluster, wiped).unwrap_or_default().rss_bytes;
-    let samples = sampled_keys(keys);
-    let (snapshot_keys, verified_keys) = if snapshot_index > 0 {
-        let state = read_snapshot_state(cluster.data_dir(wiped))?;
-        let verified = samples.iter().filter(|&&k| state.get(&key_name(k)) == values.of(k)).count();
-        (state.len() as u64, verified as u64)
-    } else {
-        (0, 0)
-    };
-    let wiped_snapshot_bytes = file_bytes(cluster.data_dir(wiped), is_snapshot_file);
+    Ok(WipedTimes { answer, elected, target, received, caught_up })
+}
 
-    progress.say(format!("restarting node {} (the old leader)", old_leader + 1));
-    cluster.spawn(old_leader)?;
-    cluster.wait_answering(old_leader, timeout).await?;
+/// Restarts node `i` (the old leader), waits until every node has applied everything, and
+/// reads the `samples` through the cluster: true if each has its value.
+async fn restart_and_read(
+    cluster: &mut ProcessCluster,
+    i: usize,
+    samples: &[u64],
+    values: &Values,
+    timeout: Duration,
+) -> Result<bool, String> {
+    cluster.spawn(i)?;
+    cluster.wait_answering(i, timeout).await?;
     cluster.wait_converged(timeout).await?;
     let mut client = Client::new(ClientOptions {
         op_timeout: Some(timeout),
@@ -451,32 +515,11 @@ async fn bring_back_wiped(
     })
     .map_err(|e| e.to_string())?;
     let mut cluster_reads_ok = true;
-    for &k in &samples {
+    for &k in samples {
         let value = client.get(key_name(k)).await.map_err(|e| format!("get {k}: {e}"))?;
         cluster_reads_ok &= value == values.of(k);
     }
-    Ok(WipedFigures {
-        node_id: wiped as u64 + 1,
-        data_dir: cluster.data_dir(wiped).display().to_string(),
-        old_leader_node_id: old_leader as u64 + 1,
-        leader_node_id: next_leader as u64 + 1,
-        leader_snapshot_bytes: snapshot_bytes,
-        leader_snapshot_index: snapshot_index,
-        target_index: target,
-        answer_seconds: answer.as_secs_f64(),
-        leader_elected_seconds: elected,
-        received_seconds: received,
-        caught_up_seconds: caught_up,
-        receive_mb_per_sec: mb_per_sec(snapshot_bytes, received - elected),
-        catch_up_mb_per_sec: mb_per_sec(snapshot_bytes, caught_up - elected),
-        mb_per_sec: mb_per_sec(snapshot_bytes, caught_up),
-        snapshot_bytes: wiped_snapshot_bytes,
-        rss_bytes,
-        snapshot_keys,
-        sampled_keys: samples.len() as u64,
-        verified_keys,
-        cluster_reads_ok,
-    })
+    Ok(cluster_reads_ok)
 }
 
 /// The whole run; on failure the run's directory is kept, for the nodes' logs.
@@ -494,6 +537,7 @@ async fn measure(
     result
 }
 
+/// The run's seven steps (see the module docs), in order; the figures are assembled at the end.
 async fn measure_in(
     args: &ScaleArgs,
     kvraft: &Path,
@@ -505,11 +549,94 @@ async fn measure_in(
     let timeout = args.timeout;
 
     // 1. The empty cluster.
+    let (mut cluster, empty) = start_cluster(args, kvraft, &root, progress).await?;
+
+    // 2. The load.
+    let values = Values::new(args.value_size, VALUE_SEED);
+    let loader = Loader::new(&cluster.endpoints(), args.clients, args.connections, values.clone())?;
+    let loaded = load(args, &loader, progress).await;
+    let (_, leader) = cluster.wait_leader(timeout).await?;
+    let load_commit = leader.commit_index;
+
+    // 3. Settle.
+    let settled = settle(args, &cluster, &loader, load_commit, progress).await?;
+    let (memory_nodes, on_disk) = node_figures(&cluster, &empty, args.keys).await;
+    progress.say(format!(
+        "settled in {} ({} overwrites); RSS {}",
+        report::secs(settled.seconds),
+        report::thousands(settled.puts),
+        memory_nodes
+            .iter()
+            .map(|n| format!("{} (peak {})", report::mb(n.rss_bytes), report::mb(n.hwm_bytes)))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    ));
+
+    // 4. Restarts of a follower.
+    let (restart_after_kill, restart_after_term) =
+        restart_follower(&mut cluster, timeout, progress).await?;
+
+    // 5. A wiped follower.
+    let wiped_follower =
+        bring_back_wiped(&mut cluster, &values, args.keys, timeout, progress).await?;
+
+    // 6. Stop the cluster; snapshot costs in this process.
+    progress.say("stopping the cluster");
+    if let Err(e) = cluster.stop(STOP_TIMEOUT).await {
+        progress.say(format!("  not every node stopped cleanly: {e}"));
+    }
+    drop(cluster);
+    drop(loader);
+    let costs = snapshot_costs(&root, args.keys, &values, args.clients, progress).await?;
+
+    // 7. Raw rates.
+    let raw = raw_rates(args, &root, progress).await?;
+
+    let payload_bytes_per_key = (key_name(0).len() + args.value_size) as f64;
+    let bytes_per_key =
+        memory_nodes.iter().map(|n| n.bytes_per_key).sum::<f64>() / memory_nodes.len() as f64;
+    Ok(ScaleReport {
+        machine: machine(load_average_start),
+        settings: Settings {
+            nodes: NODES,
+            keys: args.keys,
+            key_bytes: key_name(0).len(),
+            value_bytes: args.value_size,
+            clients: args.clients,
+            connections: args.connections,
+            max_raft_state_bytes: args.max_raft_state_bytes,
+            dir: root.display().to_string(),
+        },
+        load: load_figures(&loaded, payload_bytes_per_key, load_commit, &settled),
+        memory: MemoryFigures {
+            nodes: memory_nodes,
+            bytes_per_key,
+            payload_bytes_per_key,
+            state_machine_bytes_per_key: costs
+                .state_machine_bytes
+                .map(|b| b as f64 / args.keys as f64),
+        },
+        on_disk,
+        snapshot: snapshot_figures(&costs),
+        restart_after_kill,
+        restart_after_term,
+        wiped_follower,
+        raw,
+    })
+}
+
+/// Step 1: starts the cluster, waits for a leader and notes each node's memory while empty.
+async fn start_cluster(
+    args: &ScaleArgs,
+    kvraft: &Path,
+    root: &Path,
+    progress: &Progress,
+) -> Result<(ProcessCluster, Vec<Memory>), String> {
     progress.say(format!("starting {NODES} nodes, data in {}", root.display()));
     let extra = vec!["--max-raft-state-bytes".to_string(), args.max_raft_state_bytes.to_string()];
     let rust_log = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
-    let mut cluster =
-        ProcessCluster::start(kvraft, &root, NODES, &extra, &rust_log, START_TIMEOUT).await?;
+    let cluster =
+        ProcessCluster::start(kvraft, root, NODES, &extra, &rust_log, START_TIMEOUT).await?;
     cluster.wait_leader(START_TIMEOUT).await?;
     tokio::time::sleep(IDLE).await;
     let empty: Vec<Memory> =
@@ -518,10 +645,11 @@ async fn measure_in(
         "empty cluster: RSS {}",
         empty.iter().map(|m| report::mb(m.rss_bytes)).collect::<Vec<_>>().join(" / ")
     ));
+    Ok((cluster, empty))
+}
 
-    // 2. The load.
-    let values = Values::new(args.value_size, VALUE_SEED);
-    let loader = Loader::new(&cluster.endpoints(), args.clients, args.connections, values.clone())?;
+/// Step 2: writes every key once.
+async fn load(args: &ScaleArgs, loader: &Loader, progress: &Progress) -> SweepOutcome {
     progress.say(format!(
         "loading {} keys of {} B with {} clients over {} connections",
         report::thousands(args.keys),
@@ -542,19 +670,38 @@ async fn measure_in(
             ));
         })
         .await;
-    let load_seconds = loaded.elapsed.as_secs_f64();
     progress.say(format!(
         "loaded {} keys in {} ({} errors)",
         report::thousands(loaded.ok),
-        report::secs(load_seconds),
+        report::secs(loaded.elapsed.as_secs_f64()),
         loaded.errors
     ));
-    let (_, leader) = cluster.wait_leader(timeout).await?;
-    let load_commit = leader.commit_index;
+    loaded
+}
 
-    // 3. Settle.
+/// What settling took.
+#[derive(Debug)]
+struct Settled {
+    /// Overwrites made.
+    puts: u64,
+    /// Whether every node's snapshot covered the load in the end (not before the timeout).
+    covered: bool,
+    seconds: f64,
+}
+
+/// Step 3: overwrites keys with their own values until every node's snapshot covers
+/// `load_commit` (never when snapshots are off), then waits until every node has applied
+/// everything.
+async fn settle(
+    args: &ScaleArgs,
+    cluster: &ProcessCluster,
+    loader: &Loader,
+    load_commit: u64,
+    progress: &Progress,
+) -> Result<Settled, String> {
+    let timeout = args.timeout;
     let settle_started = Instant::now();
-    let (settle_puts, settled) = if args.max_raft_state_bytes == 0 {
+    let (puts, covered) = if args.max_raft_state_bytes == 0 {
         (0, false)
     } else {
         progress.say(format!(
@@ -575,7 +722,7 @@ async fn measure_in(
             }
         };
         let overwrite = loader.overwrite_until(
-            keys,
+            args.keys,
             PROGRESS_EVERY,
             |done| progress.say(format!("  {} overwrites", report::thousands(done))),
             stop.clone(),
@@ -583,14 +730,23 @@ async fn measure_in(
         let (outcome, covered) = tokio::join!(overwrite, watch);
         (outcome.ok, covered)
     };
-    let settle_seconds = settle_started.elapsed().as_secs_f64();
+    let seconds = settle_started.elapsed().as_secs_f64();
     cluster.wait_converged(timeout).await?;
+    Ok(Settled { puts, covered, seconds })
+}
+
+/// Step 3, once settled: each node's memory (against its `empty` figure) and its files.
+async fn node_figures(
+    cluster: &ProcessCluster,
+    empty: &[Memory],
+    keys: u64,
+) -> (Vec<NodeMemory>, Vec<NodeDisk>) {
     tokio::time::sleep(IDLE).await;
     let statuses = cluster.statuses(STATUS_TIMEOUT).await;
     let mut memory_nodes = Vec::new();
     let mut on_disk = Vec::new();
     for (i, status) in statuses.iter().enumerate() {
-        let m = node_memory(&cluster, i).unwrap_or_default();
+        let m = node_memory(cluster, i).unwrap_or_default();
         let grown = m.rss_bytes.saturating_sub(empty[i].rss_bytes);
         memory_nodes.push(NodeMemory {
             node_id: i as u64 + 1,
@@ -607,48 +763,72 @@ async fn measure_in(
             wal_bytes: file_bytes(cluster.data_dir(i), is_wal_segment),
         });
     }
-    progress.say(format!(
-        "settled in {} ({} overwrites); RSS {}",
-        report::secs(settle_seconds),
-        report::thousands(settle_puts),
-        memory_nodes
-            .iter()
-            .map(|n| format!("{} (peak {})", report::mb(n.rss_bytes), report::mb(n.hwm_bytes)))
-            .collect::<Vec<_>>()
-            .join(" / ")
-    ));
+    (memory_nodes, on_disk)
+}
 
-    // 4. Restarts of a follower.
+/// The load's figures, settling included.
+fn load_figures(
+    loaded: &SweepOutcome,
+    payload_bytes_per_key: f64,
+    commit_index: u64,
+    settled: &Settled,
+) -> LoadFigures {
+    let seconds = loaded.elapsed.as_secs_f64();
+    LoadFigures {
+        keys_written: loaded.ok,
+        errors: loaded.errors,
+        seconds,
+        keys_per_sec: loaded.ok as f64 / seconds.max(1e-9),
+        payload_mb_per_sec: mb_per_sec(loaded.ok * payload_bytes_per_key as u64, seconds),
+        commit_index,
+        settle_puts: settled.puts,
+        settle_seconds: settled.seconds,
+        settled: settled.covered,
+        error_samples: loaded.error_samples.iter().map(|(m, n)| format!("{m} (x{n})")).collect(),
+    }
+}
+
+/// Step 4: restarts a follower after SIGKILL, then after SIGTERM.
+async fn restart_follower(
+    cluster: &mut ProcessCluster,
+    timeout: Duration,
+    progress: &Progress,
+) -> Result<(RestartFigures, RestartFigures), String> {
     let (leader_index, _) = cluster.wait_leader(timeout).await?;
     let follower = (0..NODES).find(|&i| i != leader_index).expect("3 nodes");
     progress.say(format!("restarting node {} after SIGKILL", follower + 1));
-    let restart_after_kill = restart(&mut cluster, follower, "KILL", timeout).await?;
-    progress.say(format!("  caught up in {}", report::secs(restart_after_kill.caught_up_seconds)));
+    let after_kill = restart(cluster, follower, "KILL", timeout).await?;
+    progress.say(format!("  caught up in {}", report::secs(after_kill.caught_up_seconds)));
     progress.say(format!("restarting node {} after SIGTERM", follower + 1));
-    let restart_after_term = restart(&mut cluster, follower, "TERM", timeout).await?;
-    progress.say(format!("  caught up in {}", report::secs(restart_after_term.caught_up_seconds)));
+    let after_term = restart(cluster, follower, "TERM", timeout).await?;
+    progress.say(format!("  caught up in {}", report::secs(after_term.caught_up_seconds)));
+    Ok((after_kill, after_term))
+}
 
-    // 5. A wiped follower.
-    let wiped_follower = bring_back_wiped(&mut cluster, &values, keys, timeout, progress).await?;
-
-    // 6. Stop the cluster; snapshot costs in this process.
-    progress.say("stopping the cluster");
-    if let Err(e) = cluster.stop(STOP_TIMEOUT).await {
-        progress.say(format!("  not every node stopped cleanly: {e}"));
-    }
-    drop(cluster);
-    drop(loader);
+/// Step 6, once the cluster is stopped: the snapshot costs, measured in this process.
+async fn snapshot_costs(
+    root: &Path,
+    keys: u64,
+    values: &Values,
+    clients: usize,
+    progress: &Progress,
+) -> Result<SnapshotCosts, String> {
     progress.say("snapshot costs in process: building the same state machine");
     let in_process_dir = root.join("in-process");
     let costs = {
-        let (dir, values, clients) = (in_process_dir.clone(), values.clone(), args.clients);
+        let (dir, values) = (in_process_dir.clone(), values.clone());
         tokio::task::spawn_blocking(move || in_process::measure(&dir, keys, &values, clients))
             .await
             .map_err(|e| format!("the in-process measurement failed: {e}"))??
     };
     let _ = std::fs::remove_dir_all(&in_process_dir);
+    Ok(costs)
+}
+
+/// The snapshot figures of the report, from the in-process costs.
+fn snapshot_figures(costs: &SnapshotCosts) -> SnapshotFigures {
     let secs = |d: Duration| d.as_secs_f64();
-    let snapshot = SnapshotFigures {
+    SnapshotFigures {
         keys: costs.keys,
         sessions: costs.sessions,
         build_seconds: secs(costs.build),
@@ -664,70 +844,32 @@ async fn measure_in(
         decode_mb_per_sec: mb_per_sec(costs.data_bytes, secs(costs.decode)),
         restore_mb_per_sec: mb_per_sec(costs.file_bytes, secs(costs.open_read + costs.decode)),
         round_trip_ok: costs.round_trip_ok,
-    };
+    }
+}
 
-    // 7. Raw rates.
+/// Step 7: the disk's and loopback's raw rates.
+async fn raw_rates(
+    args: &ScaleArgs,
+    root: &Path,
+    progress: &Progress,
+) -> Result<RawFigures, String> {
     progress.say(format!(
         "raw rates: {} MiB to disk, {} MiB over loopback",
         args.raw_disk_mib, args.raw_net_mib
     ));
-    let (disk_mib, net_mib, dir) = (args.raw_disk_mib, args.raw_net_mib, root.clone());
+    let (disk_mib, net_mib, dir) = (args.raw_disk_mib, args.raw_net_mib, root.to_path_buf());
     let (disk, net) = tokio::task::spawn_blocking(move || {
         Ok::<_, String>((raw::disk_write(&dir, disk_mib)?, raw::loopback(net_mib)?))
     })
     .await
     .map_err(|e| format!("the raw measurement failed: {e}"))??;
-
-    let payload_bytes_per_key = (key_name(0).len() + args.value_size) as f64;
-    let bytes_per_key =
-        memory_nodes.iter().map(|n| n.bytes_per_key).sum::<f64>() / memory_nodes.len() as f64;
-    Ok(ScaleReport {
-        machine: machine(load_average_start),
-        settings: Settings {
-            nodes: NODES,
-            keys,
-            key_bytes: key_name(0).len(),
-            value_bytes: args.value_size,
-            clients: args.clients,
-            connections: args.connections,
-            max_raft_state_bytes: args.max_raft_state_bytes,
-            dir: root.display().to_string(),
-        },
-        load: LoadFigures {
-            keys_written: loaded.ok,
-            errors: loaded.errors,
-            seconds: load_seconds,
-            keys_per_sec: loaded.ok as f64 / load_seconds.max(1e-9),
-            payload_mb_per_sec: mb_per_sec(loaded.ok * payload_bytes_per_key as u64, load_seconds),
-            commit_index: load_commit,
-            settle_puts,
-            settle_seconds,
-            settled,
-            error_samples: loaded
-                .error_samples
-                .iter()
-                .map(|(m, n)| format!("{m} (x{n})"))
-                .collect(),
-        },
-        memory: MemoryFigures {
-            nodes: memory_nodes,
-            bytes_per_key,
-            payload_bytes_per_key,
-            state_machine_bytes_per_key: costs.state_machine_bytes.map(|b| b as f64 / keys as f64),
-        },
-        on_disk,
-        snapshot,
-        restart_after_kill,
-        restart_after_term,
-        wiped_follower,
-        raw: RawFigures {
-            disk_write_bytes: disk.bytes,
-            disk_write_seconds: disk.elapsed.as_secs_f64(),
-            disk_write_mb_per_sec: disk.mb_per_sec(),
-            loopback_bytes: net.bytes,
-            loopback_seconds: net.elapsed.as_secs_f64(),
-            loopback_mb_per_sec: net.mb_per_sec(),
-        },
+    Ok(RawFigures {
+        disk_write_bytes: disk.bytes,
+        disk_write_seconds: disk.elapsed.as_secs_f64(),
+        disk_write_mb_per_sec: disk.mb_per_sec(),
+        loopback_bytes: net.bytes,
+        loopback_seconds: net.elapsed.as_secs_f64(),
+        loopback_mb_per_sec: net.mb_per_sec(),
     })
 }
 

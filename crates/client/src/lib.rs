@@ -13,6 +13,10 @@
 //! hints by address, and typed [`remote::ClientError`]s) and [`remote::status`] (one node's
 //! `Status`). Without the feature this crate depends on `kvraft-kv` alone.
 
+// The Clerk is sans-IO: no wall clock, no sleeping, no ambient randomness, no hash-map
+// iteration order (the lists are in clippy.toml). `remote` drives it over the network and
+// reads clocks, so the ban covers the Clerk only.
+#[deny(clippy::disallowed_methods, clippy::disallowed_types)]
 mod clerk;
 #[cfg(feature = "remote")]
 pub mod remote;

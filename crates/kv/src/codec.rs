@@ -6,16 +6,37 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::command::{ClientId, ClientRequest, Command, Op, Sequence};
 
+/// The version byte in front of every encoded command; a decoder refuses any other.
 pub const COMMAND_VERSION: u8 = 1;
 
+/// Why bytes could not be decoded. Offsets count from the start of the input.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
+    /// The input ends in the middle of a value.
     #[error("truncated: needed {needed} more bytes at offset {offset}")]
-    Truncated { offset: usize, needed: usize },
+    Truncated {
+        /// Where the missing bytes start.
+        offset: usize,
+        /// How many more bytes were needed.
+        needed: usize,
+    },
+    /// A tag or version this decoder does not know.
     #[error("unknown {what} {value} at offset {offset}")]
-    Unknown { what: &'static str, value: u64, offset: usize },
+    Unknown {
+        /// What was being decoded (a version, an op, a kind).
+        what: &'static str,
+        /// The value found.
+        value: u64,
+        /// Where it was found.
+        offset: usize,
+    },
+    /// A string's bytes are not UTF-8.
     #[error("string at offset {offset} is not UTF-8")]
-    NotUtf8 { offset: usize },
+    NotUtf8 {
+        /// Where the string's bytes start.
+        offset: usize,
+    },
+    /// Bytes are left after the value; holds how many.
     #[error("{0} trailing bytes")]
     Trailing(usize),
 }
@@ -28,6 +49,7 @@ pub struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// A reader at the start of `data`.
     pub fn new(data: &'a [u8]) -> Reader<'a> {
         Reader { data, offset: 0 }
     }
@@ -41,18 +63,22 @@ impl<'a> Reader<'a> {
         Ok(&rest[..n])
     }
 
+    /// Reads one byte.
     pub fn u8(&mut self) -> Result<u8, DecodeError> {
         Ok(self.take(1)?[0])
     }
 
+    /// Reads a little-endian `u32`.
     pub fn u32(&mut self) -> Result<u32, DecodeError> {
         Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
     }
 
+    /// Reads a little-endian `u64`.
     pub fn u64(&mut self) -> Result<u64, DecodeError> {
         Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
     }
 
+    /// Reads a string: a `u32` length, then that many UTF-8 bytes.
     pub fn string(&mut self) -> Result<String, DecodeError> {
         let len = self.u32()? as usize;
         let offset = self.offset;
@@ -60,14 +86,18 @@ impl<'a> Reader<'a> {
         String::from_utf8(bytes.to_vec()).map_err(|_| DecodeError::NotUtf8 { offset })
     }
 
+    /// How many bytes have been read.
     pub fn offset(&self) -> usize {
         self.offset
     }
 
+    /// The error for an unknown `what` with `value`, at the current offset.
     pub fn unknown(&self, what: &'static str, value: u64) -> DecodeError {
         DecodeError::Unknown { what, value, offset: self.offset }
     }
 
+    /// Ends decoding: an error if any byte is left over, so that a truncated or padded encoding is
+    /// never taken for a valid one.
     pub fn finish(self) -> Result<(), DecodeError> {
         match self.data.len() - self.offset {
             0 => Ok(()),
@@ -76,6 +106,7 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Writes a string as `Reader::string` reads it.
 pub fn put_string(buf: &mut BytesMut, s: &str) {
     buf.put_u32_le(s.len() as u32);
     buf.put_slice(s.as_bytes());
@@ -86,6 +117,7 @@ const OP_PUT: u8 = 1;
 const OP_APPEND: u8 = 2;
 const KIND_CLIENT: u8 = 1;
 
+/// Writes an operation: its kind byte, then its key and value.
 pub fn put_op(buf: &mut BytesMut, op: &Op) {
     match op {
         Op::Get { key } => {
@@ -105,6 +137,7 @@ pub fn put_op(buf: &mut BytesMut, op: &Op) {
     }
 }
 
+/// Reads an operation written by `put_op`.
 pub fn read_op(r: &mut Reader<'_>) -> Result<Op, DecodeError> {
     match r.u8()? {
         OP_GET => Ok(Op::Get { key: r.string()? }),
@@ -114,6 +147,7 @@ pub fn read_op(r: &mut Reader<'_>) -> Result<Op, DecodeError> {
     }
 }
 
+/// Encodes a command for the log, version byte first.
 pub fn encode_command(cmd: &Command) -> Bytes {
     let mut buf = BytesMut::new();
     buf.put_u8(COMMAND_VERSION);
@@ -128,6 +162,7 @@ pub fn encode_command(cmd: &Command) -> Bytes {
     buf.freeze()
 }
 
+/// Decodes a command written by `encode_command`, refusing trailing bytes.
 pub fn decode_command(data: &[u8]) -> Result<Command, DecodeError> {
     let mut r = Reader::new(data);
     let version = r.u8()?;

@@ -19,14 +19,32 @@ impl fmt::Display for ClientId {
     }
 }
 
+/// What a client asks the store to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
-    Get { key: String },
-    Put { key: String, value: String },
-    Append { key: String, value: String },
+    /// Read `key`'s value.
+    Get {
+        /// The key read.
+        key: String,
+    },
+    /// Set `key` to `value`.
+    Put {
+        /// The key written.
+        key: String,
+        /// Its new value.
+        value: String,
+    },
+    /// Append `value` to `key`'s value (a missing key counts as empty).
+    Append {
+        /// The key written.
+        key: String,
+        /// What is appended to its value.
+        value: String,
+    },
 }
 
 impl Op {
+    /// The key the operation reads or writes.
     pub fn key(&self) -> &str {
         match self {
             Op::Get { key } | Op::Put { key, .. } | Op::Append { key, .. } => key,
@@ -37,14 +55,18 @@ impl Op {
 /// One client operation, tagged for exactly-once execution.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientRequest {
+    /// The client's session.
     pub client: ClientId,
+    /// The request's number in that session: a retry reuses it, so it is applied at most once.
     pub seq: Sequence,
+    /// What to do.
     pub op: Op,
 }
 
 /// A command in the replicated log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
+    /// A client's operation.
     Client(ClientRequest),
 }
 
@@ -64,7 +86,10 @@ pub enum KvError {
     /// leads, never itself) or another. Safe to retry: the request was not applied by this
     /// attempt, or will be deduplicated.
     #[error("{}", match .leader { Some(id) => format!("not the leader (node {id} is)"), None => "not the leader (leader unknown)".to_string() })]
-    WrongLeader { leader: Option<NodeId> },
+    WrongLeader {
+        /// The node this server believes leads, if it knows one.
+        leader: Option<NodeId>,
+    },
     /// The client's session was expired (it was idle too long, or the table was full): the
     /// server can no longer tell whether a retried request was applied. Not retryable.
     #[error("client session expired; the outcome of this request is unknown")]
@@ -75,9 +100,11 @@ pub enum KvError {
 }
 
 impl KvError {
+    /// True if sending the same request again (same client and sequence) is safe and may succeed.
     pub fn is_retryable(&self) -> bool {
         matches!(self, KvError::WrongLeader { .. })
     }
 }
 
+/// What the state machine answers to one request.
 pub type Reply = Result<Outcome, KvError>;

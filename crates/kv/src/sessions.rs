@@ -23,9 +23,13 @@ impl Default for SessionLimits {
     }
 }
 
+/// What the state machine remembers of one client: enough to answer a retry of its latest request
+/// without applying it twice.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Session {
+    /// The number of the client's latest applied request.
     pub last_seq: Sequence,
+    /// The reply to that request, repeated to a retry.
     pub reply: Outcome,
     /// Log index of the session's last applied request.
     pub last_active: u64,
@@ -44,6 +48,8 @@ pub enum Dedup {
     Expired,
 }
 
+/// The session table: one session per client, expired when idle too long or when the table is full
+/// (oldest first).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Sessions {
     by_client: BTreeMap<ClientId, Session>,
@@ -53,26 +59,32 @@ pub struct Sessions {
 }
 
 impl Sessions {
+    /// An empty table with these limits.
     pub fn new(limits: SessionLimits) -> Sessions {
         Sessions { by_client: BTreeMap::new(), by_activity: BTreeSet::new(), limits }
     }
 
+    /// The number of live sessions.
     pub fn len(&self) -> usize {
         self.by_client.len()
     }
 
+    /// True if no session is live.
     pub fn is_empty(&self) -> bool {
         self.by_client.is_empty()
     }
 
+    /// The session of `client`, if it is live.
     pub fn get(&self, client: ClientId) -> Option<&Session> {
         self.by_client.get(&client)
     }
 
+    /// Every live session, in client order (the order snapshots write them in).
     pub fn iter(&self) -> impl Iterator<Item = (&ClientId, &Session)> {
         self.by_client.iter()
     }
 
+    /// What to do with request `seq` of `client`, given its session.
     pub fn check(&self, client: ClientId, seq: Sequence) -> Dedup {
         if cfg!(feature = "bug-no-duplicate-detection") {
             return Dedup::New;

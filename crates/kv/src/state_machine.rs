@@ -10,6 +10,7 @@ use crate::sessions::{Dedup, Session, SessionLimits, Sessions};
 
 const SNAPSHOT_VERSION: u8 = 1;
 
+/// The key/value map and the client sessions, as the applied log commands made them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KvStateMachine {
     data: BTreeMap<String, String>,
@@ -19,26 +20,32 @@ pub struct KvStateMachine {
 }
 
 impl KvStateMachine {
+    /// An empty store: the state before the first command.
     pub fn new(limits: SessionLimits) -> KvStateMachine {
         KvStateMachine { data: BTreeMap::new(), sessions: Sessions::new(limits), applied: 0 }
     }
 
+    /// The log index of the last applied command (0 before any).
     pub fn applied(&self) -> u64 {
         self.applied
     }
 
+    /// The value of `key`, empty if it was never written.
     pub fn get(&self, key: &str) -> &str {
         self.data.get(key).map_or("", |v| v.as_str())
     }
 
+    /// The number of keys.
     pub fn len(&self) -> usize {
         self.data.len()
     }
 
+    /// True if no key was ever written.
     pub fn is_empty(&self) -> bool {
         self.data.is_empty()
     }
 
+    /// The client sessions.
     pub fn sessions(&self) -> &Sessions {
         &self.sessions
     }
@@ -127,6 +134,8 @@ impl KvStateMachine {
         buf.freeze()
     }
 
+    /// Rebuilds a state machine from `encode_snapshot`'s bytes, with `limits` for its sessions;
+    /// refuses a bad version or trailing bytes.
     pub fn decode_snapshot(
         data: &[u8],
         limits: SessionLimits,

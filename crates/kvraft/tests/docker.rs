@@ -537,6 +537,9 @@ fn recovery(report: &WorkloadReport, at: Instant) -> String {
     }
 }
 
+// A scenario script (start, a sequence of faults under load, the history check), each step
+// commented: it reads best top to bottom.
+#[allow(clippy::too_many_lines)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn faults_in_docker_keep_the_history_linearizable() {
     if !docker_available() {

@@ -140,6 +140,9 @@ fn assert_the_checker_notices_tampering(report: &WorkloadReport) {
     assert!(result.is_illegal(), "a read of a value never written passed: {result}");
 }
 
+// A scenario script (load, SIGKILL the leader, restart it, catch up by snapshot, check), each
+// step commented: it reads best top to bottom.
+#[allow(clippy::too_many_lines)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill9_leader_under_load_then_the_restarted_node_catches_up_by_snapshot() {
     let _turn = SERIAL.lock().await;

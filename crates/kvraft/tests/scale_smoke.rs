@@ -62,6 +62,9 @@ fn recovered_state(dir: &Path) -> KvStateMachine {
     sm
 }
 
+// One end-to-end run, then one check per figure of its report: a flat list of assertions that
+// reads best in the report's order.
+#[allow(clippy::too_many_lines)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scale_runs_end_to_end_with_tiny_sizes() {
     let scratch =

@@ -14,7 +14,10 @@
 //! unique in the whole run and ending with `;` (the workloads use `c{client}.{n};`), so a
 //! final value is a sequence of tokens and a token seen twice is one write applied twice.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
+// `assert_appends_once` takes the final values as the simulator and the test kit collect them.
+#[allow(clippy::disallowed_types)]
+use std::collections::HashMap;
 use std::fmt;
 
 use crate::kv_check::check_kv_with_stats;
@@ -38,7 +41,7 @@ impl Linearizable {
     /// The size of `history`, before it is checked.
     fn describe(history: &[Operation]) -> Linearizable {
         let unknown = history.iter().filter(|op| op.ret == u64::MAX).count();
-        let keys: HashSet<&str> = history.iter().map(|op| op.input.key()).collect();
+        let keys: BTreeSet<&str> = history.iter().map(|op| op.input.key()).collect();
         Linearizable { operations: history.len(), unknown, keys: keys.len(), steps: 0 }
     }
 
@@ -122,13 +125,15 @@ fn tokens(value: &str) -> impl Iterator<Item = &str> {
 /// # Panics
 /// On the first token missing, repeated or read twice, naming the token, the key and
 /// (abbreviated) the final value.
+// The map's order never shows: its keys are visited through the sorted copy.
+#[allow(clippy::disallowed_types)]
 pub fn assert_appends_once(
     final_values: &HashMap<String, String>,
     acked: &[(String, String)],
 ) -> AppendsOnce {
     let sorted: BTreeMap<&str, &str> =
         final_values.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let mut counts: HashMap<&str, HashMap<&str, usize>> = HashMap::new();
+    let mut counts: BTreeMap<&str, BTreeMap<&str, usize>> = BTreeMap::new();
     for (&key, &value) in &sorted {
         let per_key = counts.entry(key).or_default();
         for token in tokens(value) {
@@ -154,7 +159,7 @@ pub fn assert_appends_once(
             );
         }
     }
-    let keys: HashSet<&str> = acked.iter().map(|(k, _)| k.as_str()).collect();
+    let keys: BTreeSet<&str> = acked.iter().map(|(k, _)| k.as_str()).collect();
     AppendsOnce {
         acknowledged: acked.len(),
         keys: keys.len(),
@@ -192,6 +197,8 @@ mod tests {
         }
     }
 
+    // The map type `assert_appends_once` takes.
+    #[allow(clippy::disallowed_types)]
     fn values(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }

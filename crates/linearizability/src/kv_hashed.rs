@@ -28,7 +28,7 @@
 //! `kv_check`). It could, very rarely, make an illegal verdict wrong (a forced read accepted by
 //! mistake, or a memo-cache collision, see `fingerprint`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use crate::fingerprint::mix64;
 use crate::kv_model::{KvInput, Operation};
@@ -160,7 +160,7 @@ impl HashedKvModel {
             }
         }
         let mut tables: Vec<Vec<u64>> = Vec::new();
-        let mut where_tabled: HashMap<(u32, &str), u32> = HashMap::new();
+        let mut where_tabled: BTreeMap<(u32, &str), u32> = BTreeMap::new();
         for (&key, outs) in &mut outputs {
             outs.sort_unstable_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
             outs.dedup();

@@ -57,6 +57,10 @@
 //! recorded with `ret = u64::MAX` (it may or may not have taken effect); a read whose reply never
 //! came should be left out.
 
+// The sans-IO core: no wall clock, no sleeping, no ambient randomness, no hash-map iteration
+// order (the lists are in clippy.toml). Denied here, so that a violation fails clippy outright.
+#![deny(clippy::disallowed_methods, clippy::disallowed_types)]
+
 mod bitset;
 pub mod checker;
 mod entries;

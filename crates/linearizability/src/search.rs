@@ -54,6 +54,10 @@
 //! by `Bitset`) and the model's 64-bit fingerprint of the state (`Model::fingerprint`): 16
 //! bytes per configuration whatever the state's size. See `fingerprint` for the collision odds.
 
+// The memo cache is a HashSet with the fixed `StableHasher`: only inserted into and looked up,
+// never iterated, and hashing keeps the search fast. Nothing here depends on an order.
+#![allow(clippy::disallowed_types)]
+
 use std::collections::HashSet;
 use std::mem;
 

@@ -25,7 +25,12 @@ pub enum ConvertError {
     MissingField(&'static str),
     /// An enum field holds a number this version does not know, or the `*_UNSPECIFIED` zero.
     #[error("{field}: invalid enum value {value}")]
-    InvalidEnumValue { field: &'static str, value: i32 },
+    InvalidEnumValue {
+        /// The field.
+        field: &'static str,
+        /// The number found.
+        value: i32,
+    },
     /// A node id field is 0, which means "none" on the wire.
     #[error("{0}: node id 0 is not a node")]
     ZeroNodeId(&'static str),
@@ -40,16 +45,42 @@ pub enum ConvertError {
     ZeroSequence,
     /// A message in a batch names a sender other than the batch's.
     #[error("message from node {message} in a batch from node {batch}")]
-    SenderMismatch { batch: NodeId, message: NodeId },
+    SenderMismatch {
+        /// The batch's sender.
+        batch: NodeId,
+        /// The message's sender.
+        message: NodeId,
+    },
     /// A message in a batch names a recipient other than the batch's.
     #[error("message to node {message} in a batch to node {batch}")]
-    RecipientMismatch { batch: NodeId, message: NodeId },
+    RecipientMismatch {
+        /// The batch's recipient.
+        batch: NodeId,
+        /// The message's recipient.
+        message: NodeId,
+    },
     /// An Append's entries are not consecutive from `prev_log_index + 1`.
     #[error("Append entry #{position} has index {found}, expected {expected}")]
-    EntryIndexGap { position: usize, expected: LogIndex, found: LogIndex },
+    EntryIndexGap {
+        /// The entry's position in the message.
+        position: usize,
+        /// The index it should have.
+        expected: LogIndex,
+        /// The index it has.
+        found: LogIndex,
+    },
     /// An Append's entry terms decrease, drop below `prev_log_term`, or exceed the message term.
     #[error("Append entry {index} has term {term}, outside [{min}, {max}]")]
-    EntryTermOutOfOrder { index: LogIndex, term: Term, min: Term, max: Term },
+    EntryTermOutOfOrder {
+        /// The entry's index.
+        index: LogIndex,
+        /// Its term.
+        term: Term,
+        /// The lowest term it may have.
+        min: Term,
+        /// The highest term it may have.
+        max: Term,
+    },
     /// An Append's entries would run past the largest representable log index.
     #[error("Append entries run past the largest log index")]
     IndexOverflow,
@@ -78,17 +109,24 @@ pub struct OutcomeMismatch {
 /// check (compare `cluster_id` and `to` with its own).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerBatch {
+    /// The cluster the batch belongs to.
     pub cluster_id: ClusterId,
+    /// The sending node.
     pub from: NodeId,
+    /// The receiving node.
     pub to: NodeId,
+    /// The Raft messages, in the order sent.
     pub messages: Vec<Message>,
 }
 
 /// One client request in wire form: which rpc it goes to, with its message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KvRequest {
+    /// A `Put` call.
     Put(pb::PutRequest),
+    /// An `Append` call.
     Append(pb::AppendRequest),
+    /// A `Get` call.
     Get(pb::GetRequest),
 }
 

@@ -17,10 +17,19 @@ const LEN_BYTES: usize = 4;
 /// Why a framed connection cannot go on.
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {
+    /// Reading or writing the connection failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// A frame is longer than the limit: the peer is broken or hostile, and the connection is
+    /// dropped rather than buffering it.
     #[error("a frame of {len} bytes exceeds the limit of {limit} bytes")]
-    FrameTooLarge { len: usize, limit: usize },
+    FrameTooLarge {
+        /// The length the frame's prefix states.
+        len: usize,
+        /// The largest frame accepted.
+        limit: usize,
+    },
+    /// The connection ended in the middle of a frame.
     #[error("the connection closed in the middle of a frame")]
     Truncated,
 }

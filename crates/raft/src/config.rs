@@ -55,23 +55,40 @@ pub struct Config {
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
+    /// A node id (this node's or a voter's) is 0.
     #[error("node id 0 is reserved; ids start at 1")]
     ZeroId,
+    /// This node is not among the voters.
     #[error("node {0} is not among the voters {1:?}")]
     NotAVoter(NodeId, Vec<NodeId>),
+    /// A voter appears twice in the list.
     #[error("voter {0} is listed twice")]
     DuplicateVoter(NodeId),
+    /// Heartbeats would not arrive before followers time out.
     #[error("heartbeat interval ({heartbeat} ticks) must be below the election timeout ({election} ticks)")]
-    HeartbeatTooSlow { heartbeat: u32, election: u32 },
+    HeartbeatTooSlow {
+        /// The heartbeat interval, in ticks.
+        heartbeat: u32,
+        /// The election timeout, in ticks.
+        election: u32,
+    },
+    /// A count or size that must be positive is 0; names the field.
     #[error("{0} must be positive")]
     NotPositive(&'static str),
+    /// Lease reads are on without check-quorum, which the lease depends on.
     #[error("lease reads need check_quorum (followers refuse votes only with it)")]
     LeaseWithoutCheckQuorum,
+    /// The lease would expire before the next heartbeat round could renew it.
     #[error(
         "lease reads: the lease ({lease} ticks) must be at least a heartbeat interval \
          ({heartbeat} ticks); lower lease_drift_margin_ticks or raise the election timeout"
     )]
-    LeaseTooShort { lease: u32, heartbeat: u32 },
+    LeaseTooShort {
+        /// The lease, in ticks (election timeout less the drift margin).
+        lease: u32,
+        /// The heartbeat interval, in ticks.
+        heartbeat: u32,
+    },
 }
 
 impl Config {
@@ -96,6 +113,8 @@ impl Config {
         }
     }
 
+    /// Checks the configuration before a `RawNode` is built from it; `RawNode::new` calls this, so
+    /// an invalid configuration never runs.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.voters.iter().any(|v| v.0 == 0) || self.id.0 == 0 {
             return Err(ConfigError::ZeroId);

@@ -21,6 +21,11 @@
 //! `tracker`, through [`membership::Membership`]; and the read bookkeeping (`read_queue` on the
 //! leader, `forwarded_reads` on a follower) only decides, leaving the sending to `read_index`.
 
+#![warn(missing_docs)]
+// The sans-IO core: no wall clock, no sleeping, no ambient randomness, no hash-map iteration
+// order (the lists are in clippy.toml). Denied here, so that a violation fails clippy outright.
+#![deny(clippy::disallowed_methods, clippy::disallowed_types)]
+
 pub mod config;
 mod election;
 mod follower;

@@ -51,34 +51,44 @@ impl RaftLog {
         }
     }
 
+    /// The latest snapshot: the compacted prefix of the log.
     pub fn snapshot(&self) -> &Snapshot {
         &self.snapshot
     }
 
+    /// The index and term the snapshot covers.
     pub fn snapshot_meta(&self) -> SnapshotMeta {
         self.snapshot.meta
     }
 
+    /// The index of the first retained entry (the one after the snapshot), even if no entry is
+    /// retained.
     pub fn first_index(&self) -> LogIndex {
         self.snapshot.meta.index.next()
     }
 
+    /// The index of the last entry, or the snapshot's index when no entry is retained.
     pub fn last_index(&self) -> LogIndex {
         self.snapshot.meta.index.plus(self.entries.len() as u64)
     }
 
+    /// The term of the last entry, or the snapshot's term when no entry is retained.
     pub fn last_term(&self) -> Term {
         self.entries.back().map_or(self.snapshot.meta.term, |e| e.term)
     }
 
+    /// The highest index known to be committed.
     pub fn committed(&self) -> LogIndex {
         self.committed
     }
 
+    /// The last committed index handed out in a Ready (see `RawNode::applied_index`).
     pub fn applied(&self) -> LogIndex {
         self.applied
     }
 
+    /// The last index storage reported durable: what a leader may count for itself in a commit
+    /// quorum.
     pub fn persisted(&self) -> LogIndex {
         self.persisted
     }
@@ -91,6 +101,7 @@ impl RaftLog {
         self.entry(index).map(|e| e.term)
     }
 
+    /// The entry at `index`; `None` if it is compacted away or beyond the end.
     pub fn entry(&self, index: LogIndex) -> Option<&Entry> {
         if index < self.first_index() {
             return None;
@@ -98,6 +109,8 @@ impl RaftLog {
         self.entries.get((index.0 - self.first_index().0) as usize)
     }
 
+    /// True if the log holds an entry (or the snapshot's last one) at `index` with term `term`: the
+    /// AppendEntries consistency check.
     pub fn matches(&self, index: LogIndex, term: Term) -> bool {
         self.term(index) == Some(term)
     }
@@ -189,6 +202,8 @@ impl RaftLog {
         }
     }
 
+    /// Raises the commit index to `index`; false if it was already there or beyond. Panics if
+    /// `index` is past the last entry: only held entries can be committed.
     pub fn commit_to(&mut self, index: LogIndex) -> bool {
         if index <= self.committed {
             return false;
@@ -215,6 +230,7 @@ impl RaftLog {
         out
     }
 
+    /// True if committed entries wait to be handed out in a Ready.
     pub fn has_committed_to_hand_out(&self) -> bool {
         self.applied < self.committed
     }
@@ -228,6 +244,7 @@ impl RaftLog {
         out
     }
 
+    /// True if entries wait to be handed to storage in a Ready.
     pub fn has_unstable(&self) -> bool {
         self.unstable_from <= self.last_index()
     }

@@ -61,10 +61,12 @@ impl Membership {
         &self.outgoing
     }
 
+    /// The non-voting members: they receive the log but are never counted in a quorum.
     pub fn learners(&self) -> &BTreeSet<NodeId> {
         &self.learners
     }
 
+    /// True during joint consensus, while a configuration is being left.
     pub fn is_joint(&self) -> bool {
         !self.outgoing.is_empty()
     }
@@ -74,10 +76,12 @@ impl Membership {
         self.incoming.union(&self.outgoing).copied()
     }
 
+    /// True if `id` votes in either half of the configuration.
     pub fn is_voter(&self, id: NodeId) -> bool {
         self.incoming.contains(&id) || self.outgoing.contains(&id)
     }
 
+    /// True if `id` is a learner.
     pub fn is_learner(&self, id: NodeId) -> bool {
         self.learners.contains(&id)
     }

@@ -7,30 +7,41 @@ use crate::types::{LogIndex, NodeId, Term};
 /// One log entry. `data` is opaque to Raft.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
+    /// The term of the leader that created the entry.
     pub term: Term,
+    /// Its position in the log.
     pub index: LogIndex,
+    /// The application's command (empty for a new leader's no-op).
     pub data: Bytes,
 }
 
 /// What must survive a crash besides the log: current term, vote in it, and known commit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct HardState {
+    /// The latest term this peer has seen.
     pub term: Term,
+    /// The candidate this peer voted for in `term`, if any.
     pub vote: Option<NodeId>,
+    /// The highest index known committed (volatile: relearned after a restart, stored only
+    /// alongside other writes).
     pub commit: LogIndex,
 }
 
 /// The position a snapshot covers: everything up to and including `index`, whose term was `term`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct SnapshotMeta {
+    /// The last index the snapshot covers.
     pub index: LogIndex,
+    /// The term of the entry at `index`.
     pub term: Term,
 }
 
 /// A snapshot of the service's state as of `meta.index`. `data` is opaque to Raft.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Snapshot {
+    /// The position the snapshot covers.
     pub meta: SnapshotMeta,
+    /// The service's state as of `meta.index`.
     pub data: Bytes,
 }
 
@@ -40,32 +51,50 @@ pub struct Snapshot {
 /// [`MessageBody::is_one_way`]) are neither: a transport sends each on its own.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
+    /// The sender.
     pub from: NodeId,
+    /// The recipient.
     pub to: NodeId,
+    /// The sender's term (for a pre-vote and a granted pre-vote response: the term the candidate
+    /// hopes for).
     pub term: Term,
+    /// What the message says.
     pub body: MessageBody,
 }
 
+/// The kinds of message, with what each carries.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MessageBody {
     /// RequestVote; with `pre_vote` the sender asks whether it *could* win `term` without
     /// disturbing anyone (Raft thesis 9.6).
     Vote {
+        /// A pre-vote poll rather than a real vote.
         pre_vote: bool,
+        /// The index of the candidate's last entry.
         last_log_index: LogIndex,
+        /// The term of the candidate's last entry: voters refuse a candidate whose log is behind
+        /// theirs.
         last_log_term: Term,
     },
+    /// The answer to `Vote`.
     VoteResponse {
+        /// Answers a pre-vote poll.
         pre_vote: bool,
+        /// The vote (or pre-vote) is granted.
         granted: bool,
     },
     /// AppendEntries with any number of entries (zero for a probe).
     Append {
+        /// The index of the entry just before `entries`.
         prev_log_index: LogIndex,
+        /// Its term: the follower accepts only if its log holds that entry.
         prev_log_term: Term,
+        /// The entries to append, in order.
         entries: Vec<Entry>,
+        /// The leader's commit index, at most the last index sent.
         leader_commit: LogIndex,
     },
+    /// The answer to `Append`.
     AppendResponse(AppendResult),
     /// Keeps followers' election timers at bay and tells them the commit index up to what they
     /// are known to hold (`commit` is at most the follower's match index).
@@ -73,19 +102,28 @@ pub enum MessageBody {
     /// `read_round` is the leader's latest ReadIndex round: a follower echoes it, and a quorum
     /// of echoes confirms that the leader still led when the round began (0: no read yet).
     Heartbeat {
+        /// The commit index, at most what this follower is known to hold.
         commit: LogIndex,
+        /// The leader's latest ReadIndex round (0: none).
         read_round: u64,
     },
+    /// The answer to `Heartbeat`.
     HeartbeatResponse {
+        /// The round of the heartbeat answered, echoed.
         read_round: u64,
     },
     /// One piece of an InstallSnapshot transfer. Chunks are sent in order; `done` marks the last.
     SnapshotChunk {
+        /// The position the whole snapshot covers.
         meta: SnapshotMeta,
+        /// Where this chunk starts in the snapshot's data.
         offset: u64,
+        /// The chunk's bytes.
         data: Bytes,
+        /// This is the last chunk.
         done: bool,
     },
+    /// The answer to `SnapshotChunk`.
     SnapshotResponse(SnapshotResult),
     /// A follower forwards reads to its leader (Raft thesis 6.4): "tell me a read index".
     /// `ctx` names the batch of reads on the follower; it is the follower's own number (a
@@ -93,6 +131,7 @@ pub enum MessageBody {
     /// so that an answer meant for an earlier incarnation of the follower matches nothing.
     /// One-way: the leader answers with a `ReadIndexResponse` when it can, perhaps never.
     ReadIndexRequest {
+        /// The follower's number for the batch of reads.
         ctx: u64,
     },
     /// The leader's answer to `ReadIndexRequest { ctx }`, in the term of the request:
@@ -100,7 +139,9 @@ pub enum MessageBody {
     /// a valid lease) confirmed the leadership that `index` (the leader's commit index when the
     /// request arrived) needs; `None` if this peer is not (or no longer) the leader. One-way.
     ReadIndexResponse {
+        /// The `ctx` of the request answered.
         ctx: u64,
+        /// The read index, or `None` if refused.
         index: Option<LogIndex>,
     },
 }
@@ -109,11 +150,22 @@ pub enum MessageBody {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AppendResult {
     /// The follower's log now matches the leader's up to `match_index`.
-    Accepted { match_index: LogIndex },
+    Accepted {
+        /// The last index the follower's log now shares with the leader's.
+        match_index: LogIndex,
+    },
     /// The follower has no entry `(prev_log_index, prev_log_term)`. `hint_index`/`hint_term`
     /// name the follower's last entry that could still match (term at most the leader's
     /// `prev_log_term`), so the leader skips a whole term per round trip.
-    Rejected { rejected_prev: LogIndex, hint_index: LogIndex, hint_term: Term },
+    Rejected {
+        /// The `prev_log_index` of the `Append` refused, so the leader can tell a stale
+        /// rejection from a current one.
+        rejected_prev: LogIndex,
+        /// The follower's last entry that could still match.
+        hint_index: LogIndex,
+        /// The term of that entry.
+        hint_term: Term,
+    },
 }
 
 /// A follower's answer to `SnapshotChunk`.
@@ -121,9 +173,18 @@ pub enum AppendResult {
 pub enum SnapshotResult {
     /// The snapshot is installed (or the follower already had everything it covers); the
     /// follower's log matches the leader's up to `match_index`.
-    Installed { match_index: LogIndex },
+    Installed {
+        /// The last index the follower's log now shares with the leader's.
+        match_index: LogIndex,
+    },
     /// Send the chunk starting at `offset` next (the first missing byte, or 0 to restart).
-    NeedOffset { snapshot_index: LogIndex, offset: u64 },
+    NeedOffset {
+        /// The index of the snapshot being received, so that an answer about another
+        /// transfer is ignored.
+        snapshot_index: LogIndex,
+        /// The first byte the follower still needs.
+        offset: u64,
+    },
 }
 
 impl MessageBody {

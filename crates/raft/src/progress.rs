@@ -9,17 +9,26 @@ use crate::types::{LogIndex, ReadRound};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReplicationMode {
     /// Looking for the point where the logs agree: one AppendEntries at a time.
-    Probe { awaiting_response: bool },
+    Probe {
+        /// An AppendEntries is out and unanswered: send nothing more until the answer (or a
+        /// heartbeat response) comes.
+        awaiting_response: bool,
+    },
     /// Logs agree up to `match_index`: AppendEntries are pipelined, at most
     /// `max_inflight_appends` at once. Each in-flight entry is (last index sent, tick sent).
-    Replicate { inflight: VecDeque<(LogIndex, u64)> },
+    Replicate {
+        /// The AppendEntries sent and not yet acknowledged, oldest first.
+        inflight: VecDeque<(LogIndex, u64)>,
+    },
     /// The entries the follower needs are compacted: an InstallSnapshot transfer is under way,
     /// one chunk at a time.
     Snapshot(SnapshotTransfer),
 }
 
+/// An InstallSnapshot transfer to one follower, chunk by chunk.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SnapshotTransfer {
+    /// The snapshot being sent (the leader's latest when the transfer began).
     pub snapshot: Snapshot,
     /// The first byte the follower has not acknowledged.
     pub offset: u64,
@@ -27,10 +36,14 @@ pub struct SnapshotTransfer {
     pub sent_at_tick: u64,
 }
 
+/// What the leader knows of one follower's log, and how it sends to it.
 #[derive(Clone, Debug)]
 pub struct Progress {
+    /// The last index known to match the leader's log on this follower.
     pub match_index: LogIndex,
+    /// The next index to send.
     pub next_index: LogIndex,
+    /// How entries are sent to this follower now.
     pub mode: ReplicationMode,
     /// Heard from since the last check-quorum round.
     pub recent_active: bool,
@@ -41,6 +54,7 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// A follower nothing is known of yet: probe from the leader's next index.
     pub fn new(last_index: LogIndex) -> Progress {
         Progress {
             match_index: LogIndex::ZERO,
@@ -52,16 +66,19 @@ impl Progress {
         }
     }
 
+    /// Back to probing from just after the match index (after a rejection or a lost response).
     pub fn become_probe(&mut self) {
         self.next_index = self.match_index.next();
         self.mode = ReplicationMode::Probe { awaiting_response: false };
     }
 
+    /// The logs agree up to the match index: pipeline appends from just after it.
     pub fn become_replicate(&mut self) {
         self.next_index = self.match_index.next();
         self.mode = ReplicationMode::Replicate { inflight: VecDeque::new() };
     }
 
+    /// Starts sending `snapshot` from its first byte, at tick `now_tick`.
     pub fn become_snapshot(&mut self, snapshot: Snapshot, now_tick: u64) {
         self.mode = ReplicationMode::Snapshot(SnapshotTransfer {
             snapshot,

@@ -21,26 +21,54 @@ use crate::tracker::Tracker;
 pub use crate::types::Role;
 use crate::types::{LogIndex, NodeId, ReadRound, Term};
 
+/// Why `RawNode::propose` refused an entry.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ProposeError {
+    /// Only the leader accepts proposals.
     #[error("not the leader (leader hint: {leader:?})")]
-    NotLeader { leader: Option<NodeId> },
+    NotLeader {
+        /// The leader this peer knows of, if any: where the client should go.
+        leader: Option<NodeId>,
+    },
+    /// The uncommitted tail would outgrow its limit: back-pressure while a quorum lags.
     #[error("too many uncommitted bytes ({uncommitted} + {proposed} > {limit})")]
-    TooManyUncommitted { uncommitted: usize, proposed: usize, limit: usize },
+    TooManyUncommitted {
+        /// Bytes already appended and not yet committed.
+        uncommitted: usize,
+        /// Bytes of the refused proposal.
+        proposed: usize,
+        /// `Config::max_uncommitted_bytes`.
+        limit: usize,
+    },
 }
 
+/// Why `RawNode::step` refused a message (a routing mistake by the driver).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum StepError {
+    /// The message is addressed to another peer.
     #[error("message for {to} delivered to {me}")]
-    WrongRecipient { me: NodeId, to: NodeId },
+    WrongRecipient {
+        /// This peer.
+        me: NodeId,
+        /// The recipient the message names.
+        to: NodeId,
+    },
+    /// The sender is not a voter (or is this peer itself).
     #[error("message from {0}, which is not a voter of this cluster")]
     UnknownPeer(NodeId),
 }
 
+/// Why `RawNode::snapshot` refused to compact the log.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SnapshotError {
+    /// The application cannot have a state at an index it was not given yet.
     #[error("cannot snapshot at {index}: only {applied} has been handed to the application")]
-    NotApplied { index: LogIndex, applied: LogIndex },
+    NotApplied {
+        /// The index asked for.
+        index: LogIndex,
+        /// The last index handed out for applying.
+        applied: LogIndex,
+    },
 }
 
 /// A snapshot arriving from the leader, chunk by chunk.
@@ -50,6 +78,8 @@ pub(crate) struct IncomingSnapshot {
     pub data: Vec<u8>,
 }
 
+/// One Raft peer as a deterministic state machine: the driver feeds it ticks, messages and
+/// proposals, and carries out the `Ready`s it hands back (see the crate docs).
 #[derive(Debug)]
 pub struct RawNode {
     pub(crate) config: Config,
@@ -134,15 +164,19 @@ impl RawNode {
 
     // ----- queries -----
 
+    /// This peer's id.
     pub fn id(&self) -> NodeId {
         self.id
     }
+    /// The current term.
     pub fn term(&self) -> Term {
         self.term
     }
+    /// The current role.
     pub fn role(&self) -> Role {
         self.role.role()
     }
+    /// True if this peer leads in its current term.
     pub fn is_leader(&self) -> bool {
         matches!(self.role, RoleState::Leader(_))
     }
@@ -154,12 +188,15 @@ impl RawNode {
             RoleState::Leader(_) => Some(self.id),
         }
     }
+    /// The candidate voted for in the current term, if any.
     pub fn vote(&self) -> Option<NodeId> {
         self.vote
     }
+    /// The current term, vote and commit index, as storage would hold them.
     pub fn hard_state(&self) -> HardState {
         HardState { term: self.term, vote: self.vote, commit: self.log.committed() }
     }
+    /// The highest index known committed.
     pub fn commit_index(&self) -> LogIndex {
         self.log.committed()
     }
@@ -168,9 +205,11 @@ impl RawNode {
     pub fn applied_index(&self) -> LogIndex {
         self.log.applied()
     }
+    /// The index of the last entry in the log.
     pub fn last_index(&self) -> LogIndex {
         self.log.last_index()
     }
+    /// The log, for inspection.
     pub fn log(&self) -> &RaftLog {
         &self.log
     }
@@ -178,6 +217,7 @@ impl RawNode {
     pub fn progress(&self, peer: NodeId) -> Option<&Progress> {
         self.role.leader_state()?.tracker.get(peer)
     }
+    /// The configuration this peer runs with.
     pub fn config(&self) -> &Config {
         &self.config
     }

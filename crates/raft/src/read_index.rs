@@ -41,11 +41,16 @@ pub use crate::ready::ReadState;
 use crate::role::RoleState;
 use crate::types::{LogIndex, NodeId, ReadRound, Role, Term};
 
+/// Why `RawNode::read_index` refused a read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ReadIndexError {
     /// Neither the leader nor a follower that knows one.
     #[error("not the leader (leader hint: {leader:?})")]
-    NotLeader { leader: Option<NodeId> },
+    NotLeader {
+        /// The leader this peer knows of, if any.
+        leader: Option<NodeId>,
+    },
+    /// Too many reads wait for confirmation already; holds the limit.
     #[error("too many reads waiting for confirmation ({0})")]
     TooManyPending(usize),
 }

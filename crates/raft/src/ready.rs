@@ -32,10 +32,14 @@ pub struct Ready {
     pub snapshot: Option<Snapshot>,
     /// Entries to append; any stored entry at or after `entries[0].index` is replaced.
     pub entries: Vec<Entry>,
+    /// Messages to send now: none of them promises unpersisted state.
     pub messages: Vec<Message>,
+    /// Messages to send only once this Ready's write, and every earlier one, is durable (votes and
+    /// acknowledgements).
     pub persisted_messages: Vec<Message>,
     /// A snapshot received from the leader: the state machine restarts from it.
     pub apply_snapshot: Option<Snapshot>,
+    /// Entries now committed, to apply in order.
     pub committed_entries: Vec<Entry>,
     /// Linearizable reads confirmed by ReadIndex (on the leader, or forwarded by a follower).
     pub read_states: Vec<ReadState>,
@@ -49,19 +53,25 @@ pub struct Ready {
 /// A confirmed read: serve the read `ctx` once the state machine has applied `index`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReadState {
+    /// The read's context, as given to `read_index`.
     pub ctx: u64,
+    /// The read index: serve the read once this much is applied.
     pub index: LogIndex,
 }
 
 /// The durable part of a `Ready`, as storage sees it.
 #[derive(Clone, Copy, Debug)]
 pub struct PersistBatch<'a> {
+    /// The hard state to store, if it changed.
     pub hard_state: Option<HardState>,
+    /// A snapshot to store, replacing the stored one.
     pub snapshot: Option<&'a Snapshot>,
+    /// Entries to store, replacing any stored entry at or after the first of them.
     pub entries: &'a [Entry],
 }
 
 impl Ready {
+    /// The part of this Ready that storage must make durable.
     pub fn persist_batch(&self) -> PersistBatch<'_> {
         PersistBatch {
             hard_state: self.hard_state,
@@ -77,6 +87,7 @@ impl Ready {
 }
 
 impl PersistBatch<'_> {
+    /// True if the batch writes nothing.
     pub fn is_empty(&self) -> bool {
         self.hard_state.is_none() && self.snapshot.is_none() && self.entries.is_empty()
     }

@@ -18,6 +18,8 @@ fn splitmix64(state: &mut u64) -> u64 {
 }
 
 impl DetRng {
+    /// A generator whose whole stream is fixed by `seed` (the state is seeded through splitmix64,
+    /// so nearby seeds give unrelated streams).
     pub fn new(seed: u64) -> DetRng {
         let mut sm = seed;
         DetRng {
@@ -25,6 +27,7 @@ impl DetRng {
         }
     }
 
+    /// The next 64 random bits of the stream.
     pub fn next_u64(&mut self) -> u64 {
         let result = self.s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
         let t = self.s[1] << 17;

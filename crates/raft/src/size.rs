@@ -18,6 +18,7 @@ pub fn entry_len(entry: &Entry) -> usize {
     2 * U64 + LEN + entry.data.len()
 }
 
+/// The encoded size of a hard state: fixed, whatever it holds.
 pub fn hard_state_len(_: &HardState) -> usize {
     HARD_STATE_LEN
 }

@@ -9,7 +9,9 @@ use crate::size;
 /// What a restarted peer finds in its storage.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RecoveredState {
+    /// The last hard state stored.
     pub hard_state: HardState,
+    /// The last snapshot stored (empty at index 0 if none).
     pub snapshot: Snapshot,
     /// Entries after the snapshot, contiguous.
     pub entries: Vec<Entry>,
@@ -24,18 +26,28 @@ pub struct RecoveredState {
 ///    or after the first of them, then are appended;
 /// 3. the hard state replaces the stored one.
 pub trait Storage {
+    /// Why a read or write of the storage failed.
     type Error: std::error::Error + Send + Sync + 'static;
 
+    /// What a restarted peer starts from: everything persisted so far.
     fn recover(&self) -> Result<RecoveredState, Self::Error>;
+    /// Applies `batch` as described above, durably and atomically with respect to crashes.
     fn persist(&mut self, batch: PersistBatch<'_>) -> Result<(), Self::Error>;
     /// Encoded size of the hard state plus the retained entries: what a restart must read
     /// besides the snapshot. The snapshot policy and the lab's size limits read this.
     fn raft_state_size(&self) -> usize;
+    /// The size of the stored snapshot's data.
     fn snapshot_size(&self) -> usize;
 }
 
 /// Storage in memory. `Clone` gives an independent copy, as the lab persister's `Copy()`: the
 /// simulator keeps a node's storage across a crash by cloning it.
+///
+/// MemStorage is the model; WalStorage must not share its code. `kvraft_storage::WalStorage`
+/// implements the same batch semantics a second time, on purpose: the simulator compares the
+/// WAL after every restart with a MemStorage fed the acknowledged batches (`sim_storage.rs` in
+/// kvraft-sim), and `storage_conformance.rs` in kvraft-storage runs both. A shared
+/// implementation would make a bug in it invisible to that comparison.
 #[derive(Clone, Debug, Default)]
 pub struct MemStorage {
     state: RecoveredState,
@@ -43,10 +55,12 @@ pub struct MemStorage {
 }
 
 impl MemStorage {
+    /// Empty storage: what a brand-new peer starts from.
     pub fn new() -> MemStorage {
         MemStorage::default()
     }
 
+    /// Everything stored, as a restart would recover it.
     pub fn state(&self) -> &RecoveredState {
         &self.state
     }

@@ -26,10 +26,13 @@ pub struct Term(pub u64);
 /// role needs lives with the role inside `RawNode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
+    /// Follows a leader (or waits for one), answering its requests.
     Follower,
     /// Asking whether it could win an election, without changing its term (thesis 9.6).
     PreCandidate,
+    /// Asks for votes in a term of its own.
     Candidate,
+    /// Leads its term: the only role that accepts proposals.
     Leader,
 }
 
@@ -45,6 +48,7 @@ impl ReadRound {
     /// Every round: what the leader has seen of its own rounds when a quorum is counted.
     pub const ALL: ReadRound = ReadRound(u64::MAX);
 
+    /// The round after this one.
     pub fn next(self) -> ReadRound {
         ReadRound(self.0 + 1)
     }
@@ -55,8 +59,10 @@ impl ReadRound {
 pub struct LogIndex(pub u64);
 
 impl LogIndex {
+    /// The empty prefix: before the first entry.
     pub const ZERO: LogIndex = LogIndex(0);
 
+    /// The index after this one.
     pub fn next(self) -> LogIndex {
         LogIndex(self.0 + 1)
     }
@@ -66,12 +72,14 @@ impl LogIndex {
         LogIndex(self.0.saturating_sub(1))
     }
 
+    /// The index `n` positions after this one.
     pub fn plus(self, n: u64) -> LogIndex {
         LogIndex(self.0 + n)
     }
 }
 
 impl Term {
+    /// The term after this one.
     pub fn next(self) -> Term {
         Term(self.0 + 1)
     }

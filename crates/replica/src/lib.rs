@@ -22,6 +22,11 @@
 //! [`ReplicaConfig::follower_reads`] followers serve Gets too, forwarding the ReadIndex request
 //! to their leader. A read Raft cannot confirm fails with `WrongLeader`, never a stale value.
 
+#![warn(missing_docs)]
+// The sans-IO core: no wall clock, no sleeping, no ambient randomness, no hash-map iteration
+// order (the lists are in clippy.toml). Denied here, so that a violation fails clippy outright.
+#![deny(clippy::disallowed_methods, clippy::disallowed_types)]
+
 mod applier;
 pub mod pipeline;
 mod reads;

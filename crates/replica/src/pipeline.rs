@@ -55,8 +55,11 @@ pub struct Write {
 /// disk's write queue).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DurableBatch {
+    /// The hard state to store, if it changed.
     pub hard_state: Option<HardState>,
+    /// A snapshot to store, replacing the stored one.
     pub snapshot: Option<Snapshot>,
+    /// Entries to store, replacing any stored entry at or after the first of them.
     pub entries: Vec<Entry>,
 }
 

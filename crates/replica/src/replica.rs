@@ -10,6 +10,7 @@ use crate::pipeline::{Output, ReadyPipeline};
 /// The driver's handle for a client request, echoed back with its reply.
 pub type RequestId = u64;
 
+/// How a replica snapshots, keeps sessions and serves reads.
 #[derive(Clone, Copy, Debug)]
 pub struct ReplicaConfig {
     /// Snapshot when the Raft state reaches this many bytes (`maxraftstate`); None = never.
@@ -17,6 +18,7 @@ pub struct ReplicaConfig {
     /// Snapshot at this fraction (percent) of `max_raft_state_bytes`, leaving headroom for
     /// entries that arrive before the next apply.
     pub snapshot_at_percent: usize,
+    /// Limits of the client session table.
     pub sessions: SessionLimits,
     /// Follower reads (Raft thesis 6.4), off by default (the MIT lab tests expect followers to
     /// refuse every request). When on, a follower that knows its leader accepts Gets instead
@@ -44,10 +46,13 @@ impl Default for ReplicaConfig {
     }
 }
 
+/// Why a replica could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ReplicaError {
+    /// The Raft configuration is invalid.
     #[error("bad Raft configuration: {0}")]
     Config(#[from] ConfigError),
+    /// The stored snapshot cannot be decoded: the state machine has nothing to start from.
     #[error("the snapshot in storage cannot be decoded: {0}")]
     Snapshot(DecodeError),
 }
@@ -91,14 +96,18 @@ impl Replica {
         })
     }
 
+    /// The Raft peer, for inspection.
     pub fn raft(&self) -> &RawNode {
         &self.raft
     }
 
+    /// The state machine, for inspection.
     pub fn state_machine(&self) -> &KvStateMachine {
         &self.kv.sm
     }
 
+    /// Advances the clock by one tick: Raft's timers, and the deadlines of pending reads and
+    /// writes.
     pub fn tick(&mut self) {
         self.kv.ticks += 1;
         self.raft.tick();
@@ -106,6 +115,7 @@ impl Replica {
         self.kv.expire_reads(&self.raft);
     }
 
+    /// Feeds a message from a peer; pending writes fail at once if it deposed this leader.
     pub fn step(&mut self, msg: Message) -> Result<(), StepError> {
         self.raft.step(msg)?;
         self.kv.fail_writes_if_deposed(&self.raft);

@@ -16,12 +16,18 @@ pub struct Member {
     pub address: String,
 }
 
-/// Options of `kvraft server`, as given on the command line or in the environment. Every one
-/// is optional here; [`ServerConfig::resolve`] fills in the config file and the defaults.
-#[derive(Clone, Debug, Default, clap::Args)]
+/// Options of `kvraft server`. The same struct is read twice: by clap from the command line and
+/// the environment (a flag beats its variable), and by serde from the TOML file named by
+/// `--config` (keys as the long flags, with `_` for `-`; an unknown key is an error). Every
+/// option is optional here; [`ServerConfig::resolve`] merges the two, fills in the defaults
+/// and validates.
+#[derive(Clone, Debug, Default, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServerArgs {
     /// TOML file with any of the options below (keys as the long flags, with `_` for `-`).
     #[arg(long, env = "KVRAFT_CONFIG")]
+    // A config file cannot name another one.
+    #[serde(skip)]
     pub config: Option<PathBuf>,
     /// This node's id: one of the ids in --cluster. [required]
     #[arg(long, env = "KVRAFT_ID")]
@@ -86,28 +92,6 @@ pub struct ServerArgs {
     pub lease_drift_margin_ms: Option<u64>,
 }
 
-/// The TOML file: the same options.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    id: Option<u64>,
-    cluster: Option<String>,
-    data_dir: Option<PathBuf>,
-    listen: Option<SocketAddr>,
-    cluster_id: Option<u64>,
-    tick_ms: Option<u64>,
-    election_timeout_ms: Option<u64>,
-    heartbeat_ms: Option<u64>,
-    max_raft_state_bytes: Option<u64>,
-    max_key_bytes: Option<usize>,
-    max_value_bytes: Option<usize>,
-    max_requests_per_sec: Option<u32>,
-    max_pending_requests: Option<usize>,
-    follower_reads: Option<bool>,
-    lease_reads: Option<bool>,
-    lease_drift_margin_ms: Option<u64>,
-}
-
 /// A validated server configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerConfig {
@@ -145,134 +129,15 @@ pub enum ConfigError {
 }
 
 impl ServerConfig {
-    /// Validates `args`, filling in the config file and the defaults.
+    /// Merges `args` (flags and environment) with the config file it names, then fills in the
+    /// defaults and validates: a flag beats the environment, which beats the file, which beats
+    /// the default.
     pub fn resolve(args: &ServerArgs) -> Result<ServerConfig, ConfigError> {
         let file = match &args.config {
             Some(path) => read_file(path)?,
-            None => FileConfig::default(),
+            None => ServerArgs::default(),
         };
-        let id = args.id.or(file.id).ok_or(ConfigError::Missing("id", "ID", "id"))?;
-        let cluster_text = args
-            .cluster
-            .clone()
-            .or(file.cluster)
-            .ok_or(ConfigError::Missing("cluster", "CLUSTER", "cluster"))?;
-        let cluster = parse_cluster(&cluster_text)?;
-        let me = cluster.iter().find(|m| m.id.0 == id).ok_or_else(|| ConfigError::NotAMember {
-            id,
-            members: cluster.iter().map(|m| m.id.0.to_string()).collect::<Vec<_>>().join(","),
-        })?;
-        let data_dir = args
-            .data_dir
-            .clone()
-            .or(file.data_dir)
-            .ok_or(ConfigError::Missing("data-dir", "DATA_DIR", "data_dir"))?;
-        let listen = match args.listen.or(file.listen) {
-            Some(listen) => listen,
-            None => default_listen(&me.address),
-        };
-        let cluster_id = ClusterId(
-            args.cluster_id.or(file.cluster_id).unwrap_or_else(|| cluster_id_of(&cluster).0),
-        );
-        if cluster_id.0 == 0 {
-            return Err(ConfigError::Invalid("cluster-id", "0 is reserved".into()));
-        }
-        let tick_ms = args.tick_ms.or(file.tick_ms).unwrap_or(10);
-        if tick_ms == 0 {
-            return Err(ConfigError::Invalid("tick-ms", "must be positive".into()));
-        }
-        let election_ms = args.election_timeout_ms.or(file.election_timeout_ms).unwrap_or(500);
-        let heartbeat_ms = args.heartbeat_ms.or(file.heartbeat_ms).unwrap_or(100);
-        let ticks = |name, ms: u64| {
-            let t = ms / tick_ms;
-            if t == 0 || !ms.is_multiple_of(tick_ms) || t > u64::from(u32::MAX) {
-                Err(ConfigError::Invalid(
-                    name,
-                    format!("{ms} ms is not a positive multiple of --tick-ms {tick_ms}"),
-                ))
-            } else {
-                Ok(t as u32)
-            }
-        };
-        let election_timeout_ticks = ticks("election-timeout-ms", election_ms)?;
-        let heartbeat_interval_ticks = ticks("heartbeat-ms", heartbeat_ms)?;
-        if heartbeat_interval_ticks >= election_timeout_ticks {
-            return Err(ConfigError::Invalid(
-                "heartbeat-ms",
-                format!("{heartbeat_ms} ms must be below the election timeout ({election_ms} ms)"),
-            ));
-        }
-        let max_raft_state_bytes =
-            match args.max_raft_state_bytes.or(file.max_raft_state_bytes).unwrap_or(64 << 20) {
-                0 => None,
-                n => Some(usize::try_from(n).map_err(|_| {
-                    ConfigError::Invalid("max-raft-state-bytes", "too large".into())
-                })?),
-            };
-        let max_key_bytes = args.max_key_bytes.or(file.max_key_bytes).unwrap_or(4096);
-        let max_value_bytes = args.max_value_bytes.or(file.max_value_bytes).unwrap_or(1 << 20);
-        // A WAL record holds at most 64 MiB; keep a whole request well inside it.
-        const MAX_REQUEST: usize = 32 << 20;
-        if max_key_bytes == 0 || max_key_bytes > MAX_REQUEST {
-            return Err(ConfigError::Invalid(
-                "max-key-bytes",
-                format!("must be 1..={MAX_REQUEST}"),
-            ));
-        }
-        if max_value_bytes > MAX_REQUEST {
-            return Err(ConfigError::Invalid(
-                "max-value-bytes",
-                format!("must be at most {MAX_REQUEST}"),
-            ));
-        }
-        let max_requests_per_sec =
-            match args.max_requests_per_sec.or(file.max_requests_per_sec).unwrap_or(0) {
-                0 => None,
-                n => Some(n),
-            };
-        let max_pending_requests =
-            args.max_pending_requests.or(file.max_pending_requests).unwrap_or(1 << 16);
-        if max_pending_requests == 0 {
-            return Err(ConfigError::Invalid("max-pending-requests", "must be positive".into()));
-        }
-        let follower_reads = args.follower_reads.or(file.follower_reads).unwrap_or(true);
-        let lease_reads = if args.lease_reads.or(file.lease_reads).unwrap_or(false) {
-            let margin_ms = args
-                .lease_drift_margin_ms
-                .or(file.lease_drift_margin_ms)
-                .unwrap_or(election_ms / 10);
-            // Rounded up to whole ticks: the margin may only grow.
-            let margin = u32::try_from(margin_ms.div_ceil(tick_ms))
-                .map_err(|_| ConfigError::Invalid("lease-drift-margin-ms", "too large".into()))?;
-            Some(margin)
-        } else {
-            None
-        };
-        let config = ServerConfig {
-            id: NodeId(id),
-            cluster,
-            cluster_id,
-            data_dir,
-            listen,
-            tick_ms,
-            election_timeout_ticks,
-            heartbeat_interval_ticks,
-            max_raft_state_bytes,
-            max_key_bytes,
-            max_value_bytes,
-            max_requests_per_sec,
-            max_pending_requests,
-            follower_reads,
-            lease_reads,
-        };
-        if config.lease_reads.is_some() {
-            // The lease rules (it must outlast a heartbeat interval) are the Raft config's.
-            config
-                .raft_config(0)
-                .validate()
-                .map_err(|e| ConfigError::Invalid("lease-drift-margin-ms", e.to_string()))?;
-        }
-        Ok(config)
+        args.clone().or(file).validate()
     }
 
     /// The Raft configuration of this node, its election timer seeded with `seed`.
@@ -303,7 +168,190 @@ impl ServerConfig {
     }
 }
 
-fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+/// The timing options, validated: everything in ticks of `tick_ms`.
+struct Timing {
+    tick_ms: u64,
+    election_ms: u64,
+    election_timeout_ticks: u32,
+    heartbeat_interval_ticks: u32,
+}
+
+/// The size and rate limits, validated.
+struct Limits {
+    max_raft_state_bytes: Option<usize>,
+    max_key_bytes: usize,
+    max_value_bytes: usize,
+    max_requests_per_sec: Option<u32>,
+    max_pending_requests: usize,
+}
+
+impl ServerArgs {
+    /// Each option as given on the command line or in the environment (clap has already put
+    /// a flag before its variable), else as given in `file`. The struct literal names every
+    /// field, so an option added to `ServerArgs` cannot be left out of the merge.
+    fn or(self, file: ServerArgs) -> ServerArgs {
+        ServerArgs {
+            config: self.config,
+            id: self.id.or(file.id),
+            cluster: self.cluster.or(file.cluster),
+            data_dir: self.data_dir.or(file.data_dir),
+            listen: self.listen.or(file.listen),
+            cluster_id: self.cluster_id.or(file.cluster_id),
+            tick_ms: self.tick_ms.or(file.tick_ms),
+            election_timeout_ms: self.election_timeout_ms.or(file.election_timeout_ms),
+            heartbeat_ms: self.heartbeat_ms.or(file.heartbeat_ms),
+            max_raft_state_bytes: self.max_raft_state_bytes.or(file.max_raft_state_bytes),
+            max_key_bytes: self.max_key_bytes.or(file.max_key_bytes),
+            max_value_bytes: self.max_value_bytes.or(file.max_value_bytes),
+            max_requests_per_sec: self.max_requests_per_sec.or(file.max_requests_per_sec),
+            max_pending_requests: self.max_pending_requests.or(file.max_pending_requests),
+            follower_reads: self.follower_reads.or(file.follower_reads),
+            lease_reads: self.lease_reads.or(file.lease_reads),
+            lease_drift_margin_ms: self.lease_drift_margin_ms.or(file.lease_drift_margin_ms),
+        }
+    }
+
+    /// Fills in the defaults and checks the merged options, in the order of the flags'
+    /// documentation: who this node is, timing, limits, reads. The first problem found is
+    /// the error.
+    fn validate(self) -> Result<ServerConfig, ConfigError> {
+        let id = self.id.ok_or(ConfigError::Missing("id", "ID", "id"))?;
+        let cluster_text =
+            self.cluster.as_deref().ok_or(ConfigError::Missing("cluster", "CLUSTER", "cluster"))?;
+        let cluster = parse_cluster(cluster_text)?;
+        let me = cluster.iter().find(|m| m.id.0 == id).ok_or_else(|| ConfigError::NotAMember {
+            id,
+            members: cluster.iter().map(|m| m.id.0.to_string()).collect::<Vec<_>>().join(","),
+        })?;
+        let data_dir = self
+            .data_dir
+            .clone()
+            .ok_or(ConfigError::Missing("data-dir", "DATA_DIR", "data_dir"))?;
+        let listen = match self.listen {
+            Some(listen) => listen,
+            None => default_listen(&me.address),
+        };
+        let cluster_id = ClusterId(self.cluster_id.unwrap_or_else(|| cluster_id_of(&cluster).0));
+        if cluster_id.0 == 0 {
+            return Err(ConfigError::Invalid("cluster-id", "0 is reserved".into()));
+        }
+        let timing = self.timing()?;
+        let limits = self.limits()?;
+        let config = ServerConfig {
+            id: NodeId(id),
+            cluster,
+            cluster_id,
+            data_dir,
+            listen,
+            tick_ms: timing.tick_ms,
+            election_timeout_ticks: timing.election_timeout_ticks,
+            heartbeat_interval_ticks: timing.heartbeat_interval_ticks,
+            max_raft_state_bytes: limits.max_raft_state_bytes,
+            max_key_bytes: limits.max_key_bytes,
+            max_value_bytes: limits.max_value_bytes,
+            max_requests_per_sec: limits.max_requests_per_sec,
+            max_pending_requests: limits.max_pending_requests,
+            follower_reads: self.follower_reads.unwrap_or(true),
+            lease_reads: self.lease_reads(&timing)?,
+        };
+        if config.lease_reads.is_some() {
+            // The lease rules (it must outlast a heartbeat interval) are the Raft config's.
+            config
+                .raft_config(0)
+                .validate()
+                .map_err(|e| ConfigError::Invalid("lease-drift-margin-ms", e.to_string()))?;
+        }
+        Ok(config)
+    }
+
+    /// The tick, and the election timeout and heartbeat interval as whole ticks; the
+    /// heartbeat must come well within the election timeout.
+    fn timing(&self) -> Result<Timing, ConfigError> {
+        let tick_ms = self.tick_ms.unwrap_or(10);
+        if tick_ms == 0 {
+            return Err(ConfigError::Invalid("tick-ms", "must be positive".into()));
+        }
+        let election_ms = self.election_timeout_ms.unwrap_or(500);
+        let heartbeat_ms = self.heartbeat_ms.unwrap_or(100);
+        let ticks = |name, ms: u64| {
+            let t = ms / tick_ms;
+            if t == 0 || !ms.is_multiple_of(tick_ms) || t > u64::from(u32::MAX) {
+                Err(ConfigError::Invalid(
+                    name,
+                    format!("{ms} ms is not a positive multiple of --tick-ms {tick_ms}"),
+                ))
+            } else {
+                Ok(t as u32)
+            }
+        };
+        let election_timeout_ticks = ticks("election-timeout-ms", election_ms)?;
+        let heartbeat_interval_ticks = ticks("heartbeat-ms", heartbeat_ms)?;
+        if heartbeat_interval_ticks >= election_timeout_ticks {
+            return Err(ConfigError::Invalid(
+                "heartbeat-ms",
+                format!("{heartbeat_ms} ms must be below the election timeout ({election_ms} ms)"),
+            ));
+        }
+        Ok(Timing { tick_ms, election_ms, election_timeout_ticks, heartbeat_interval_ticks })
+    }
+
+    /// The size and rate limits; 0 turns off the snapshot threshold and the rate limit.
+    fn limits(&self) -> Result<Limits, ConfigError> {
+        let max_raft_state_bytes =
+            match self.max_raft_state_bytes.unwrap_or(64 << 20) {
+                0 => None,
+                n => Some(usize::try_from(n).map_err(|_| {
+                    ConfigError::Invalid("max-raft-state-bytes", "too large".into())
+                })?),
+            };
+        let max_key_bytes = self.max_key_bytes.unwrap_or(4096);
+        let max_value_bytes = self.max_value_bytes.unwrap_or(1 << 20);
+        // A WAL record holds at most 64 MiB; keep a whole request well inside it.
+        const MAX_REQUEST: usize = 32 << 20;
+        if max_key_bytes == 0 || max_key_bytes > MAX_REQUEST {
+            return Err(ConfigError::Invalid(
+                "max-key-bytes",
+                format!("must be 1..={MAX_REQUEST}"),
+            ));
+        }
+        if max_value_bytes > MAX_REQUEST {
+            return Err(ConfigError::Invalid(
+                "max-value-bytes",
+                format!("must be at most {MAX_REQUEST}"),
+            ));
+        }
+        let max_requests_per_sec = match self.max_requests_per_sec.unwrap_or(0) {
+            0 => None,
+            n => Some(n),
+        };
+        let max_pending_requests = self.max_pending_requests.unwrap_or(1 << 16);
+        if max_pending_requests == 0 {
+            return Err(ConfigError::Invalid("max-pending-requests", "must be positive".into()));
+        }
+        Ok(Limits {
+            max_raft_state_bytes,
+            max_key_bytes,
+            max_value_bytes,
+            max_requests_per_sec,
+            max_pending_requests,
+        })
+    }
+
+    /// `Some(drift margin in ticks)` when lease reads are on. The Raft config checks the
+    /// lease itself once the whole configuration is known.
+    fn lease_reads(&self, timing: &Timing) -> Result<Option<u32>, ConfigError> {
+        if !self.lease_reads.unwrap_or(false) {
+            return Ok(None);
+        }
+        let margin_ms = self.lease_drift_margin_ms.unwrap_or(timing.election_ms / 10);
+        // Rounded up to whole ticks: the margin may only grow.
+        let margin = u32::try_from(margin_ms.div_ceil(timing.tick_ms))
+            .map_err(|_| ConfigError::Invalid("lease-drift-margin-ms", "too large".into()))?;
+        Ok(Some(margin))
+    }
+}
+
+fn read_file(path: &Path) -> Result<ServerArgs, ConfigError> {
     let err = |reason: String| ConfigError::File { path: path.display().to_string(), reason };
     let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
     toml::from_str(&text).map_err(|e| err(e.to_string()))

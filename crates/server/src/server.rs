@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kvraft_kv::SessionLimits;
-use kvraft_raft::Storage;
+use kvraft_raft::{RecoveredState, Storage};
 use kvraft_replica::{Replica, ReplicaConfig, ReplicaError};
 use kvraft_storage::{
     open_data_dir, DataDirError, DataDirStatus, DiskError, FileDisk, NodeIdentity, WalError,
@@ -19,7 +19,7 @@ use crate::api::ClientApi;
 use crate::config::ServerConfig;
 use crate::context::NodeContext;
 use crate::grpc::RefusalsAsInvalidArgument;
-use crate::node::{Node, NodeError};
+use crate::node::{Input, Node, NodeError};
 use crate::peer_outbound::start_peer_senders;
 use crate::wal_thread::WalThread;
 
@@ -54,7 +54,7 @@ pub struct ServerHandle {
     local_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     /// None once `stopped` has seen the node task end.
-    node: Option<JoinHandle<Result<(), NodeError>>>,
+    node: Option<NodeTask>,
     grpc: JoinHandle<Result<(), tonic::transport::Error>>,
     senders: Vec<JoinHandle<()>>,
 }
@@ -103,6 +103,9 @@ impl ServerHandle {
     }
 }
 
+/// The node task: it ends on shutdown, or with the fatal error that stopped the node.
+type NodeTask = JoinHandle<Result<(), NodeError>>;
+
 /// How long a shutdown waits for open gRPC calls.
 const GRACE: Duration = Duration::from_secs(2);
 
@@ -126,6 +129,40 @@ pub fn init_logging() {
 /// Starts a node; returns once it listens.
 pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     let config = Arc::new(config);
+    let (wal, recovered) = open_storage(&config)?;
+    let raft = config.raft_config(seed_from_clock(config.id.0));
+    let replica_config = ReplicaConfig {
+        max_raft_state_bytes: config.max_raft_state_bytes,
+        sessions: SessionLimits::default(),
+        follower_reads: config.follower_reads,
+        ..ReplicaConfig::default()
+    };
+    let replica = Replica::new(raft, recovered, replica_config)?;
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServerError::Listen { addr: config.listen, source })?;
+    let local_addr = listener
+        .local_addr()
+        .map_err(|source| ServerError::Listen { addr: config.listen, source })?;
+
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let NodeTasks { node, inputs, senders } = spawn_node(&config, replica, wal, &shutdown_rx)?;
+    let grpc = serve(&config, listener, inputs, shutdown_rx);
+    tracing::info!(
+        "node {} of cluster {} listening on {local_addr} (cluster address {})",
+        config.id.0,
+        config.cluster_id,
+        config.address()
+    );
+    Ok(ServerHandle { local_addr, shutdown, node: Some(node), grpc, senders })
+}
+
+/// Opens the data directory (creating it on first start, refusing another node's or another
+/// cluster's) and recovers the WAL in it.
+fn open_storage(
+    config: &ServerConfig,
+) -> Result<(WalStorage<FileDisk>, RecoveredState), ServerError> {
     let dir = config.data_dir.display().to_string();
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|source| ServerError::CreateDir { dir: dir.clone(), source })?;
@@ -159,24 +196,25 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         recovered.snapshot.meta.index.0,
         recovered.entries.len()
     );
+    Ok((wal, recovered))
+}
 
-    let raft = config.raft_config(seed_from_clock(config.id.0));
-    let replica_config = ReplicaConfig {
-        max_raft_state_bytes: config.max_raft_state_bytes,
-        sessions: SessionLimits::default(),
-        follower_reads: config.follower_reads,
-        ..ReplicaConfig::default()
-    };
-    let replica = Replica::new(raft, recovered, replica_config)?;
+/// What [`spawn_node`] started, for the server handle and the client API.
+struct NodeTasks {
+    node: NodeTask,
+    /// The node's input queue, which the client API feeds.
+    inputs: mpsc::Sender<Input>,
+    /// One sender task per peer.
+    senders: Vec<JoinHandle<()>>,
+}
 
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| ServerError::Listen { addr: config.listen, source })?;
-    let local_addr = listener
-        .local_addr()
-        .map_err(|source| ServerError::Listen { addr: config.listen, source })?;
-
-    let (shutdown, shutdown_rx) = watch::channel(false);
+/// The node's tasks: the WAL thread, a sender per peer, the node loop and the peer check.
+fn spawn_node(
+    config: &Arc<ServerConfig>,
+    replica: Replica,
+    wal: WalStorage<FileDisk>,
+    shutdown_rx: &watch::Receiver<bool>,
+) -> Result<NodeTasks, ServerError> {
     let (wal_done_tx, wal_done) = mpsc::unbounded_channel();
     let wal = WalThread::spawn(wal, wal_done_tx).map_err(ServerError::Thread)?;
     let peers: Vec<_> = config.peers().cloned().collect();
@@ -192,6 +230,16 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         inputs.clone(),
         shutdown_rx.clone(),
     ));
+    Ok(NodeTasks { node, inputs, senders })
+}
+
+/// Serves clients (client frames and gRPC) and peers on `listener` until shutdown.
+fn serve(
+    config: &Arc<ServerConfig>,
+    listener: tokio::net::TcpListener,
+    inputs: mpsc::Sender<Input>,
+    shutdown_rx: watch::Receiver<bool>,
+) -> JoinHandle<Result<(), tonic::transport::Error>> {
     let node_context = NodeContext {
         inputs,
         config: config.clone(),
@@ -208,20 +256,13 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         .serve_with_incoming_shutdown(incoming, async move {
             let _ = grpc_shutdown.wait_for(|stop| *stop).await;
         });
-    let grpc = tokio::spawn(async move {
+    tokio::spawn(async move {
         let result = serve.await;
         if let Err(e) = &result {
             tracing::error!("gRPC server stopped: {e}");
         }
         result
-    });
-    tracing::info!(
-        "node {} of cluster {} listening on {local_addr} (cluster address {})",
-        config.id.0,
-        config.cluster_id,
-        config.address()
-    );
-    Ok(ServerHandle { local_addr, shutdown, node: Some(node), grpc, senders })
+    })
 }
 
 /// Election timeouts must differ between nodes and between restarts; the Raft core takes

@@ -17,44 +17,93 @@ pub const DIR_NAME: &str = ".";
 /// a file name is useless when recovering a node by hand.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum DiskError {
+    /// The file does not exist.
     #[error("{name}: no such file")]
-    NotFound { name: String },
+    NotFound {
+        /// The file.
+        name: String,
+    },
 
+    /// The file to create exists already.
     #[error("{name}: file already exists")]
-    AlreadyExists { name: String },
+    AlreadyExists {
+        /// The file.
+        name: String,
+    },
 
     /// Names are single path components: no `/`, no NUL, not `.` or `..`, not empty.
     #[error("{name:?}: invalid file name")]
-    InvalidName { name: String },
+    InvalidName {
+        /// The name refused.
+        name: String,
+    },
 
     /// `read_at` asked for bytes beyond the end of the file.
     #[error("{name}: read of {len} bytes at offset {offset} past end of file (length {file_len})")]
-    ShortRead { name: String, offset: u64, len: usize, file_len: u64 },
+    ShortRead {
+        /// The file.
+        name: String,
+        /// Where the read started.
+        offset: u64,
+        /// How many bytes it asked for.
+        len: usize,
+        /// The file's length.
+        file_len: u64,
+    },
 
     /// The disk is full; nothing was written.
     #[error("{name}: out of space")]
-    OutOfSpace { name: String },
+    OutOfSpace {
+        /// The file written.
+        name: String,
+    },
 
     /// An fsync (of a file or of the directory) failed. What it was meant to make durable may
     /// be lost even though reads still return it; the caller must not retry the fsync and
     /// believe the data safe (Linux marks failed pages clean, so a retry "succeeds").
     #[error("{name}: fsync failed: {message}")]
-    SyncFailed { name: String, message: String },
+    SyncFailed {
+        /// The file (or the directory, [`DIR_NAME`]).
+        name: String,
+        /// The operating system's message.
+        message: String,
+    },
 
     /// Any other error from the operating system.
     #[error("{name}: {op} failed: {kind:?}: {message}")]
-    Io { name: String, op: &'static str, kind: io::ErrorKind, message: String },
+    Io {
+        /// The file (or the directory, [`DIR_NAME`]).
+        name: String,
+        /// The operation that failed, e.g. "open" or "write".
+        op: &'static str,
+        /// The operating system's error kind.
+        kind: io::ErrorKind,
+        /// The operating system's message.
+        message: String,
+    },
 
     /// A write failed by fault injection ([`crate::FaultPlan`]). The first `persisted` bytes
     /// of the write may have reached the file (a torn write); the rest did not.
     #[error(
         "{name}: injected write fault at offset {offset} ({persisted} of {len} bytes written)"
     )]
-    InjectedWriteFault { name: String, offset: u64, len: usize, persisted: usize },
+    InjectedWriteFault {
+        /// The file written.
+        name: String,
+        /// Where the write started.
+        offset: u64,
+        /// The write's length.
+        len: usize,
+        /// How many of its first bytes may have reached the file.
+        persisted: usize,
+    },
 
     /// An fsync failed by fault injection; same contract as [`DiskError::SyncFailed`].
     #[error("{name}: injected fsync fault")]
-    InjectedSyncFault { name: String },
+    InjectedSyncFault {
+        /// The file (or the directory, [`DIR_NAME`]).
+        name: String,
+    },
 }
 
 impl DiskError {

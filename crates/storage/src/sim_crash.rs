@@ -22,7 +22,10 @@ use crate::sim_disk::{Inode, SimDisk};
 /// Which crash outcomes [`SimDisk::crash_with`] may choose for a file with unsynced writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CrashPolicy {
+    /// A write may survive in part: a prefix of it, cut at any byte.
     pub torn_prefix: bool,
+    /// Unsynced writes may survive out of order, any subset of them (the page cache flushes pages
+    /// in no set order).
     pub reorder: bool,
 }
 
@@ -42,9 +45,19 @@ pub enum FileFate {
     /// Only the durable bytes survived.
     SyncedOnly,
     /// Writes `0..full_ops` survived whole, then `torn_units` bytes of write `full_ops`.
-    Prefix { full_ops: usize, torn_units: usize },
+    Prefix {
+        /// How many writes survived whole.
+        full_ops: usize,
+        /// How many bytes of the next one survived.
+        torn_units: usize,
+    },
     /// Writes `order` were applied in that order; the last one cut to `last_torn_units`.
-    Subset { order: Vec<usize>, last_torn_units: Option<usize> },
+    Subset {
+        /// The writes that survived, in the order they were applied.
+        order: Vec<usize>,
+        /// How many bytes of the last one survived, if it was cut.
+        last_torn_units: Option<usize>,
+    },
 }
 
 /// What [`SimDisk::crash_with`] chose, for test assertions and failure messages.
@@ -52,7 +65,9 @@ pub enum FileFate {
 pub struct CrashReport {
     /// Fate of every file that exists after the crash, by its post-crash name.
     pub files: BTreeMap<String, FileFate>,
+    /// Unsynced directory operations (create, rename, remove) that survived.
     pub dir_ops_kept: usize,
+    /// Unsynced directory operations that were lost.
     pub dir_ops_lost: usize,
 }
 

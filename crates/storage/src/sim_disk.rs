@@ -207,10 +207,12 @@ impl SimDisk {
         self.faults = faults;
     }
 
+    /// The fault plan in force.
     pub fn faults(&self) -> FaultPlan {
         self.faults
     }
 
+    /// What the disk has counted so far: writes, bytes written, syncs and failures.
     pub fn stats(&self) -> DiskStats {
         self.stats
     }

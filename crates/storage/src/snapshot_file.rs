@@ -35,22 +35,52 @@ const HEADER_CRC_AT: usize = SNAPSHOT_HEADER_LEN - 4;
 /// Why a snapshot file could not be decoded.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum SnapshotFileError {
+    /// The file is shorter than its header.
     #[error(
         "snapshot file is {len} bytes long, shorter than its {SNAPSHOT_HEADER_LEN}-byte header"
     )]
-    TooShort { len: usize },
+    TooShort {
+        /// The file's length.
+        len: usize,
+    },
+    /// The file does not start with the snapshot magic.
     #[error("bad snapshot magic {found:02x?}")]
-    BadMagic { found: [u8; 8] },
+    BadMagic {
+        /// The first eight bytes.
+        found: [u8; 8],
+    },
+    /// The file's format version is not one this build reads.
     #[error("unknown snapshot format version {version} (this build reads {SNAPSHOT_VERSION})")]
-    UnknownVersion { version: u32 },
+    UnknownVersion {
+        /// The version found.
+        version: u32,
+    },
+    /// The header does not match its checksum.
     #[error(
         "snapshot header checksum mismatch (stored {stored:#010x}, computed {computed:#010x})"
     )]
-    HeaderChecksum { stored: u32, computed: u32 },
+    HeaderChecksum {
+        /// The checksum in the header.
+        stored: u32,
+        /// The checksum of the header's fields.
+        computed: u32,
+    },
+    /// The data is not as long as the header says.
     #[error("snapshot header says {expected} data bytes, file holds {found}")]
-    LengthMismatch { expected: u64, found: u64 },
+    LengthMismatch {
+        /// The length the header states.
+        expected: u64,
+        /// The length the file holds.
+        found: u64,
+    },
+    /// The data does not match its checksum.
     #[error("snapshot data checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")]
-    DataChecksum { stored: u32, computed: u32 },
+    DataChecksum {
+        /// The checksum in the header.
+        stored: u32,
+        /// The checksum of the data found.
+        computed: u32,
+    },
 }
 
 /// The file name of the snapshot covering `meta`.

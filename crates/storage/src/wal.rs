@@ -74,20 +74,21 @@
 //! after a failed fsync the kernel may have dropped the data while reads still return it.
 
 use kvraft_raft::{
-    size, Entry, HardState, LogIndex, NodeId, PersistBatch, RecoveredState, Snapshot, SnapshotMeta,
-    Storage,
+    size, HardState, LogIndex, NodeId, PersistBatch, RecoveredState, Snapshot, Storage,
 };
 use thiserror::Error;
 
 use crate::disk::{Disk, DiskError};
 use crate::record::{
-    decode_records, decode_segment_header, encode_record, encode_segment_header, CorruptReason,
-    DecodeEnd, RecordError, SegmentHeader, WalRecord, MAX_PAYLOAD_LEN, SEGMENT_HEADER_LEN,
+    encode_record, encode_segment_header, CorruptReason, RecordError, SegmentHeader, WalRecord,
+    MAX_PAYLOAD_LEN, SEGMENT_HEADER_LEN,
 };
 use crate::snapshot_file::{
-    decode_snapshot, encode_snapshot_header, parse_snapshot_file_name, snapshot_file_name,
-    SnapshotFileError, SNAPSHOT_TMP_NAME,
+    encode_snapshot_header, parse_snapshot_file_name, snapshot_file_name, SnapshotFileError,
+    SNAPSHOT_TMP_NAME,
 };
+
+mod recovery;
 
 /// Tuning for [`WalStorage`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,6 +115,7 @@ static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
 /// offset in that file.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum WalError {
+    /// A disk operation failed.
     #[error(transparent)]
     Disk(#[from] DiskError),
 
@@ -125,39 +127,101 @@ pub enum WalError {
     #[error("cannot encode batch: {0}")]
     Encode(RecordError),
 
+    /// A segment's header is damaged or of an unknown version.
     #[error("{file}: bad segment header: {source}")]
-    SegmentHeader { file: String, source: RecordError },
+    SegmentHeader {
+        /// The segment.
+        file: String,
+        /// What is wrong with its header.
+        source: RecordError,
+    },
 
+    /// A segment's header names another sequence number than its file name.
     #[error("{file}: segment header has sequence {found}, expected {expected}")]
-    SequenceMismatch { file: String, expected: u64, found: u64 },
+    SequenceMismatch {
+        /// The segment.
+        file: String,
+        /// The sequence its name gives.
+        expected: u64,
+        /// The sequence its header gives.
+        found: u64,
+    },
 
+    /// The sequence of segments has a gap.
     #[error("{file}: missing WAL segment (sequence {expected}) before {next}")]
-    MissingSegment { file: String, expected: u64, next: String },
+    MissingSegment {
+        /// The missing segment's name.
+        file: String,
+        /// Its sequence number.
+        expected: u64,
+        /// The segment found after the gap.
+        next: String,
+    },
 
+    /// A segment before the last is shorter than a header.
     #[error("{file}: {len} bytes, shorter than a segment header, and not the last segment")]
-    ShortSegment { file: String, len: u64 },
+    ShortSegment {
+        /// The segment.
+        file: String,
+        /// Its length.
+        len: u64,
+    },
 
+    /// A record is corrupt (not a torn tail).
     #[error("{file}: corrupt record at offset {offset}: {reason}")]
-    Corrupt { file: String, offset: u64, reason: CorruptReason },
+    Corrupt {
+        /// The segment.
+        file: String,
+        /// Where the bad record starts in it.
+        offset: u64,
+        /// Why it is corruption, not a torn tail.
+        reason: CorruptReason,
+    },
 
+    /// A segment before the last ends torn or unterminated: a crash can only tear the last one.
     #[error(
         "{file}: torn or unterminated batch at offset {offset} in a segment that is not the last"
     )]
-    TornNotLast { file: String, offset: u64 },
+    TornNotLast {
+        /// The segment.
+        file: String,
+        /// Where the torn or unterminated data starts.
+        offset: u64,
+    },
 
+    /// Intact records that do not make a log: an entry out of sequence, a segment or snapshot that
+    /// does not continue the log before it.
     #[error("{file}: record at offset {offset} does not follow the log: {detail}")]
-    Inconsistent { file: String, offset: u64, detail: String },
+    Inconsistent {
+        /// The segment (or snapshot file).
+        file: String,
+        /// Where the record starts (0 for a header or a snapshot file).
+        offset: u64,
+        /// What does not follow.
+        detail: String,
+    },
 
+    /// The snapshot file named by the last `SnapshotMark` does not exist.
     #[error("{file}: snapshot named by the WAL is missing")]
-    MissingSnapshot { file: String },
+    MissingSnapshot {
+        /// The snapshot file's name.
+        file: String,
+    },
 
+    /// The snapshot file named by the last `SnapshotMark` is damaged.
     #[error("{file}: bad snapshot file: {source}")]
-    BadSnapshot { file: String, source: SnapshotFileError },
+    BadSnapshot {
+        /// The snapshot file.
+        file: String,
+        /// What is wrong with it.
+        source: SnapshotFileError,
+    },
 }
 
 /// A torn tail that recovery cut off.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TruncatedTail {
+    /// The segment cut.
     pub file: String,
     /// The file's new length (the end of its last complete batch).
     pub offset: u64,
@@ -224,60 +288,6 @@ pub struct WalStorage<D: Disk> {
     report: RecoveryReport,
 }
 
-/// Log state rebuilt by replaying records.
-#[derive(Default)]
-struct Replay {
-    hard_state: HardState,
-    mark: Option<SnapshotMeta>,
-    mark_segment: Option<u64>,
-    entries: Vec<Entry>,
-    entry_segments: Vec<u64>,
-}
-
-impl Replay {
-    /// Index of the last entry replayed so far (the snapshot mark's if there is none).
-    fn last_index(&self) -> LogIndex {
-        self.entries.last().map_or(self.mark.map_or(LogIndex::ZERO, |m| m.index), |e| e.index)
-    }
-
-    fn apply(&mut self, record: WalRecord, seg: u64) -> Result<(), String> {
-        match record {
-            WalRecord::HardState(hs) => self.hard_state = hs,
-            WalRecord::SnapshotMark(meta) => {
-                let keep = self.entries.iter().take_while(|e| e.index <= meta.index).count();
-                self.entries.drain(..keep);
-                self.entry_segments.drain(..keep);
-                self.mark = Some(meta);
-                self.mark_segment = Some(seg);
-            }
-            WalRecord::Truncate(index) => {
-                let keep = self.entries.iter().take_while(|e| e.index < index).count();
-                self.entries.truncate(keep);
-                self.entry_segments.truncate(keep);
-            }
-            WalRecord::Entry(entry) => {
-                if let Some(last) = self.entries.last() {
-                    if entry.index != last.index.next() {
-                        return Err(format!(
-                            "entry {} after entry {}",
-                            entry.index.0, last.index.0
-                        ));
-                    }
-                }
-                self.entries.push(entry);
-                self.entry_segments.push(seg);
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The mutation recovery must make once everything is validated.
-enum Repair {
-    Truncate { name: String, len: u64, dropped: u64 },
-    Remove { name: String },
-}
-
 impl<D: Disk> WalStorage<D> {
     /// Opens (recovering) the WAL on `disk` with the default configuration.
     pub fn open(disk: D) -> Result<WalStorage<D>, WalError> {
@@ -285,173 +295,23 @@ impl<D: Disk> WalStorage<D> {
     }
 
     /// Opens (recovering) the WAL on `disk`. An empty disk gets a fresh first segment.
+    ///
+    /// Recovery (see the module docs; its phases are in `wal/recovery.rs`) first reads and
+    /// validates everything, changing nothing, and only then repairs what a crash may leave
+    /// behind.
     pub fn open_with(mut disk: D, config: WalConfig) -> Result<WalStorage<D>, WalError> {
         let names = disk.list()?;
-        let mut seqs: Vec<u64> = names.iter().filter_map(|n| parse_segment_file_name(n)).collect();
-        seqs.sort_unstable();
 
         // Phase 1: read and validate; change nothing.
-        let mut report = RecoveryReport::default();
-        let mut replay = Replay::default();
-        let mut repair = None;
-        let mut live: Vec<u64> = Vec::new();
-        let mut current_len = 0u64;
-        let mut allocated_len = 0u64;
-        for (i, &seq) in seqs.iter().enumerate() {
-            let file = segment_file_name(seq);
-            let is_last = i + 1 == seqs.len();
-            if let Some(&prev) = live.last() {
-                if seq != prev + 1 {
-                    return Err(WalError::MissingSegment {
-                        file: segment_file_name(prev + 1),
-                        expected: prev + 1,
-                        next: file,
-                    });
-                }
-            }
-            let data = disk.read(&file)?;
-            if data.len() < SEGMENT_HEADER_LEN {
-                if is_last {
-                    repair = Some(Repair::Remove { name: file.clone() });
-                    report.removed_incomplete_segment = Some(file);
-                    break;
-                }
-                return Err(WalError::ShortSegment { file, len: data.len() as u64 });
-            }
-            let header = decode_segment_header(&data)
-                .map_err(|source| WalError::SegmentHeader { file: file.clone(), source })?;
-            if header.sequence != seq {
-                return Err(WalError::SequenceMismatch {
-                    file,
-                    expected: seq,
-                    found: header.sequence,
-                });
-            }
-            if !live.is_empty() {
-                // A segment is started when the log before it ends at `first_index - 1`, so a
-                // segment that lost whole batches at its end (say, to zeroed sectors that look
-                // like preallocated space) is caught when its entries were among them.
-                let expected = replay.last_index().next();
-                if header.first_index != expected {
-                    return Err(WalError::Inconsistent {
-                        file,
-                        offset: 0,
-                        detail: format!(
-                            "segment starts at entry {}, the segments before it end at {}",
-                            header.first_index.0,
-                            replay.last_index().0
-                        ),
-                    });
-                }
-            }
-            let body = &data[SEGMENT_HEADER_LEN..];
-            let outcome = decode_records(body);
-            let at = |offset: usize| (SEGMENT_HEADER_LEN + offset) as u64;
-            // Where the records end: the rest is zero-filled space or a torn tail.
-            let data_end = match outcome.end {
-                DecodeEnd::Corrupt { offset, reason } => {
-                    return Err(WalError::Corrupt { file, offset: at(offset), reason });
-                }
-                DecodeEnd::TornTail { offset } if !is_last => {
-                    return Err(WalError::TornNotLast { file, offset: at(offset) });
-                }
-                DecodeEnd::ZeroFilled { offset } => offset,
-                DecodeEnd::Clean | DecodeEnd::TornTail { .. } => body.len(),
-            };
-            // A batch is committed by its closing HardState record.
-            let committed = outcome
-                .records
-                .iter()
-                .rposition(|r| matches!(r.record, WalRecord::HardState(_)))
-                .map_or(0, |p| p + 1);
-            let committed_len =
-                outcome.records[..committed].last().map_or(0, |r| r.offset + r.encoded_len);
-            // Records after the last HardState are cut whether zeros follow them or not; the
-            // cut takes the zero-filled space with it (`preallocate` writes it again).
-            allocated_len = data.len() as u64;
-            if committed_len < data_end {
-                if !is_last {
-                    return Err(WalError::TornNotLast { file, offset: at(committed_len) });
-                }
-                repair = Some(Repair::Truncate {
-                    name: file.clone(),
-                    len: at(committed_len),
-                    dropped: (body.len() - committed_len) as u64,
-                });
-                allocated_len = at(committed_len);
-            }
-            for r in outcome.records.into_iter().take(committed) {
-                let offset = at(r.offset);
-                replay.apply(r.record, seq).map_err(|detail| WalError::Inconsistent {
-                    file: file.clone(),
-                    offset,
-                    detail,
-                })?;
-            }
-            report.segments.push(file);
-            live.push(seq);
-            current_len = at(committed_len);
-        }
-
-        let snapshot = match replay.mark {
-            None => Snapshot::default(),
-            Some(meta) => {
-                let file = snapshot_file_name(meta);
-                let data = match disk.read(&file) {
-                    Ok(data) => data,
-                    Err(DiskError::NotFound { .. }) => {
-                        return Err(WalError::MissingSnapshot { file })
-                    }
-                    Err(e) => return Err(e.into()),
-                };
-                let snapshot = decode_snapshot(data)
-                    .map_err(|source| WalError::BadSnapshot { file: file.clone(), source })?;
-                if snapshot.meta != meta {
-                    return Err(WalError::Inconsistent {
-                        file,
-                        offset: 0,
-                        detail: format!("snapshot file holds {:?}", snapshot.meta),
-                    });
-                }
-                report.snapshot_file = Some(file);
-                snapshot
-            }
-        };
-        if let Some(first) = replay.entries.first() {
-            let expected = snapshot.meta.index.next();
-            if first.index != expected {
-                let file = report.segments.last().cloned().unwrap_or_default();
-                return Err(WalError::Inconsistent {
-                    file,
-                    offset: 0,
-                    detail: format!(
-                        "log starts at entry {}, the snapshot ends at {}",
-                        first.index.0, snapshot.meta.index.0
-                    ),
-                });
-            }
-        }
-        report.ignored_snapshots = names
-            .iter()
-            .filter(|n| parse_snapshot_file_name(n).is_some())
-            .filter(|n| Some(*n) != report.snapshot_file.as_ref())
-            .cloned()
-            .collect();
+        let recovery::Scan { replay, repair, live, current_len, allocated_len, mut report } =
+            recovery::scan_segments(&disk, &names)?;
+        let snapshot = recovery::load_snapshot(&disk, replay.mark, &mut report)?;
+        recovery::check_log_follows_snapshot(&replay.entries, &snapshot, &report)?;
+        report.ignored_snapshots =
+            recovery::ignored_snapshots(&names, report.snapshot_file.as_ref());
 
         // Phase 2: repair what a crash may leave behind.
-        match repair {
-            Some(Repair::Truncate { name, len, dropped }) => {
-                disk.truncate(&name, len)?;
-                disk.sync_data(&name)?;
-                report.truncated =
-                    Some(TruncatedTail { file: name, offset: len, dropped_bytes: dropped });
-            }
-            Some(Repair::Remove { name }) => {
-                disk.remove(&name)?;
-                disk.sync_dir()?;
-            }
-            None => {}
-        }
+        recovery::repair(&mut disk, repair, &mut report)?;
 
         let entry_bytes = replay.entries.iter().map(size::entry_len).sum();
         let mut wal = WalStorage {
@@ -488,6 +348,7 @@ impl<D: Disk> WalStorage<D> {
         &self.report
     }
 
+    /// The disk under the WAL.
     pub fn disk(&self) -> &D {
         &self.disk
     }
@@ -498,6 +359,7 @@ impl<D: Disk> WalStorage<D> {
         &mut self.disk
     }
 
+    /// The disk under the WAL, e.g. to crash a simulated disk and open the WAL again on it.
     pub fn into_disk(self) -> D {
         self.disk
     }
@@ -507,6 +369,7 @@ impl<D: Disk> WalStorage<D> {
         &self.state
     }
 
+    /// True once a failed write or fsync has poisoned the WAL: it accepts no more writes.
     pub fn is_poisoned(&self) -> bool {
         self.poisoned
     }
@@ -636,6 +499,11 @@ impl<D: Disk> WalStorage<D> {
     /// Plans one batch's records against the current state, writes its snapshot file (if
     /// any), and applies the batch to the in-memory state exactly as MemStorage would. The
     /// records are appended to `buf`; nothing is written to the segment here.
+    ///
+    /// MemStorage is the model; WalStorage must not share its code. This staging and the
+    /// replay in `wal/recovery.rs` implement `MemStorage::persist`'s semantics again on
+    /// purpose: the simulator checks the WAL against a MemStorage of the acknowledged batches,
+    /// and the conformance suite runs both, which only works while the two are written apart.
     fn stage_batch(
         &mut self,
         batch: PersistBatch<'_>,

@@ -253,8 +253,22 @@ impl ScaleReport {
 
     /// The report in Markdown.
     pub fn to_markdown(&self) -> String {
-        let (m, s, l) = (&self.machine, &self.settings, &self.load);
         let mut out = String::new();
+        self.write_heading(&mut out);
+        let _ = writeln!(out, "| what | figure |\n|---|---|");
+        for (what, figure) in self.rows() {
+            let _ = writeln!(out, "| {what} | {figure} |");
+        }
+        out.push_str(NOTES);
+        if !self.load.error_samples.is_empty() {
+            let _ = writeln!(out, "\nLoad errors: {}", self.load.error_samples.join("; "));
+        }
+        out
+    }
+
+    /// The title and the run's setting: machine, cluster, units.
+    fn write_heading(&self, out: &mut String) {
+        let (m, s) = (&self.machine, &self.settings);
         let _ = writeln!(
             out,
             "# kvraft scale: {} keys of {} B ({} B keys), {} nodes\n",
@@ -279,34 +293,48 @@ impl ScaleReport {
             s.nodes, s.dir, s.max_raft_state_bytes, s.clients, s.connections
         );
         let _ = writeln!(out, "- MB = 10^6 bytes\n");
+    }
 
+    /// The table's rows (what, figure), in the order of the run's steps.
+    fn rows(&self) -> Vec<(String, String)> {
+        let mut rows = self.load_rows();
+        rows.extend(self.memory_rows());
+        rows.extend(self.snapshot_rows());
+        rows.extend(self.restart_rows());
+        rows.push(self.wiped_row());
+        rows.extend(self.raw_rows());
+        rows
+    }
+
+    fn load_rows(&self) -> Vec<(String, String)> {
+        let (s, l) = (&self.settings, &self.load);
+        vec![
+            (
+                format!("load: {} puts, one per key", thousands(s.keys)),
+                format!(
+                    "{}, {} keys/s, {} of payload; {} errors",
+                    secs(l.seconds),
+                    thousands(l.keys_per_sec.round() as u64),
+                    rate(l.payload_mb_per_sec),
+                    l.errors
+                ),
+            ),
+            (
+                "settle: overwrites until every snapshot covers the load".into(),
+                format!(
+                    "{} puts, {}{}",
+                    thousands(l.settle_puts),
+                    secs(l.settle_seconds),
+                    if l.settled { "" } else { " (NOT settled)" }
+                ),
+            ),
+        ]
+    }
+
+    /// Memory per node and per key, and the files of the node with the newest snapshot.
+    fn memory_rows(&self) -> Vec<(String, String)> {
         let mem = &self.memory;
-        let sn = &self.snapshot;
-        let k = &self.restart_after_kill;
-        let t = &self.restart_after_term;
-        let w = &self.wiped_follower;
-        let r = &self.raw;
-        let leader_disk = self.on_disk.iter().max_by_key(|d| d.snapshot_index);
-        let mut rows: Vec<(String, String)> = Vec::new();
-        rows.push((
-            format!("load: {} puts, one per key", thousands(s.keys)),
-            format!(
-                "{}, {} keys/s, {} of payload; {} errors",
-                secs(l.seconds),
-                thousands(l.keys_per_sec.round() as u64),
-                rate(l.payload_mb_per_sec),
-                l.errors
-            ),
-        ));
-        rows.push((
-            "settle: overwrites until every snapshot covers the load".into(),
-            format!(
-                "{} puts, {}{}",
-                thousands(l.settle_puts),
-                secs(l.settle_seconds),
-                if l.settled { "" } else { " (NOT settled)" }
-            ),
-        ));
+        let mut rows = Vec::new();
         let rss: Vec<String> = mem.nodes.iter().map(|n| mb(n.empty_rss_bytes)).collect();
         rows.push(("RSS per node, empty cluster".into(), rss.join(" / ")));
         let rss: Vec<String> = mem
@@ -325,7 +353,7 @@ impl ScaleReport {
                     .map_or("n/a".into(), |b| format!("{b:.0} B/key, in process"))
             ),
         ));
-        if let Some(d) = leader_disk {
+        if let Some(d) = self.on_disk.iter().max_by_key(|d| d.snapshot_index) {
             rows.push((
                 "on disk, per node".into(),
                 format!(
@@ -336,51 +364,69 @@ impl ScaleReport {
                 ),
             ));
         }
-        rows.push((
-            "snapshot: encode the state machine (in process)".into(),
-            format!(
-                "{} for {}: {}",
-                secs(sn.encode_seconds),
-                mb(sn.data_bytes),
-                rate(sn.encode_mb_per_sec)
-            ),
-        ));
-        rows.push((
-            "snapshot: write durably (WalStorage on FileDisk)".into(),
-            format!(
-                "{} for {}: {}",
-                secs(sn.write_seconds),
-                mb(sn.file_bytes),
-                rate(sn.write_mb_per_sec)
-            ),
-        ));
-        rows.push((
-            "snapshot: read back (page cache) + decode".into(),
-            format!(
-                "{} + {}: {} ({} read, {} decode)",
-                secs(sn.read_seconds),
-                secs(sn.decode_seconds),
-                rate(sn.restore_mb_per_sec),
-                rate(sn.read_mb_per_sec),
-                rate(sn.decode_mb_per_sec)
-            ),
-        ));
-        for (name, x) in [("restart after SIGKILL", k), ("restart after SIGTERM", t)] {
-            let stop = x
-                .stop_seconds
-                .map_or(String::new(), |s| format!("exited {} after TERM; ", secs(s)));
-            rows.push((
-                format!("{name} (node {})", x.node_id),
+        rows
+    }
+
+    fn snapshot_rows(&self) -> Vec<(String, String)> {
+        let sn = &self.snapshot;
+        vec![
+            (
+                "snapshot: encode the state machine (in process)".into(),
                 format!(
-                    "{stop}answers in {}, caught up in {}: {} of snapshot + WAL at {}",
-                    secs(x.answer_seconds),
-                    secs(x.caught_up_seconds),
-                    mb(x.recovered_bytes),
-                    rate(x.mb_per_sec)
+                    "{} for {}: {}",
+                    secs(sn.encode_seconds),
+                    mb(sn.data_bytes),
+                    rate(sn.encode_mb_per_sec)
                 ),
-            ));
-        }
-        rows.push((
+            ),
+            (
+                "snapshot: write durably (WalStorage on FileDisk)".into(),
+                format!(
+                    "{} for {}: {}",
+                    secs(sn.write_seconds),
+                    mb(sn.file_bytes),
+                    rate(sn.write_mb_per_sec)
+                ),
+            ),
+            (
+                "snapshot: read back (page cache) + decode".into(),
+                format!(
+                    "{} + {}: {} ({} read, {} decode)",
+                    secs(sn.read_seconds),
+                    secs(sn.decode_seconds),
+                    rate(sn.restore_mb_per_sec),
+                    rate(sn.read_mb_per_sec),
+                    rate(sn.decode_mb_per_sec)
+                ),
+            ),
+        ]
+    }
+
+    fn restart_rows(&self) -> Vec<(String, String)> {
+        let (k, t) = (&self.restart_after_kill, &self.restart_after_term);
+        [("restart after SIGKILL", k), ("restart after SIGTERM", t)]
+            .into_iter()
+            .map(|(name, x)| {
+                let stop = x
+                    .stop_seconds
+                    .map_or(String::new(), |s| format!("exited {} after TERM; ", secs(s)));
+                (
+                    format!("{name} (node {})", x.node_id),
+                    format!(
+                        "{stop}answers in {}, caught up in {}: {} of snapshot + WAL at {}",
+                        secs(x.answer_seconds),
+                        secs(x.caught_up_seconds),
+                        mb(x.recovered_bytes),
+                        rate(x.mb_per_sec)
+                    ),
+                )
+            })
+            .collect()
+    }
+
+    fn wiped_row(&self) -> (String, String) {
+        let w = &self.wiped_follower;
+        (
             format!("wiped follower back by InstallSnapshot (node {})", w.node_id),
             format!(
                 "another leader (node {}) after {}; snapshot {} received {} later ({}), \
@@ -399,24 +445,21 @@ impl ScaleReport {
                 w.verified_keys,
                 w.sampled_keys
             ),
-        ));
-        rows.push((
-            format!("raw disk: {} MiB sequential write + fdatasync", r.disk_write_bytes >> 20),
-            format!("{}: {}", secs(r.disk_write_seconds), rate(r.disk_write_mb_per_sec)),
-        ));
-        rows.push((
-            format!("raw loopback TCP: {} MiB in 1 MiB writes", r.loopback_bytes >> 20),
-            format!("{}: {}", secs(r.loopback_seconds), rate(r.loopback_mb_per_sec)),
-        ));
-        let _ = writeln!(out, "| what | figure |\n|---|---|");
-        for (what, figure) in rows {
-            let _ = writeln!(out, "| {what} | {figure} |");
-        }
-        out.push_str(NOTES);
-        if !l.error_samples.is_empty() {
-            let _ = writeln!(out, "\nLoad errors: {}", l.error_samples.join("; "));
-        }
-        out
+        )
+    }
+
+    fn raw_rows(&self) -> Vec<(String, String)> {
+        let r = &self.raw;
+        vec![
+            (
+                format!("raw disk: {} MiB sequential write + fdatasync", r.disk_write_bytes >> 20),
+                format!("{}: {}", secs(r.disk_write_seconds), rate(r.disk_write_mb_per_sec)),
+            ),
+            (
+                format!("raw loopback TCP: {} MiB in 1 MiB writes", r.loopback_bytes >> 20),
+                format!("{}: {}", secs(r.loopback_seconds), rate(r.loopback_mb_per_sec)),
+            ),
+        ]
     }
 }
 
