@@ -113,41 +113,8 @@ fn main() -> ExitCode {
     );
     let cases: Vec<(u64, &LabTest)> =
         opts.seeds.clone().flat_map(|seed| opts.tests.iter().map(move |t| (seed, *t))).collect();
-    let next = AtomicUsize::new(0);
-    let failures: Mutex<Vec<Failure>> = Mutex::new(Vec::new());
-    let reports: Mutex<Vec<(String, u64, RunReport)>> = Mutex::new(Vec::new());
     let started = Instant::now();
-    std::thread::scope(|scope| {
-        for _ in 0..opts.jobs {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&(seed, test)) = cases.get(i) else { break };
-                match run_catching(test, seed, &options) {
-                    Ok(report) => {
-                        reports.lock().expect("reports").push((test.name.to_string(), seed, report))
-                    }
-                    Err(failure) => {
-                        let params = if test.suite == Suite::Swarm {
-                            format!("\n  scenario: {}", SwarmParams::derive(seed))
-                        } else {
-                            String::new()
-                        };
-                        eprintln!(
-                            "FAILED {} seed {} ({}): {}{params}\n  reproduce: {}",
-                            failure.test,
-                            failure.seed,
-                            failure.options,
-                            failure.message,
-                            failure.reproduce_command()
-                        );
-                        failures.lock().expect("failures").push(failure);
-                    }
-                }
-            });
-        }
-    });
-    let failures = failures.into_inner().expect("failures");
-    let mut reports = reports.into_inner().expect("reports");
+    let (failures, mut reports) = run_cases(&cases, opts.jobs, &options);
     if opts.stats {
         // The lab's figures: Raft (s, peers, RPCs, bytes, agreements); KV (s, peers, RPCs, ops).
         reports.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
@@ -184,4 +151,51 @@ fn main() -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// Runs every (seed, test) case on `jobs` threads; each failure is reported as it happens.
+/// Returns the failures and the passing runs' reports.
+fn run_cases(
+    cases: &[(u64, &LabTest)],
+    jobs: usize,
+    options: &SimOptions,
+) -> (Vec<Failure>, Vec<(String, u64, RunReport)>) {
+    let next = AtomicUsize::new(0);
+    let failures: Mutex<Vec<Failure>> = Mutex::new(Vec::new());
+    let reports: Mutex<Vec<(String, u64, RunReport)>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&(seed, test)) = cases.get(i) else { break };
+                match run_catching(test, seed, options) {
+                    Ok(report) => {
+                        reports.lock().expect("reports").push((test.name.to_string(), seed, report))
+                    }
+                    Err(failure) => {
+                        report_failure(test, &failure);
+                        failures.lock().expect("failures").push(failure);
+                    }
+                }
+            });
+        }
+    });
+    (failures.into_inner().expect("failures"), reports.into_inner().expect("reports"))
+}
+
+/// Prints a failure with its seed, options, scenario (for the swarm) and reproduce command.
+fn report_failure(test: &LabTest, failure: &Failure) {
+    let params = if test.suite == Suite::Swarm {
+        format!("\n  scenario: {}", SwarmParams::derive(failure.seed))
+    } else {
+        String::new()
+    };
+    eprintln!(
+        "FAILED {} seed {} ({}): {}{params}\n  reproduce: {}",
+        failure.test,
+        failure.seed,
+        failure.options,
+        failure.message,
+        failure.reproduce_command()
+    );
 }
