@@ -5,23 +5,24 @@
 //! simulated disk behind it), so the ordering rules are written once and simulated. What a
 //! driver does is only IO, told by [`Output`]s:
 //! - [`Output::Send`]: messages to hand to the network (which may lose them);
-//! - [`Output::Write`]: one group write to make durable (one append, one fsync), then report
-//!   it with `on_written(write.through, raft_state_size)`;
+//! - [`Output::Write`]: durable parts of Readies to write, in order after every earlier write;
+//!   once writes are durable, report the last of them with `on_written(write.through,
+//!   raft_state_size)`;
 //! - [`Output::Reply`]: a client request's answer (from the replica, not from this module).
 //!
 //! The rules it keeps:
 //! 1. A Ready's `messages` go out at once: they never promise unpersisted state, so the leader
 //!    replicates while its own fsync runs (Raft thesis 10.2.1).
-//! 2. At most one group write is in flight. While it is, new Readies wait; when it completes,
-//!    every Ready queued meanwhile forms the next group: group commit falls out of the disk's
-//!    own latency, with no timer.
+//! 2. A Ready's durable part is handed out as soon as the Ready is taken (the Readies of one
+//!    round of input share one `Write`). The storage makes writes durable in the order it got
+//!    them and may cover several with one fsync: the server's WAL thread and the simulator's
+//!    disk both take every write queued while the last fsync ran (group commit, without a
+//!    timer, and without a round trip through the pipeline between two fsyncs).
 //! 3. A Ready is finished only once its write *and every earlier one* is durable, in order:
 //!    `RawNode::on_persisted`, then its `persisted_messages` (votes and acknowledgements that
 //!    promise the write) are sent, except acknowledgements the peer's move to a later term
 //!    voided (`RawNode::promise_holds`), then the application applies its snapshot and
 //!    committed entries. A Ready with nothing to write still waits behind the writes before it.
-//! 4. The next group's write starts before the finished group's entries are applied, so
-//!    applying never delays the disk.
 
 use std::collections::VecDeque;
 
@@ -41,11 +42,12 @@ pub enum Output {
     Reply(RequestId, Reply),
 }
 
-/// One group write: the durable parts of consecutive Readies, to be written in order as one
-/// append and made durable by one fsync.
+/// The durable parts of consecutive Readies, to be written in order after every earlier
+/// write (one append may carry several writes, and one fsync make them all durable).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Write {
-    /// The number of the group's last Ready: what `on_written` reports back.
+    /// The number of the last Ready it carries: what `on_written` reports back once it (and
+    /// so every earlier write) is durable.
     pub through: u64,
     /// The non-empty durable parts, oldest first.
     pub batches: Vec<DurableBatch>,
@@ -92,16 +94,16 @@ pub trait Apply {
     fn apply(&mut self, raft: &mut RawNode, ready: Ready, raft_state_size: usize);
 }
 
-/// The pipeline's state: Readies waiting for the disk, the write in flight, and the outputs
-/// not yet taken by the driver.
+/// The pipeline's state: Readies waiting for the disk, the writes handed out and not yet
+/// reported durable, and the outputs not yet taken by the driver.
 #[derive(Debug, Default)]
 pub struct ReadyPipeline {
-    /// Readies whose write has not completed, oldest first, with whether each had anything to
-    /// write. The first `writing` of them are the group in flight.
+    /// Readies not finished yet, oldest first, with whether each had anything to write.
     waiting: VecDeque<(bool, Ready)>,
-    writing: usize,
-    /// The `through` of the group in flight, once the driver reported it durable.
-    written: Option<u64>,
+    /// The `through` of every write handed out and not yet reported durable, oldest first.
+    unreported: VecDeque<u64>,
+    /// Every Ready up to this number is durable.
+    durable_through: u64,
     raft_state_size: usize,
     outbox: VecDeque<Output>,
 }
@@ -113,16 +115,18 @@ impl ReadyPipeline {
         ReadyPipeline { raft_state_size, ..ReadyPipeline::default() }
     }
 
-    /// The group in flight is durable (`through` is the number its `Write` carried), and
-    /// storage now holds `raft_state_size` bytes. Its Readies finish at the next `drive`.
+    /// Every write handed out up to the one with this `through` is durable, and storage now
+    /// holds `raft_state_size` bytes. Their Readies finish at the next `poll`.
     pub fn on_written(&mut self, through: u64, raft_state_size: usize) {
-        let in_flight = self.in_flight_through();
-        assert_eq!(
-            in_flight,
-            Some(through),
-            "on_written({through}) does not match the write in flight"
+        assert!(
+            self.unreported.contains(&through),
+            "on_written({through}) names no write in flight (in flight: {:?})",
+            self.unreported
         );
-        self.written = Some(through);
+        while self.unreported.front().is_some_and(|t| *t <= through) {
+            self.unreported.pop_front();
+        }
+        self.durable_through = through;
         self.raft_state_size = raft_state_size;
     }
 
@@ -134,34 +138,34 @@ impl ReadyPipeline {
         self.outbox.pop_front()
     }
 
-    /// Queues an output the application decided (a reply) behind the pipeline's own.
-    pub fn push_output(&mut self, output: Output) {
-        self.outbox.push_back(output);
+    /// Writes handed out and not yet reported durable.
+    pub fn writes_in_flight(&self) -> usize {
+        self.unreported.len()
     }
 
-    /// Whether a group write is in flight.
-    pub fn is_writing(&self) -> bool {
-        self.writing > 0
-    }
-
-    /// Readies waiting for the disk (in flight or queued behind it).
+    /// Readies waiting for the disk (their own write, or an earlier one).
     pub fn waiting(&self) -> usize {
         self.waiting.len()
     }
 
-    fn in_flight_through(&self) -> Option<u64> {
-        (self.writing > 0).then(|| self.waiting[self.writing - 1].1.number)
-    }
-
-    /// Runs the rules until nothing moves: takes every Ready, starts the next group write when
-    /// the disk is free, finishes what is durable.
+    /// Runs the rules until nothing moves: takes every Ready, hands out their durable parts,
+    /// finishes what is durable.
     fn drive(&mut self, raft: &mut RawNode, app: &mut impl Apply) {
         loop {
+            let mut batches = Vec::new();
+            let mut through = None;
             while raft.has_ready() {
-                self.take_ready(raft, app);
+                let (number, batch) = self.take_ready(raft, app);
+                if let Some(batch) = batch {
+                    batches.push(batch);
+                    through = Some(number);
+                }
+            }
+            if let Some(through) = through {
+                self.unreported.push_back(through);
+                self.outbox.push_back(Output::Write(Write { through, batches }));
             }
             let finished = self.take_finished();
-            self.start_group();
             let progressed = !finished.is_empty();
             for ready in finished {
                 self.finish(raft, app, ready);
@@ -172,7 +176,13 @@ impl ReadyPipeline {
         }
     }
 
-    fn take_ready(&mut self, raft: &mut RawNode, app: &mut impl Apply) {
+    /// Takes one Ready: its messages go out, its durable part (if any) is returned for this
+    /// round's write, and the rest waits for the disk.
+    fn take_ready(
+        &mut self,
+        raft: &mut RawNode,
+        app: &mut impl Apply,
+    ) -> (u64, Option<DurableBatch>) {
         let mut ready = raft.ready();
         app.on_ready(raft, &mut ready);
         let messages = std::mem::take(&mut ready.messages);
@@ -184,44 +194,27 @@ impl ReadyPipeline {
             self.outbox.push_back(Output::Send(messages));
         }
         let must_persist = ready.must_persist();
+        let batch = must_persist.then(|| DurableBatch {
+            hard_state: ready.hard_state.take(),
+            snapshot: ready.snapshot.take(),
+            entries: std::mem::take(&mut ready.entries),
+        });
+        let number = ready.number;
         self.waiting.push_back((must_persist, ready));
+        (number, batch)
     }
 
-    /// The Readies that may finish now, in order: the group just written, then any Readies
-    /// with nothing to write that are no longer behind a write.
+    /// The Readies that may finish now, in order: those whose write is durable, and those with
+    /// nothing to write that no unfinished Ready precedes.
     fn take_finished(&mut self) -> Vec<Ready> {
         let mut finished = Vec::new();
-        if let Some(through) = self.written.take() {
-            debug_assert_eq!(self.in_flight_through(), Some(through));
-            finished.extend(self.waiting.drain(..self.writing).map(|(_, ready)| ready));
-            self.writing = 0;
-        }
-        if self.writing == 0 {
-            while self.waiting.front().is_some_and(|(must_persist, _)| !must_persist) {
-                finished.push(self.waiting.pop_front().expect("front exists").1);
+        while let Some((must_persist, ready)) = self.waiting.front() {
+            if *must_persist && ready.number > self.durable_through {
+                break;
             }
+            finished.push(self.waiting.pop_front().expect("front exists").1);
         }
         finished
-    }
-
-    /// With the disk free, every queued Ready joins one group write.
-    fn start_group(&mut self) {
-        if self.writing > 0 || self.waiting.is_empty() {
-            return;
-        }
-        self.writing = self.waiting.len();
-        let through = self.waiting[self.writing - 1].1.number;
-        let batches = self
-            .waiting
-            .iter_mut()
-            .filter(|(must_persist, _)| *must_persist)
-            .map(|(_, ready)| DurableBatch {
-                hard_state: ready.hard_state.take(),
-                snapshot: ready.snapshot.take(),
-                entries: std::mem::take(&mut ready.entries),
-            })
-            .collect();
-        self.outbox.push_back(Output::Write(Write { through, batches }));
     }
 
     /// A Ready whose write is durable: Raft learns it, the promises go out, the application

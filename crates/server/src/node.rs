@@ -2,8 +2,8 @@
 //!
 //! It drives the replica exactly as the simulator does: after every batch of inputs it carries
 //! the replica's outputs to their IO (`kvraft_replica::pipeline` decides them and their order):
-//! messages to the peer queues, the group write to the WAL thread, replies to the waiting
-//! clients; and when the WAL thread reports the write durable, it tells the replica.
+//! messages to the peer queues, writes to the WAL thread, replies to the waiting clients; and
+//! when the WAL thread reports writes durable, it tells the replica.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

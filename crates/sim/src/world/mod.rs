@@ -45,7 +45,11 @@ pub struct ServerSlot {
     pub incarnation: u64,
     /// Requests dispatched to the current incarnation (labrpc's per-server count).
     pub rpc_count: u64,
-    /// The group write under way on its disk, from the write until its fsync returns.
+    /// Writes the peer handed out that its disk has not begun yet, oldest first (the WAL
+    /// thread's queue).
+    disk_queue: VecDeque<Write>,
+    /// The group write under way on its disk (every write queued when it began, as one),
+    /// from the write until its fsync returns.
     writing: Option<Write>,
     /// Requests whose handler has run but whose response waits (for the disk, usually): per
     /// caller, the callers' incarnations in request order. Responses leave in that order.
@@ -172,6 +176,7 @@ impl World {
                     storage: SimStorage::new(options.storage, seed ^ (i as u64 + 1)),
                     incarnation: 0,
                     rpc_count: 0,
+                    disk_queue: VecDeque::new(),
                     writing: None,
                     open_calls: BTreeMap::new(),
                 })
@@ -245,6 +250,8 @@ impl World {
     fn kill(&mut self, server: usize) {
         self.net.disconnect(server);
         let slot = &mut self.servers[server];
+        // Writes the disk had not begun are simply gone; the one under way may leave a prefix.
+        slot.disk_queue.clear();
         let writing = slot.writing.take();
         if let Some(peer) = slot.peer.take() {
             let in_flight = writing.as_ref().map(Write::persist_batches).unwrap_or_default();
@@ -321,7 +328,8 @@ impl World {
                     self.dispatch(server, msgs);
                 }
                 Output::Write(write) => {
-                    if let Err(e) = self.begin_write(server, write) {
+                    self.servers[server].disk_queue.push_back(write);
+                    if let Err(e) = self.start_disk_group(server) {
                         self.stop_on_disk_failure(server, &e);
                         break;
                     }
@@ -332,43 +340,55 @@ impl World {
         self.route_client_replies();
     }
 
-    /// Starts a group write on `server`'s disk; its fsync returns at a later event.
-    fn begin_write(&mut self, server: usize, write: Write) -> Result<(), WalError> {
+    /// If `server`'s disk is idle, starts writing every write queued for it as one group (one
+    /// append, then one fsync, which returns at a later event), as the server's WAL thread
+    /// takes every write queued while its last fsync ran.
+    fn start_disk_group(&mut self, server: usize) -> Result<(), WalError> {
         let slot = &mut self.servers[server];
-        assert!(slot.writing.is_none(), "server {server}: a second write while one is in flight");
-        self.checker.on_write(server, slot.storage.durable_state(), &write);
+        let Some(last) = slot.disk_queue.back() else { return Ok(()) };
+        if slot.writing.is_some() {
+            return Ok(());
+        }
+        let through = last.through;
+        let batches = slot.disk_queue.drain(..).flat_map(|w| w.batches).collect();
+        let group = Write { through, batches };
+        self.checker.on_write(server, slot.storage.durable_state(), &group);
         // In flight from here on, even if writing fails half way: a crash may keep a prefix.
-        let write = slot.writing.insert(write);
-        slot.storage.begin(&write.persist_batches())?;
+        let group = slot.writing.insert(group);
+        slot.storage.begin(&group.persist_batches())?;
         let at = self.now_us + self.disk_latency.sample(&mut self.rng);
         let incarnation = slot.incarnation;
         self.schedule(at, Event::Persisted { server, incarnation });
         Ok(())
     }
 
-    /// The group write under way on `server` is durable: the peer learns it, and finishes the
-    /// Readies it covered.
+    /// The group write under way on `server` is durable: the disk starts on the writes queued
+    /// meanwhile, and the peer learns what is durable and finishes the Readies it covered.
     fn handle_persisted(&mut self, server: usize, incarnation: u64) {
         let slot = &mut self.servers[server];
         if slot.incarnation != incarnation {
             return;
         }
-        let write = slot.writing.as_ref().expect("a live incarnation's fsync has a write");
-        if let Err(e) = slot.storage.finish(&write.persist_batches()) {
+        let group = slot.writing.as_ref().expect("a live incarnation's fsync has a write");
+        if let Err(e) = slot.storage.finish(&group.persist_batches()) {
             // Still in flight: the crash that stops the server may keep some of it.
             self.stop_on_disk_failure(server, &e);
             return;
         }
-        let write = slot.writing.take().expect("checked above");
+        let group = slot.writing.take().expect("checked above");
         self.trace.record(self.now_us, "persisted", server as u64, 0);
-        for batch in &write.batches {
+        for batch in &group.batches {
             if let Some(hard_state) = batch.hard_state {
                 self.checker.on_durable(server, hard_state);
             }
         }
-        let size = slot.storage.raft_state_size();
-        let peer = slot.peer.as_mut().expect("live incarnation has a peer");
-        peer.on_written(write.through, size);
+        let size = self.servers[server].storage.raft_state_size();
+        if let Err(e) = self.start_disk_group(server) {
+            self.stop_on_disk_failure(server, &e);
+            return;
+        }
+        let peer = self.servers[server].peer.as_mut().expect("live incarnation has a peer");
+        peer.on_written(group.through, size);
         self.drive(server);
     }
 
