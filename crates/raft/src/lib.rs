@@ -68,4 +68,4 @@ pub use read_index::ReadIndexError;
 pub use ready::{PersistBatch, ReadState, Ready};
 pub use rng::DetRng;
 pub use storage::{MemStorage, RecoveredState, Storage};
-pub use types::{ClusterId, LogIndex, NodeId, ReadRound, Role, Term};
+pub use types::{ClusterId, LogIndex, NodeId, ReadRound, ReadyNumber, Role, Term};

@@ -19,7 +19,7 @@ use crate::role::{LeaderState, RoleState};
 use crate::storage::RecoveredState;
 use crate::tracker::Tracker;
 pub use crate::types::Role;
-use crate::types::{LogIndex, NodeId, ReadRound, Term};
+use crate::types::{LogIndex, NodeId, ReadRound, ReadyNumber, Term};
 
 /// Why `RawNode::propose` refused an entry.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -109,9 +109,9 @@ pub struct RawNode {
     /// Kept across role changes: a follower that briefly campaigned may resume a transfer
     /// from the same leader where it stopped.
     pub(crate) incoming_snapshot: Option<IncomingSnapshot>,
-    pub(crate) next_ready_number: u64,
+    pub(crate) next_ready_number: ReadyNumber,
     /// Readies handed out but not yet persisted, with the last entry each wrote.
-    pub(crate) unpersisted: VecDeque<(u64, Option<(LogIndex, Term)>)>,
+    pub(crate) unpersisted: VecDeque<(ReadyNumber, Option<(LogIndex, Term)>)>,
     /// The latest ReadIndex round this peer sent as leader (rounds outlive leaderships).
     pub(crate) read_round: ReadRound,
     /// Reads this peer forwarded to its leader as a follower. They are failed, in
@@ -146,7 +146,7 @@ impl RawNode {
             snapshot_to_persist: None,
             snapshot_to_apply: None,
             incoming_snapshot: None,
-            next_ready_number: 1,
+            next_ready_number: ReadyNumber(1),
             unpersisted: VecDeque::new(),
             read_round: ReadRound::NONE,
             // Its own generator: forwarded reads draw nothing from the election timers' one.
@@ -385,7 +385,7 @@ impl RawNode {
             self.send_forwarded_reads();
         }
         let number = self.next_ready_number;
-        self.next_ready_number += 1;
+        self.next_ready_number = ReadyNumber(number.0 + 1);
         let entries = self.log.take_unstable();
         let snapshot = self.snapshot_to_persist.take();
         // The commit index is volatile state (it is relearned from the leader after a
@@ -426,7 +426,7 @@ impl RawNode {
     }
 
     /// Storage made every Ready up to `number` durable.
-    pub fn on_persisted(&mut self, number: u64) {
+    pub fn on_persisted(&mut self, number: ReadyNumber) {
         while let Some(&(n, last)) = self.unpersisted.front() {
             if n > number {
                 break;

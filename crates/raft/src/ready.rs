@@ -1,7 +1,7 @@
 //! `Ready`: everything a driver must do after feeding the node input.
 
 use crate::message::{Entry, HardState, Message, Snapshot};
-use crate::types::LogIndex;
+use crate::types::{LogIndex, ReadyNumber};
 
 /// The work a `RawNode` hands its driver, in this order:
 /// 1. send `messages` (they never depend on unpersisted state);
@@ -23,7 +23,7 @@ use crate::types::LogIndex;
 #[derive(Debug, Default)]
 pub struct Ready {
     /// Identifies this Ready to `on_persisted`.
-    pub number: u64,
+    pub number: ReadyNumber,
     /// Present when the term or vote changed, or (with the latest commit index) alongside
     /// entries or a snapshot. An advance of the commit index alone is never written: it is
     /// volatile, and writing it would cost an fsync per commit.

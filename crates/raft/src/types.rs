@@ -18,6 +18,17 @@ impl fmt::Display for ClusterId {
     }
 }
 
+/// Names one `Ready` handed out by a node, counting up from 1, so that storage can report
+/// which writes are durable (`RawNode::on_persisted`): reporting one reports every earlier one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct ReadyNumber(pub u64);
+
+impl fmt::Display for ReadyNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 /// A Raft term: a logical clock that only ever grows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Term(pub u64);

@@ -27,7 +27,7 @@
 use std::collections::VecDeque;
 
 use kvraft_kv::Reply;
-use kvraft_raft::{Entry, HardState, Message, PersistBatch, RawNode, Ready, Snapshot};
+use kvraft_raft::{Entry, HardState, Message, PersistBatch, RawNode, Ready, ReadyNumber, Snapshot};
 
 use crate::RequestId;
 
@@ -48,7 +48,7 @@ pub enum Output {
 pub struct Write {
     /// The number of the last Ready it carries: what `on_written` reports back once it (and
     /// so every earlier write) is durable.
-    pub through: u64,
+    pub through: ReadyNumber,
     /// The non-empty durable parts, oldest first.
     pub batches: Vec<DurableBatch>,
 }
@@ -101,9 +101,9 @@ pub struct ReadyPipeline {
     /// Readies not finished yet, oldest first, with whether each had anything to write.
     waiting: VecDeque<(bool, Ready)>,
     /// The `through` of every write handed out and not yet reported durable, oldest first.
-    unreported: VecDeque<u64>,
+    unreported: VecDeque<ReadyNumber>,
     /// Every Ready up to this number is durable.
-    durable_through: u64,
+    durable_through: ReadyNumber,
     raft_state_size: usize,
     outbox: VecDeque<Output>,
 }
@@ -117,7 +117,7 @@ impl ReadyPipeline {
 
     /// Every write handed out up to the one with this `through` is durable, and storage now
     /// holds `raft_state_size` bytes. Their Readies finish at the next `poll`.
-    pub fn on_written(&mut self, through: u64, raft_state_size: usize) {
+    pub fn on_written(&mut self, through: ReadyNumber, raft_state_size: usize) {
         assert!(
             self.unreported.contains(&through),
             "on_written({through}) names no write in flight (in flight: {:?})",
@@ -182,7 +182,7 @@ impl ReadyPipeline {
         &mut self,
         raft: &mut RawNode,
         app: &mut impl Apply,
-    ) -> (u64, Option<DurableBatch>) {
+    ) -> (ReadyNumber, Option<DurableBatch>) {
         let mut ready = raft.ready();
         app.on_ready(raft, &mut ready);
         let messages = std::mem::take(&mut ready.messages);

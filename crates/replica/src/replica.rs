@@ -2,7 +2,9 @@
 
 use kvraft_kv::codec::{encode_command, DecodeError};
 use kvraft_kv::{ClientRequest, Command, Dedup, KvError, KvStateMachine, Op, SessionLimits};
-use kvraft_raft::{size, Config, ConfigError, Message, RawNode, RecoveredState, StepError};
+use kvraft_raft::{
+    size, Config, ConfigError, Message, RawNode, ReadyNumber, RecoveredState, StepError,
+};
 
 use crate::applier::{KvApplier, PendingWrite};
 use crate::pipeline::{Output, ReadyPipeline};
@@ -189,7 +191,7 @@ impl Replica {
 
     /// The write `poll` handed out as `Output::Write` with this `through` is durable; storage
     /// now holds `raft_state_size` bytes of Raft state (the snapshot policy reads it).
-    pub fn on_written(&mut self, through: u64, raft_state_size: usize) {
+    pub fn on_written(&mut self, through: ReadyNumber, raft_state_size: usize) {
         self.pipeline.on_written(through, raft_state_size);
     }
 

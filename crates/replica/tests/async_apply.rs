@@ -156,5 +156,5 @@ fn one_report_covers_every_earlier_write() {
 #[should_panic(expected = "names no write in flight")]
 fn reporting_a_write_that_was_not_handed_out_is_a_bug() {
     let mut r = single_node_leader(None);
-    r.on_written(12345, 0);
+    r.on_written(kvraft_raft::ReadyNumber(12345), 0);
 }

@@ -9,7 +9,7 @@
 use std::sync::mpsc;
 use std::thread;
 
-use kvraft_raft::Storage;
+use kvraft_raft::{ReadyNumber, Storage};
 use kvraft_replica::Write;
 use kvraft_storage::{FileDisk, WalError, WalStorage};
 use tokio::sync::mpsc::UnboundedSender;
@@ -17,7 +17,7 @@ use tokio::sync::mpsc::UnboundedSender;
 /// Every write up to the one numbered `through` is durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WalDone {
-    pub through: u64,
+    pub through: ReadyNumber,
     /// What the storage holds now (the snapshot policy reads it).
     pub raft_state_size: usize,
 }

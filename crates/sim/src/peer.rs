@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use kvraft_kv::ClientRequest;
-use kvraft_raft::{LogIndex, Message, ProposeError, RawNode, Term};
+use kvraft_raft::{LogIndex, Message, ProposeError, RawNode, ReadyNumber, Term};
 use kvraft_replica::{Output, Replica};
 
 /// A hosted server. The world drives it as the real server drives its replica: inputs, then
@@ -16,7 +16,7 @@ pub trait Peer {
     /// the next input.
     fn poll(&mut self) -> Option<Output>;
     /// The write handed out with this `through` is durable.
-    fn on_written(&mut self, through: u64, raft_state_size: usize);
+    fn on_written(&mut self, through: ReadyNumber, raft_state_size: usize);
     /// Panics if an invariant of the peer (its Raft node's included) is broken.
     fn check_invariants(&self);
     /// The lab's `Start(cmd)` (Raft tests only).
@@ -42,7 +42,7 @@ impl Peer for Replica {
     fn poll(&mut self) -> Option<Output> {
         Replica::poll(self)
     }
-    fn on_written(&mut self, through: u64, raft_state_size: usize) {
+    fn on_written(&mut self, through: ReadyNumber, raft_state_size: usize) {
         Replica::on_written(self, through, raft_state_size)
     }
     fn check_invariants(&self) {

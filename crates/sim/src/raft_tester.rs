@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kvraft_raft::{Entry, LogIndex, Message, ProposeError, RawNode, Ready, Snapshot, Term};
+use kvraft_raft::{
+    Entry, LogIndex, Message, ProposeError, RawNode, Ready, ReadyNumber, Snapshot, Term,
+};
 use kvraft_replica::{Apply, Output, ReadyPipeline};
 
 use crate::options::SimOptions;
@@ -173,7 +175,7 @@ impl Peer for LabPeer {
     fn poll(&mut self) -> Option<Output> {
         self.pipeline.poll(&mut self.node, &mut self.applier)
     }
-    fn on_written(&mut self, through: u64, raft_state_size: usize) {
+    fn on_written(&mut self, through: ReadyNumber, raft_state_size: usize) {
         self.pipeline.on_written(through, raft_state_size);
     }
     fn check_invariants(&self) {
