@@ -10,8 +10,8 @@
 use kvraft_kv::{ClientId, ClientRequest, KvError, Op, Outcome, Reply, Sequence};
 pub use kvraft_raft::ClusterId;
 use kvraft_raft::{
-    AppendResult, Entry, LogIndex, Message, MessageBody, NodeId, Role, SnapshotMeta,
-    SnapshotResult, Term,
+    AppendResult, ClusterConfig, ConfigState, Entry, EntryKind, LogIndex, Message, MessageBody,
+    NodeId, Role, SnapshotMeta, SnapshotResult, Term, TransferRefusal,
 };
 
 use crate::v1 as pb;
@@ -84,6 +84,14 @@ pub enum ConvertError {
     /// An Append's entries would run past the largest representable log index.
     #[error("Append entries run past the largest log index")]
     IndexOverflow,
+    /// A configuration (a config entry's, or a snapshot's) does not decode.
+    #[error("{field}: unreadable configuration: {reason}")]
+    BadConfig {
+        /// Where it was.
+        field: &'static str,
+        /// Why it does not decode.
+        reason: String,
+    },
 }
 
 /// A domain [`Reply`] whose [`Outcome`] cannot answer the rpc it is meant for: a value for a
@@ -158,16 +166,73 @@ fn enum_value<E: TryFrom<i32>>(field: &'static str, value: i32) -> Result<E, Con
 
 impl From<Entry> for pb::Entry {
     fn from(e: Entry) -> pb::Entry {
-        pb::Entry { term: e.term.0, index: e.index.0, data: e.data }
+        let kind = match e.kind {
+            EntryKind::Normal => pb::EntryKind::Normal,
+            EntryKind::Config => pb::EntryKind::Config,
+        };
+        pb::Entry { term: e.term.0, index: e.index.0, data: e.data, kind: kind as i32 }
     }
 }
 
-/// Infallible: an entry on its own has no invariant to check; an Append checks its entries
-/// together.
-impl From<pb::Entry> for Entry {
-    fn from(e: pb::Entry) -> Entry {
-        Entry { term: Term(e.term), index: LogIndex(e.index), data: e.data }
+/// A config entry must carry a configuration that decodes (the core relies on it); an Append
+/// checks the order of its entries together.
+impl TryFrom<pb::Entry> for Entry {
+    type Error = ConvertError;
+
+    fn try_from(e: pb::Entry) -> Result<Entry, ConvertError> {
+        let kind = match enum_value::<pb::EntryKind>("Entry.kind", e.kind)? {
+            pb::EntryKind::Normal => EntryKind::Normal,
+            pb::EntryKind::Config => {
+                decode_config("Entry.data", &e.data)?;
+                EntryKind::Config
+            }
+        };
+        Ok(Entry { term: Term(e.term), index: LogIndex(e.index), kind, data: e.data })
     }
+}
+
+fn decode_config(field: &'static str, bytes: &[u8]) -> Result<ClusterConfig, ConvertError> {
+    ClusterConfig::decode(bytes)
+        .map_err(|e| ConvertError::BadConfig { field, reason: e.to_string() })
+}
+
+/// A snapshot's configuration on the wire: empty bytes for "none known".
+fn config_to_proto(config: &ConfigState) -> (u64, bytes::Bytes) {
+    if config.is_unknown() {
+        (0, bytes::Bytes::new())
+    } else {
+        (config.index.0, config.config.encode())
+    }
+}
+
+fn config_from_proto(index: u64, bytes: &[u8]) -> Result<ConfigState, ConvertError> {
+    if bytes.is_empty() {
+        return Ok(ConfigState::default());
+    }
+    let config = decode_config("SnapshotChunk.config", bytes)?;
+    Ok(ConfigState { index: LogIndex(index), config })
+}
+
+fn refusal_to_proto(reason: TransferRefusal) -> pb::TransferRefusal {
+    match reason {
+        TransferRefusal::NotAVoter => pb::TransferRefusal::NotAVoter,
+        TransferRefusal::LogBehind => pb::TransferRefusal::LogBehind,
+        TransferRefusal::SnapshotInFlight => pb::TransferRefusal::SnapshotInFlight,
+        TransferRefusal::Removed => pb::TransferRefusal::Removed,
+    }
+}
+
+fn refusal_from_proto(value: i32) -> Result<TransferRefusal, ConvertError> {
+    let field = "TimeoutNowRejected.reason";
+    Ok(match enum_value::<pb::TransferRefusal>(field, value)? {
+        pb::TransferRefusal::NotAVoter => TransferRefusal::NotAVoter,
+        pb::TransferRefusal::LogBehind => TransferRefusal::LogBehind,
+        pb::TransferRefusal::SnapshotInFlight => TransferRefusal::SnapshotInFlight,
+        pb::TransferRefusal::Removed => TransferRefusal::Removed,
+        pb::TransferRefusal::Unspecified => {
+            return Err(ConvertError::InvalidEnumValue { field, value })
+        }
+    })
 }
 
 impl From<SnapshotMeta> for pb::SnapshotMeta {
@@ -250,11 +315,12 @@ impl TryFrom<pbm::SnapshotResponse> for SnapshotResult {
 impl From<MessageBody> for pbm::Body {
     fn from(body: MessageBody) -> pbm::Body {
         match body {
-            MessageBody::Vote { pre_vote, last_log_index, last_log_term } => {
+            MessageBody::Vote { pre_vote, last_log_index, last_log_term, leadership_transfer } => {
                 pbm::Body::Vote(pbm::Vote {
                     pre_vote,
                     last_log_index: last_log_index.0,
                     last_log_term: last_log_term.0,
+                    leadership_transfer,
                 })
             }
             MessageBody::VoteResponse { pre_vote, granted } => {
@@ -275,12 +341,15 @@ impl From<MessageBody> for pbm::Body {
             MessageBody::HeartbeatResponse { read_round } => {
                 pbm::Body::HeartbeatResponse(pbm::HeartbeatResponse { read_round })
             }
-            MessageBody::SnapshotChunk { meta, offset, data, done } => {
+            MessageBody::SnapshotChunk { meta, config, offset, data, done } => {
+                let (config_index, config) = config_to_proto(&config);
                 pbm::Body::SnapshotChunk(pbm::SnapshotChunk {
                     meta: Some(meta.into()),
                     offset,
                     data,
                     done,
+                    config_index,
+                    config,
                 })
             }
             MessageBody::SnapshotResponse(r) => pbm::Body::SnapshotResponse(r.into()),
@@ -292,6 +361,17 @@ impl From<MessageBody> for pbm::Body {
                     ctx,
                     index: index.map(|i| i.0),
                 })
+            }
+            MessageBody::TimeoutNow { last_index } => {
+                pbm::Body::TimeoutNow(pbm::TimeoutNow { last_index: last_index.0 })
+            }
+            MessageBody::TimeoutNowRejected { reason } => {
+                pbm::Body::TimeoutNowRejected(pbm::TimeoutNowRejected {
+                    reason: refusal_to_proto(reason) as i32,
+                })
+            }
+            MessageBody::Removed { config_index } => {
+                pbm::Body::Removed(pbm::Removed { config_index: config_index.0 })
             }
         }
     }
@@ -342,6 +422,7 @@ fn body_from_proto(term: Term, body: pbm::Body) -> Result<MessageBody, ConvertEr
             pre_vote: v.pre_vote,
             last_log_index: LogIndex(v.last_log_index),
             last_log_term: Term(v.last_log_term),
+            leadership_transfer: v.leadership_transfer,
         },
         pbm::Body::VoteResponse(v) => {
             MessageBody::VoteResponse { pre_vote: v.pre_vote, granted: v.granted }
@@ -353,7 +434,7 @@ fn body_from_proto(term: Term, body: pbm::Body) -> Result<MessageBody, ConvertEr
             MessageBody::Append {
                 prev_log_index,
                 prev_log_term,
-                entries: a.entries.into_iter().map(Entry::from).collect(),
+                entries: a.entries.into_iter().map(Entry::try_from).collect::<Result<_, _>>()?,
                 leader_commit: LogIndex(a.leader_commit),
             }
         }
@@ -366,6 +447,7 @@ fn body_from_proto(term: Term, body: pbm::Body) -> Result<MessageBody, ConvertEr
         }
         pbm::Body::SnapshotChunk(c) => MessageBody::SnapshotChunk {
             meta: c.meta.ok_or(ConvertError::MissingField("SnapshotChunk.meta"))?.into(),
+            config: config_from_proto(c.config_index, &c.config)?,
             offset: c.offset,
             data: c.data,
             done: c.done,
@@ -375,6 +457,11 @@ fn body_from_proto(term: Term, body: pbm::Body) -> Result<MessageBody, ConvertEr
         pbm::Body::ReadIndexResponse(r) => {
             MessageBody::ReadIndexResponse { ctx: r.ctx, index: r.index.map(LogIndex) }
         }
+        pbm::Body::TimeoutNow(t) => MessageBody::TimeoutNow { last_index: LogIndex(t.last_index) },
+        pbm::Body::TimeoutNowRejected(r) => {
+            MessageBody::TimeoutNowRejected { reason: refusal_from_proto(r.reason)? }
+        }
+        pbm::Body::Removed(r) => MessageBody::Removed { config_index: LogIndex(r.config_index) },
     })
 }
 

@@ -17,7 +17,7 @@ fn raft(term: u64, body: pbm::Body) -> v1::RaftMessage {
 }
 
 fn entry(term: u64, index: u64) -> v1::Entry {
-    v1::Entry { term, index, data: Bytes::from_static(b"x") }
+    v1::Entry { term, index, data: Bytes::from_static(b"x"), kind: 0 }
 }
 
 fn append(prev_log_index: u64, prev_log_term: u64, entries: Vec<v1::Entry>) -> pbm::Body {
@@ -53,7 +53,14 @@ fn responses_without_result_are_refused() {
 
 #[test]
 fn snapshot_chunk_without_meta_is_refused() {
-    let chunk = pbm::SnapshotChunk { meta: None, offset: 0, data: Bytes::new(), done: true };
+    let chunk = pbm::SnapshotChunk {
+        meta: None,
+        offset: 0,
+        data: Bytes::new(),
+        done: true,
+        config_index: 0,
+        config: Bytes::new(),
+    };
     let m = raft(1, pbm::Body::SnapshotChunk(chunk));
     assert_eq!(convert(m), Err(ConvertError::MissingField("SnapshotChunk.meta")));
 }

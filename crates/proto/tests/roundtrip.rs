@@ -47,9 +47,9 @@ fn kind(m: &Message) -> &'static str {
 
 proptest! {
     #[test]
-    fn vote_round_trips(m in messages(|_| (any::<bool>(), index(), term()).prop_map(
-        |(pre_vote, last_log_index, last_log_term)|
-            MessageBody::Vote { pre_vote, last_log_index, last_log_term }))) {
+    fn vote_round_trips(m in messages(|_| (any::<bool>(), index(), term(), any::<bool>()).prop_map(
+        |(pre_vote, last_log_index, last_log_term, leadership_transfer)|
+            MessageBody::Vote { pre_vote, last_log_index, last_log_term, leadership_transfer }))) {
         check_message(m)?;
     }
 
@@ -83,8 +83,8 @@ proptest! {
     }
 
     #[test]
-    fn snapshot_chunk_round_trips(m in messages(|_| (snapshot_meta(), num(), payload(), any::<bool>())
-        .prop_map(|(meta, offset, data, done)| MessageBody::SnapshotChunk { meta, offset, data, done })))
+    fn snapshot_chunk_round_trips(m in messages(|_| (snapshot_meta(), config_state(), num(), payload(), any::<bool>())
+        .prop_map(|(meta, config, offset, data, done)| MessageBody::SnapshotChunk { meta, config, offset, data, done })))
     {
         check_message(m)?;
     }

@@ -1,6 +1,6 @@
 //! Roles and elections: timers, (pre-)votes, becoming follower, candidate or leader.
 
-use crate::message::{Message, MessageBody};
+use crate::message::{EntryKind, Message, MessageBody};
 use crate::quorum::VoteResult;
 use crate::raw_node::RawNode;
 use crate::role::{LeaderState, RoleState};
@@ -11,15 +11,27 @@ impl RawNode {
     pub(crate) fn tick_election(&mut self) {
         self.election_elapsed += 1;
         if self.election_elapsed >= self.randomized_election_timeout {
-            self.campaign();
+            if self.promotable() {
+                self.campaign();
+            } else {
+                // A learner, a removed peer or one that knows no configuration waits on.
+                self.reset_election_timer();
+            }
         }
+    }
+
+    /// True if this peer may stand for election: it is a voter of the configuration in its
+    /// log, and was not told it was removed (etcd's `promotable`). A peer whose configuration
+    /// drops it still votes when asked (thesis 4.1: vote by term and log only).
+    pub(crate) fn promotable(&self) -> bool {
+        self.log.membership().is_voter(self.id) && !self.is_removed()
     }
 
     pub(crate) fn campaign(&mut self) {
         if self.config.pre_vote {
             self.become_pre_candidate();
         } else {
-            self.become_candidate();
+            self.become_candidate(false);
         }
     }
 
@@ -52,28 +64,40 @@ impl RawNode {
         self.start_poll(true);
     }
 
-    fn become_candidate(&mut self) {
+    /// Starts a real election. `leadership_transfer`: the leader asked for it (`TimeoutNow`),
+    /// so the voters vote even if they heard from that leader recently.
+    pub(crate) fn become_candidate(&mut self, leadership_transfer: bool) {
         self.term = self.term.next();
         self.vote = Some(self.id);
         self.enter_role(RoleState::Candidate { poll: Poll::new(self.id) });
-        self.start_poll(false);
+        self.start_poll_with(false, leadership_transfer);
     }
 
     /// Asks every other voter for its vote in the poll just opened (holding our own vote).
     fn start_poll(&mut self, pre_vote: bool) {
+        self.start_poll_with(pre_vote, false);
+    }
+
+    fn start_poll_with(&mut self, pre_vote: bool, leadership_transfer: bool) {
         self.reset_election_timer();
         if self.tally_votes() {
             return;
         }
         let term = if pre_vote { self.term.next() } else { self.term };
         let (last_log_index, last_log_term) = (self.log.last_index(), self.log.last_term());
-        let voters: Vec<NodeId> = self.membership.voters().filter(|v| *v != self.id).collect();
+        let voters: Vec<NodeId> =
+            self.log.membership().voters().filter(|v| *v != self.id).collect();
         for peer in voters {
             let m = Message {
                 from: self.id,
                 to: peer,
                 term,
-                body: MessageBody::Vote { pre_vote, last_log_index, last_log_term },
+                body: MessageBody::Vote {
+                    pre_vote,
+                    last_log_index,
+                    last_log_term,
+                    leadership_transfer,
+                },
             };
             // A real vote request carries our new term and self-vote: they must be durable first.
             if pre_vote {
@@ -89,10 +113,10 @@ impl RawNode {
         let poll = self.role.poll().unwrap_or_else(|| {
             unreachable!("node {}: tallying votes as {:?}", self.id, self.role.role())
         });
-        match poll.result(&self.membership) {
+        match poll.result(self.log.membership()) {
             VoteResult::Won => {
                 if self.role.role() == Role::PreCandidate {
-                    self.become_candidate();
+                    self.become_candidate(false);
                 } else {
                     self.become_leader();
                 }
@@ -113,13 +137,13 @@ impl RawNode {
             "node {}: only a candidate becomes leader",
             self.id
         );
-        let tracker = Tracker::new(&self.membership, self.id, self.log.last_index());
+        let tracker = Tracker::new(self.log.membership(), self.id, self.log.last_index());
         let committed = self.log.committed();
         self.enter_role(RoleState::Leader(LeaderState::new(tracker, committed)));
         self.election_elapsed = 0;
         self.settle_forwarded_reads();
         if self.config.append_noop_on_election {
-            self.log.append_new(self.term, bytes::Bytes::new());
+            self.log.append_new(self.term, EntryKind::Normal, bytes::Bytes::new());
             let leader = self.leader_state_mut();
             if !leader.tracker.has_followers() {
                 leader.pending_broadcast = true;
@@ -171,7 +195,7 @@ impl RawNode {
             return;
         }
         if let Some(poll) = self.role.poll_mut() {
-            poll.record(m.from, granted);
+            poll.record(self.log.membership(), m.from, granted);
         }
         self.tally_votes();
     }

@@ -2,6 +2,7 @@
 
 use bytes::Bytes;
 
+use crate::cluster_config::ConfigState;
 use crate::message::{
     AppendResult, Entry, Message, MessageBody, Snapshot, SnapshotMeta, SnapshotResult,
 };
@@ -67,6 +68,7 @@ impl RawNode {
         &mut self,
         m: &Message,
         meta: SnapshotMeta,
+        config: ConfigState,
         offset: u64,
         data: Bytes,
         done: bool,
@@ -83,7 +85,7 @@ impl RawNode {
             return;
         }
         if offset == 0 {
-            self.incoming_snapshot = Some(IncomingSnapshot { meta, data: Vec::new() });
+            self.incoming_snapshot = Some(IncomingSnapshot { meta, config, data: Vec::new() });
         }
         let expected = match &mut self.incoming_snapshot {
             Some(incoming) if incoming.meta == meta && incoming.data.len() as u64 == offset => {
@@ -97,7 +99,8 @@ impl RawNode {
             Some(offset) => SnapshotResult::NeedOffset { snapshot_index: meta.index, offset },
             None if done => {
                 let incoming = self.incoming_snapshot.take().expect("just extended");
-                let snapshot = Snapshot { meta, data: Bytes::from(incoming.data) };
+                let snapshot =
+                    Snapshot { meta, config: incoming.config, data: Bytes::from(incoming.data) };
                 self.log.install_snapshot(snapshot.clone());
                 self.snapshot_to_persist = Some(snapshot.clone());
                 self.snapshot_to_apply = Some(snapshot);

@@ -3,6 +3,7 @@
 //! bookkeeping's own checks live with it (`read_index`, `read_queue`, `forwarded_reads`), and
 //! the tracker's and a poll's in `tracker`.
 
+use crate::conf_change::single_server_step;
 use crate::raw_node::RawNode;
 use crate::role::RoleState;
 
@@ -17,8 +18,8 @@ impl RawNode {
             "node {}: last log term above current term",
             self.id
         );
-        assert!(self.membership.is_voter(self.id), "node {}: not a voter", self.id);
         self.check_timer_invariants();
+        self.check_config_invariants();
         match &self.role {
             RoleState::Leader(leader) => {
                 assert_eq!(
@@ -28,7 +29,14 @@ impl RawNode {
                     self.id
                 );
                 let max_inflight = self.config.max_inflight_appends;
-                leader.tracker.check_invariants(&self.membership, &self.log, max_inflight);
+                leader.tracker.check_invariants(self.log.membership(), &self.log, max_inflight);
+                if let Some(transfer) = &leader.transfer {
+                    assert!(
+                        self.log.last_index() == transfer.last_index,
+                        "node {}: the log grew during a transfer (invariant I10)",
+                        self.id
+                    );
+                }
                 let committed = self.log.committed();
                 assert!(
                     committed == leader.commit_at_election
@@ -47,18 +55,46 @@ impl RawNode {
                     "node {}: candidate without self-vote",
                     self.id
                 );
-                poll.check_invariants(&self.membership, self.id);
+                poll.check_invariants(self.log.membership(), self.id);
+                self.assert_may_campaign();
             }
-            RoleState::PreCandidate { poll } => poll.check_invariants(&self.membership, self.id),
+            RoleState::PreCandidate { poll } => {
+                poll.check_invariants(self.log.membership(), self.id);
+                self.assert_may_campaign();
+            }
             RoleState::Follower { leader: Some(leader) } => {
                 assert_ne!(*leader, self.id, "node {}: a follower of itself", self.id);
-                assert!(
-                    self.membership.is_voter(*leader),
-                    "node {}: follows {leader}, which is no voter",
-                    self.id
-                );
             }
             RoleState::Follower { leader: None } => {}
+        }
+    }
+
+    /// A candidate is a voter of its own configuration and not removed (invariant I8: a peer
+    /// that knows its removal is committed never stands for election).
+    fn assert_may_campaign(&self) {
+        assert!(
+            self.log.membership().is_voter(self.id),
+            "node {}: campaigns without being a voter of its configuration",
+            self.id
+        );
+        assert!(!self.is_removed(), "node {}: campaigns after its removal", self.id);
+    }
+
+    /// The configurations in the log (design invariant I2): each differs from the one before
+    /// it by at most one voter. (I1, one uncommitted configuration at a time, needs the
+    /// cluster's commit index, which a peer may not know yet: the simulator checks it.)
+    fn check_config_invariants(&self) {
+        let mut previous = &self.log.snapshot().config;
+        for config in self.log.config_entries() {
+            assert!(
+                previous.is_unknown()
+                    || single_server_step(&previous.config.membership, &config.config.membership),
+                "node {}: config at {} changes more than one voter from the one at {} (I2)",
+                self.id,
+                config.index,
+                previous.index
+            );
+            previous = config;
         }
     }
 

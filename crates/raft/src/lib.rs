@@ -26,6 +26,8 @@
 // order (the lists are in clippy.toml). Denied here, so that a violation fails clippy outright.
 #![deny(clippy::disallowed_methods, clippy::disallowed_types)]
 
+pub mod cluster_config;
+pub mod conf_change;
 pub mod config;
 mod election;
 mod follower;
@@ -33,6 +35,7 @@ mod forwarded_reads;
 mod invariants;
 pub mod log;
 pub mod membership;
+mod membership_change;
 pub mod message;
 pub mod progress;
 pub mod quorum;
@@ -46,6 +49,7 @@ mod role;
 pub mod size;
 pub mod storage;
 mod tracker;
+mod transfer;
 pub mod types;
 
 /// The planted-bug features this build was compiled with (empty in any real build). The
@@ -57,15 +61,30 @@ pub const PLANTED_BUGS: &[&str] = &[
     "bug-commit-old-term-by-count",
     #[cfg(feature = "bug-lease-too-long")]
     "bug-lease-too-long",
+    #[cfg(feature = "bug-config-before-term-commit")]
+    "bug-config-before-term-commit",
+    #[cfg(feature = "bug-two-pending-configs")]
+    "bug-two-pending-configs",
+    #[cfg(feature = "bug-promote-without-catchup")]
+    "bug-promote-without-catchup",
+    #[cfg(feature = "bug-reuse-removed-id")]
+    "bug-reuse-removed-id",
+    #[cfg(feature = "bug-transfer-keeps-lease")]
+    "bug-transfer-keeps-lease",
 ];
 
+pub use cluster_config::{ClusterConfig, ConfigDecodeError, ConfigState};
+pub use conf_change::{ChangeError, ChangeRequest, MembershipChange};
 pub use config::{Config, ConfigError};
+pub use membership_change::ProposedChange;
 pub use message::{
-    AppendResult, Entry, HardState, Message, MessageBody, Snapshot, SnapshotMeta, SnapshotResult,
+    AppendResult, Entry, EntryKind, HardState, Message, MessageBody, Snapshot, SnapshotMeta,
+    SnapshotResult, TransferRefusal,
 };
 pub use raw_node::{ProposeError, RawNode, SnapshotError, StepError};
 pub use read_index::ReadIndexError;
 pub use ready::{PersistBatch, ReadState, Ready};
 pub use rng::DetRng;
 pub use storage::{MemStorage, RecoveredState, Storage};
+pub use transfer::TransferError;
 pub use types::{ClusterId, LogIndex, NodeId, ReadRound, ReadyNumber, Role, Term};

@@ -1,11 +1,13 @@
 //! The in-memory view of one peer's log: the latest snapshot plus the entries after it, with
-//! the commit, apply and persistence watermarks.
+//! the commit, apply and persistence watermarks, and the configurations the log holds (the
+//! peer's configuration is the latest of them: see [`RaftLog::config`]).
 
 use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use crate::message::{Entry, Snapshot, SnapshotMeta};
+use crate::cluster_config::{ClusterConfig, ConfigState};
+use crate::message::{Entry, EntryKind, Snapshot, SnapshotMeta};
 use crate::types::{LogIndex, Term};
 
 /// Invariants (checked by `check_invariants`):
@@ -23,6 +25,21 @@ pub struct RaftLog {
     unstable_from: LogIndex,
     /// Highest index known durable in this log (the leader counts itself with it).
     persisted: LogIndex,
+    /// The configurations carried by the retained config entries, oldest first. Derived from
+    /// `entries` (checked by `check_invariants`): kept so that the current configuration is
+    /// found without a scan, and reverts by itself when the entries carrying it are cut.
+    configs: Vec<ConfigState>,
+}
+
+/// The configuration a config entry carries. Config entries reach the log only well-formed
+/// (the leader encodes them; the wire and the WAL check them on the way in).
+fn config_of(entry: &Entry) -> Option<ConfigState> {
+    (entry.kind == EntryKind::Config).then(|| {
+        let config = ClusterConfig::decode(&entry.data).unwrap_or_else(|e| {
+            panic!("config entry {} is malformed ({e}): input checks let it through", entry.index)
+        });
+        ConfigState { index: entry.index, config }
+    })
 }
 
 impl RaftLog {
@@ -41,6 +58,7 @@ impl RaftLog {
         // commit through its followers before its own write is durable): clamp it.
         let committed = commit.min(last).max(snapshot.meta.index);
         let applied = snapshot.meta.index;
+        let configs = entries.iter().filter_map(config_of).collect();
         RaftLog {
             snapshot,
             entries: entries.into(),
@@ -48,7 +66,43 @@ impl RaftLog {
             applied,
             unstable_from: last.next(),
             persisted: last,
+            configs,
         }
+    }
+
+    /// A peer that found no configuration in its storage starts from `config` (the bootstrap
+    /// configuration every initial member is given alike), as if a snapshot at index 0 held it:
+    /// index 1 stays the first command. Ignored if the storage held one.
+    pub fn bootstrap_config(&mut self, config: ClusterConfig) {
+        if self.snapshot.config.is_unknown() {
+            self.snapshot.config = ConfigState { index: LogIndex::ZERO, config };
+        }
+    }
+
+    /// The configuration in effect on this peer: the latest config entry in the log, else the
+    /// snapshot's (thesis 4.1: a configuration takes effect when appended, committed or not).
+    pub fn config(&self) -> &ConfigState {
+        self.configs.last().unwrap_or(&self.snapshot.config)
+    }
+
+    /// The voters and learners of the configuration in effect.
+    pub fn membership(&self) -> &crate::membership::Membership {
+        &self.config().config.membership
+    }
+
+    /// The latest configuration at or below the commit index: it can no longer be cut.
+    pub fn committed_config(&self) -> &ConfigState {
+        self.config_at(self.committed)
+    }
+
+    /// The latest configuration at or below `index` (at least the snapshot's).
+    pub fn config_at(&self, index: LogIndex) -> &ConfigState {
+        self.configs.iter().rev().find(|c| c.index <= index).unwrap_or(&self.snapshot.config)
+    }
+
+    /// The configurations of the retained config entries, oldest first.
+    pub fn config_entries(&self) -> &[ConfigState] {
+        &self.configs
     }
 
     /// The latest snapshot: the compacted prefix of the log.
@@ -138,11 +192,18 @@ impl RaftLog {
     }
 
     /// The leader appends a new entry of its own term.
-    pub fn append_new(&mut self, term: Term, data: Bytes) -> LogIndex {
+    pub fn append_new(&mut self, term: Term, kind: EntryKind, data: Bytes) -> LogIndex {
         assert!(term >= self.last_term(), "leader term {term} below last log term");
         let index = self.last_index().next();
-        self.entries.push_back(Entry { term, index, data });
+        self.push(Entry { term, index, kind, data });
         index
+    }
+
+    fn push(&mut self, entry: Entry) {
+        if let Some(config) = config_of(&entry) {
+            self.configs.push(config);
+        }
+        self.entries.push_back(entry);
     }
 
     /// AppendEntries on a follower: if the log holds `(prev_index, prev_term)`, merge `entries`
@@ -171,7 +232,7 @@ impl RaftLog {
             self.truncate_from(first.index);
             for e in new {
                 assert_eq!(e.index, self.last_index().next(), "AppendEntries with a gap");
-                self.entries.push_back(e);
+                self.push(e);
             }
         }
         Some(last_new)
@@ -186,6 +247,9 @@ impl RaftLog {
         );
         let keep = (index.0 - self.first_index().0) as usize;
         self.entries.truncate(keep);
+        // The configurations those entries carried go with them: the peer reverts to the
+        // latest one that remains (thesis 4.1).
+        self.configs.retain(|c| c.index < index);
         self.unstable_from = self.unstable_from.min(index);
         self.persisted = self.persisted.min(index.prev());
     }
@@ -261,9 +325,11 @@ impl RaftLog {
         assert!(index <= self.applied, "snapshot at {index} beyond applied {}", self.applied);
         assert!(index > self.snapshot.meta.index, "snapshot at {index} is not newer");
         let term = self.term(index).expect("applied entry retained");
+        let config = self.config_at(index).clone();
         let drop = (index.0 - self.snapshot.meta.index.0) as usize;
         self.entries.drain(..drop);
-        self.snapshot = Snapshot { meta: SnapshotMeta { index, term }, data };
+        self.configs.retain(|c| c.index > index);
+        self.snapshot = Snapshot { meta: SnapshotMeta { index, term }, config, data };
         self.snapshot.clone()
     }
 
@@ -275,10 +341,12 @@ impl RaftLog {
         if self.matches(meta.index, meta.term) {
             let drop = (meta.index.0 - self.snapshot.meta.index.0) as usize;
             self.entries.drain(..drop);
+            self.configs.retain(|c| c.index > meta.index);
             self.unstable_from = self.unstable_from.max(meta.index.next());
             self.persisted = self.persisted.max(meta.index);
         } else {
             self.entries.clear();
+            self.configs.clear();
             self.unstable_from = meta.index.next();
             self.persisted = meta.index;
         }
@@ -310,6 +378,16 @@ impl RaftLog {
             assert_eq!(last.index, self.last_index(), "entries not contiguous");
             assert!(first.term >= s.term && last.term >= first.term, "log terms decrease");
         }
+        // The cached configurations are exactly those the entries carry (invariant I5 of the
+        // membership design: a revert on truncation cannot be missed).
+        let recomputed: Vec<ConfigState> = self.entries.iter().filter_map(config_of).collect();
+        assert!(recomputed == self.configs, "cached configurations differ from the log's");
+        assert!(
+            self.snapshot.config.index <= s.index,
+            "the snapshot's configuration {} is beyond the snapshot {}",
+            self.snapshot.config.index,
+            s.index
+        );
     }
 }
 
@@ -318,11 +396,7 @@ mod tests {
     use super::*;
 
     fn entry(index: u64, term: u64) -> Entry {
-        Entry {
-            term: Term(term),
-            index: LogIndex(index),
-            data: Bytes::from(format!("{index}@{term}")),
-        }
+        Entry::normal(Term(term), LogIndex(index), Bytes::from(format!("{index}@{term}")))
     }
 
     fn log_with(terms: &[u64]) -> RaftLog {
@@ -374,6 +448,7 @@ mod tests {
         let mut keep = log_with(&[1, 1, 2, 2]);
         keep.install_snapshot(Snapshot {
             meta: SnapshotMeta { index: LogIndex(3), term: Term(2) },
+            config: ConfigState::default(),
             data: Bytes::new(),
         });
         assert_eq!(terms(&keep), vec![2]);
@@ -382,6 +457,7 @@ mod tests {
         let mut drop = log_with(&[1, 1, 2, 2]);
         drop.install_snapshot(Snapshot {
             meta: SnapshotMeta { index: LogIndex(3), term: Term(3) },
+            config: ConfigState::default(),
             data: Bytes::new(),
         });
         assert_eq!(terms(&drop), Vec::<u64>::new());

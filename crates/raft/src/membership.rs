@@ -51,6 +51,17 @@ impl Membership {
         membership
     }
 
+    /// No configuration: no voters at all. What a peer holds before it is told its cluster's
+    /// configuration; such a peer is never a voter, so it never counts anything, and every
+    /// quorum question asked of it panics.
+    pub fn unknown() -> Membership {
+        Membership {
+            incoming: BTreeSet::new(),
+            outgoing: BTreeSet::new(),
+            learners: BTreeSet::new(),
+        }
+    }
+
     /// The voters of the configuration being entered (the only voters outside joint consensus).
     pub fn incoming(&self) -> &BTreeSet<NodeId> {
         &self.incoming
@@ -90,6 +101,7 @@ impl Membership {
     /// missing from `votes` have not answered, and answers of non-voters are ignored). Won
     /// once each half has a granting majority; lost once some half has a refusing majority.
     pub fn vote_result(&self, votes: &BTreeMap<NodeId, bool>) -> VoteResult {
+        self.assert_known();
         let half = |voters: &BTreeSet<NodeId>| {
             if voters.is_empty() {
                 return VoteResult::Won;
@@ -105,8 +117,14 @@ impl Membership {
         }
     }
 
+    /// An empty voter set would agree with anything: nobody may count with it.
+    fn assert_known(&self) {
+        assert!(!self.incoming.is_empty(), "a quorum question asked of an unknown configuration");
+    }
+
     /// True if the voters for which `agrees` holds make a quorum.
     pub fn has_quorum(&self, agrees: impl Fn(NodeId) -> bool) -> bool {
+        self.assert_known();
         let half = |voters: &BTreeSet<NodeId>| {
             voters.is_empty()
                 || voters.iter().filter(|v| agrees(**v)).count() >= quorum::majority(voters.len())

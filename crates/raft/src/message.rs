@@ -2,17 +2,40 @@
 
 use bytes::Bytes;
 
+use crate::cluster_config::ConfigState;
 use crate::types::{LogIndex, NodeId, Term};
 
-/// One log entry. `data` is opaque to Raft.
+/// One log entry. A normal entry's `data` is opaque to Raft; a config entry's is a
+/// [`crate::ClusterConfig`] in its encoded form.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     /// The term of the leader that created the entry.
     pub term: Term,
     /// Its position in the log.
     pub index: LogIndex,
-    /// The application's command (empty for a new leader's no-op).
+    /// What the entry carries.
+    pub kind: EntryKind,
+    /// The application's command (empty for a new leader's no-op), or the encoded
+    /// configuration of a config entry.
     pub data: Bytes,
+}
+
+/// What a log entry carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
+pub enum EntryKind {
+    /// An application command, or (empty) a new leader's no-op.
+    #[default]
+    Normal,
+    /// A whole new cluster configuration ([`crate::ClusterConfig::encode`]), in effect on a
+    /// peer from the moment the peer appends it.
+    Config,
+}
+
+impl Entry {
+    /// A normal entry: an application command, or an empty no-op.
+    pub fn normal(term: Term, index: LogIndex, data: Bytes) -> Entry {
+        Entry { term, index, kind: EntryKind::Normal, data }
+    }
 }
 
 /// What must survive a crash besides the log: current term, vote in it, and known commit.
@@ -41,6 +64,8 @@ pub struct SnapshotMeta {
 pub struct Snapshot {
     /// The position the snapshot covers.
     pub meta: SnapshotMeta,
+    /// The latest configuration at or below `meta.index` (committed, as the index is).
+    pub config: ConfigState,
     /// The service's state as of `meta.index`.
     pub data: Bytes,
 }
@@ -75,6 +100,9 @@ pub enum MessageBody {
         /// The term of the candidate's last entry: voters refuse a candidate whose log is behind
         /// theirs.
         last_log_term: Term,
+        /// The leader handed its leadership to the candidate (`TimeoutNow`): voters that heard
+        /// from that leader recently vote anyway (thesis 3.10).
+        leadership_transfer: bool,
     },
     /// The answer to `Vote`.
     VoteResponse {
@@ -116,6 +144,8 @@ pub enum MessageBody {
     SnapshotChunk {
         /// The position the whole snapshot covers.
         meta: SnapshotMeta,
+        /// The snapshot's configuration (see [`Snapshot::config`]).
+        config: ConfigState,
         /// Where this chunk starts in the snapshot's data.
         offset: u64,
         /// The chunk's bytes.
@@ -134,6 +164,25 @@ pub enum MessageBody {
         /// The follower's number for the batch of reads.
         ctx: u64,
     },
+    /// The leader hands its leadership to the recipient: campaign now, skipping PreVote, and
+    /// tell the voters so (thesis 3.10). Sent only once the recipient holds the leader's whole
+    /// log. One-way.
+    TimeoutNow {
+        /// The index the recipient's log must reach (the leader's last, frozen).
+        last_index: LogIndex,
+    },
+    /// The recipient of `TimeoutNow` will not campaign; the leader stops the transfer at once.
+    /// One-way.
+    TimeoutNowRejected {
+        /// Why.
+        reason: TransferRefusal,
+    },
+    /// The sender's committed configuration says the recipient was removed from the cluster:
+    /// it must stop campaigning and serving for good. One-way.
+    Removed {
+        /// The index of the configuration that removed it.
+        config_index: LogIndex,
+    },
     /// The leader's answer to `ReadIndexRequest { ctx }`, in the term of the request:
     /// `Some(index)` once a heartbeat round started after the request (or, with lease reads,
     /// a valid lease) confirmed the leadership that `index` (the leader's commit index when the
@@ -144,6 +193,19 @@ pub enum MessageBody {
         /// The read index, or `None` if refused.
         index: Option<LogIndex>,
     },
+}
+
+/// Why a peer refused to take over leadership on `TimeoutNow`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransferRefusal {
+    /// It is not a voter in its latest configuration.
+    NotAVoter,
+    /// Its log is behind the leader's (a reordered or stale `TimeoutNow`).
+    LogBehind,
+    /// It is receiving a snapshot.
+    SnapshotInFlight,
+    /// It knows it was removed from the cluster.
+    Removed,
 }
 
 /// A follower's answer to `Append`.
@@ -203,7 +265,14 @@ impl MessageBody {
     /// follower-read forwarding pair): a transport that pairs requests with responses as RPC
     /// calls sends these on their own.
     pub fn is_one_way(&self) -> bool {
-        matches!(self, MessageBody::ReadIndexRequest { .. } | MessageBody::ReadIndexResponse { .. })
+        matches!(
+            self,
+            MessageBody::ReadIndexRequest { .. }
+                | MessageBody::ReadIndexResponse { .. }
+                | MessageBody::TimeoutNow { .. }
+                | MessageBody::TimeoutNowRejected { .. }
+                | MessageBody::Removed { .. }
+        )
     }
 
     /// A short name for traces and counters.
@@ -221,6 +290,9 @@ impl MessageBody {
             MessageBody::SnapshotResponse(_) => "SnapshotResponse",
             MessageBody::ReadIndexRequest { .. } => "ReadIndexRequest",
             MessageBody::ReadIndexResponse { .. } => "ReadIndexResponse",
+            MessageBody::TimeoutNow { .. } => "TimeoutNow",
+            MessageBody::TimeoutNowRejected { .. } => "TimeoutNowRejected",
+            MessageBody::Removed { .. } => "Removed",
         }
     }
 }

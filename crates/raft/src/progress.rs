@@ -47,6 +47,9 @@ pub struct Progress {
     pub mode: ReplicationMode,
     /// Heard from since the last check-quorum round.
     pub recent_active: bool,
+    /// The leader's tick when this follower last answered anything (`None`: never in this
+    /// leadership). The quorum-safety check and catch-up decisions read it.
+    pub last_ack_tick: Option<u64>,
     /// The highest commit index this follower has been told of.
     pub sent_commit: LogIndex,
     /// The latest ReadIndex round this follower has echoed in this term.
@@ -61,9 +64,16 @@ impl Progress {
             next_index: last_index.next(),
             mode: ReplicationMode::Probe { awaiting_response: false },
             recent_active: false,
+            last_ack_tick: None,
             sent_commit: LogIndex::ZERO,
             echoed_read_round: ReadRound::NONE,
         }
+    }
+
+    /// The follower answered at `now_tick`.
+    pub fn heard_from(&mut self, now_tick: u64) {
+        self.recent_active = true;
+        self.last_ack_tick = Some(now_tick);
     }
 
     /// Back to probing from just after the match index (after a rejection or a lost response).

@@ -5,12 +5,13 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
+use crate::cluster_config::{ClusterConfig, ConfigState};
 use crate::config::{Config, ConfigError};
 use crate::forwarded_reads::ForwardedReads;
 use crate::log::RaftLog;
-use crate::membership::Membership;
 use crate::message::{
-    AppendResult, HardState, Message, MessageBody, Snapshot, SnapshotMeta, SnapshotResult,
+    AppendResult, EntryKind, HardState, Message, MessageBody, Snapshot, SnapshotMeta,
+    SnapshotResult,
 };
 use crate::progress::Progress;
 use crate::ready::{ReadState, Ready};
@@ -29,6 +30,12 @@ pub enum ProposeError {
     NotLeader {
         /// The leader this peer knows of, if any: where the client should go.
         leader: Option<NodeId>,
+    },
+    /// Leadership is being handed to `target`: retry there shortly.
+    #[error("leadership is being transferred to {target}")]
+    Transferring {
+        /// The transfer's target, the likely next leader.
+        target: NodeId,
     },
     /// The uncommitted tail would outgrow its limit: back-pressure while a quorum lags.
     #[error("too many uncommitted bytes ({uncommitted} + {proposed} > {limit})")]
@@ -53,9 +60,9 @@ pub enum StepError {
         /// The recipient the message names.
         to: NodeId,
     },
-    /// The sender is not a voter (or is this peer itself).
-    #[error("message from {0}, which is not a voter of this cluster")]
-    UnknownPeer(NodeId),
+    /// The message claims to come from this peer itself.
+    #[error("message from {0} to itself")]
+    FromItself(NodeId),
 }
 
 /// Why `RawNode::snapshot` refused to compact the log.
@@ -75,6 +82,7 @@ pub enum SnapshotError {
 #[derive(Debug)]
 pub(crate) struct IncomingSnapshot {
     pub meta: SnapshotMeta,
+    pub config: ConfigState,
     pub data: Vec<u8>,
 }
 
@@ -84,9 +92,9 @@ pub(crate) struct IncomingSnapshot {
 pub struct RawNode {
     pub(crate) config: Config,
     pub(crate) id: NodeId,
-    /// The voters (and, once membership can change, the learners): every quorum decision
-    /// counts through it.
-    pub(crate) membership: Membership,
+    /// A peer of the cluster told this one that its committed configuration removed it (the
+    /// index of that configuration). Such a peer never campaigns again.
+    pub(crate) removed_at: Option<LogIndex>,
     pub(crate) term: Term,
     pub(crate) vote: Option<NodeId>,
     /// The role, with the state that lives exactly as long as the role does.
@@ -128,10 +136,13 @@ impl RawNode {
     pub fn new(config: Config, recovered: RecoveredState) -> Result<RawNode, ConfigError> {
         config.validate()?;
         let RecoveredState { hard_state, snapshot, entries } = recovered;
-        let log = RaftLog::restore(snapshot, entries, hard_state.commit);
+        let mut log = RaftLog::restore(snapshot, entries, hard_state.commit);
+        if !config.voters.is_empty() {
+            log.bootstrap_config(ClusterConfig::bootstrap(config.voters.iter().copied()));
+        }
         let mut node = RawNode {
             id: config.id,
-            membership: Membership::new(config.voters.iter().copied()),
+            removed_at: None,
             term: hard_state.term,
             vote: hard_state.vote,
             role: RoleState::Follower { leader: None },
@@ -221,6 +232,20 @@ impl RawNode {
     pub fn config(&self) -> &Config {
         &self.config
     }
+    /// The cluster configuration in effect on this peer (the latest in its log, committed or
+    /// not), with the index of the entry that carries it.
+    pub fn cluster_config(&self) -> &ConfigState {
+        self.log.config()
+    }
+    /// The latest cluster configuration this peer knows to be committed.
+    pub fn committed_cluster_config(&self) -> &ConfigState {
+        self.log.committed_config()
+    }
+    /// True if this peer knows it was removed from the cluster (by its own committed
+    /// configuration, or because a member told it so): it will never campaign again.
+    pub fn is_removed(&self) -> bool {
+        self.removed_at.is_some() || self.log.committed_config().config.removed.contains(&self.id)
+    }
 
     // ----- input -----
 
@@ -240,9 +265,18 @@ impl RawNode {
     /// commits; it commits only if the entry found at that index later carries that term.
     pub fn propose(&mut self, data: Bytes) -> Result<(LogIndex, Term), ProposeError> {
         let limit = self.config.max_uncommitted_bytes;
+        let voter = self.log.membership().is_voter(self.id);
         let RoleState::Leader(leader) = &mut self.role else {
             return Err(ProposeError::NotLeader { leader: self.leader() });
         };
+        if let Some(transfer) = &leader.transfer {
+            return Err(ProposeError::Transferring { target: transfer.target });
+        }
+        if !voter {
+            // A leader on its way out (its configuration no longer counts it) takes nothing
+            // new: it only finishes committing the change, then hands over (thesis 4.2.2).
+            return Err(ProposeError::NotLeader { leader: None });
+        }
         if let Err(uncommitted) = leader.admit_proposal(data.len(), limit) {
             return Err(ProposeError::TooManyUncommitted {
                 uncommitted,
@@ -250,7 +284,7 @@ impl RawNode {
                 limit,
             });
         }
-        let index = self.log.append_new(self.term, data);
+        let index = self.log.append_new(self.term, EntryKind::Normal, data);
         Ok((index, self.term))
     }
 
@@ -274,8 +308,18 @@ impl RawNode {
         if m.to != self.id {
             return Err(StepError::WrongRecipient { me: self.id, to: m.to });
         }
-        if m.from == self.id || !self.membership.is_voter(m.from) {
-            return Err(StepError::UnknownPeer(m.from));
+        if m.from == self.id {
+            return Err(StepError::FromItself(m.from));
+        }
+        // Messages are handled whatever this peer's configuration says of the sender (thesis
+        // 4.1: a learner promoted by an entry it lacks must still be able to vote, and a
+        // leader may replicate to peers it is removing). Only a removed peer is turned away.
+        if self.turn_away_removed(&m) {
+            return Ok(());
+        }
+        if let MessageBody::Removed { config_index } = m.body {
+            self.handle_removed(m.from, config_index);
+            return Ok(());
         }
         if m.term > self.term {
             match &m.body {
@@ -283,7 +327,10 @@ impl RawNode {
                 // the term the candidate hopes for.
                 MessageBody::Vote { pre_vote: true, .. } => {}
                 MessageBody::VoteResponse { pre_vote: true, granted: true } => {}
-                MessageBody::Vote { pre_vote: false, .. } if self.in_leader_lease() => {
+                // A vote asked for on the leader's behalf (`TimeoutNow`) is the exception.
+                MessageBody::Vote { pre_vote: false, leadership_transfer: false, .. }
+                    if self.in_leader_lease() =>
+                {
                     // We heard from a live leader recently: ignore the disruption (thesis 4.2.3).
                     self.respond(&m, MessageBody::VoteResponse { pre_vote: false, granted: false });
                     return Ok(());
@@ -310,7 +357,7 @@ impl RawNode {
             return Ok(());
         }
         match m.body.clone() {
-            MessageBody::Vote { pre_vote, last_log_index, last_log_term } => {
+            MessageBody::Vote { pre_vote, last_log_index, last_log_term, .. } => {
                 self.handle_vote(&m, pre_vote, last_log_index, last_log_term)
             }
             MessageBody::VoteResponse { pre_vote, granted } => {
@@ -326,14 +373,19 @@ impl RawNode {
             MessageBody::HeartbeatResponse { read_round } => {
                 self.handle_heartbeat_response(m.from, ReadRound(read_round))
             }
-            MessageBody::SnapshotChunk { meta, offset, data, done } => {
-                self.handle_snapshot_chunk(&m, meta, offset, data, done)
+            MessageBody::SnapshotChunk { meta, config, offset, data, done } => {
+                self.handle_snapshot_chunk(&m, meta, config, offset, data, done)
             }
             MessageBody::SnapshotResponse(result) => self.handle_snapshot_response(m.from, result),
             MessageBody::ReadIndexRequest { ctx } => self.handle_read_index_request(m.from, ctx),
             MessageBody::ReadIndexResponse { ctx, index } => {
                 self.handle_read_index_response(m.from, ctx, index)
             }
+            MessageBody::TimeoutNow { last_index } => self.handle_timeout_now(&m, last_index),
+            MessageBody::TimeoutNowRejected { reason } => {
+                self.handle_transfer_refused(m.from, reason)
+            }
+            MessageBody::Removed { .. } => unreachable!("handled above"),
         }
         self.settle_forwarded_reads();
         Ok(())

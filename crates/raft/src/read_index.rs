@@ -85,7 +85,12 @@ impl RawNode {
     /// at most `Config::lease_duration_ticks` ago.
     pub fn in_read_lease(&self) -> bool {
         self.role.leader_state().is_some_and(|leader| {
-            leader.reads.in_lease(self.now_tick, self.config.lease_duration_ticks())
+            !leader.leases_off
+                && leader.reads.in_lease(
+                    self.now_tick,
+                    self.config.lease_duration_ticks(),
+                    leader.lease_floor_tick,
+                )
         })
     }
 
@@ -103,7 +108,7 @@ impl RawNode {
 
     /// True if reads need no heartbeat round: the leader alone is a quorum, or holds a lease.
     fn reads_confirmed_at_once(&self) -> bool {
-        self.tracker().leader_alone_is_quorum(&self.membership) || self.in_read_lease()
+        self.tracker().leader_alone_is_quorum(self.log.membership()) || self.in_read_lease()
     }
 
     fn leader_read(&mut self, origin: ReadOrigin) {
@@ -160,12 +165,12 @@ impl RawNode {
         if round == ReadRound::NONE || round > self.read_round {
             return;
         }
-        let progress = self.tracker_mut().progress_mut(from);
+        let Some(progress) = self.tracker_mut().get_mut(from) else { return };
         progress.echoed_read_round = progress.echoed_read_round.max(round);
         if !self.leader_state().reads.awaits_echoes() {
             return;
         }
-        let quorum_round = self.tracker().quorum_read_round(&self.membership);
+        let quorum_round = self.tracker().quorum_read_round(self.log.membership());
         for read in self.leader_state_mut().reads.on_quorum_round(quorum_round) {
             self.confirm_read(read);
         }

@@ -78,9 +78,18 @@ impl ReadQueue {
 
     /// True if the lease, `lease_ticks` long, covers `now_tick`: a round a quorum echoed was
     /// sent at most that long ago. Never without lease reads (`lease_ticks` is `None`).
-    pub(crate) fn in_lease(&self, now_tick: u64, lease_ticks: Option<u32>) -> bool {
+    /// With `floor_tick`, only a round sent strictly after it counts (a configuration
+    /// changed then).
+    pub(crate) fn in_lease(
+        &self,
+        now_tick: u64,
+        lease_ticks: Option<u32>,
+        floor_tick: Option<u64>,
+    ) -> bool {
         lease_ticks.is_some_and(|lease| {
-            self.lease_from_tick.is_some_and(|sent| now_tick - sent <= lease as u64)
+            self.lease_from_tick.is_some_and(|sent| {
+                now_tick - sent <= lease as u64 && floor_tick.is_none_or(|floor| sent > floor)
+            })
         })
     }
 
@@ -249,12 +258,12 @@ mod tests {
         queue.start_round(ReadRound(1), 100, true);
         queue.start_round(ReadRound(2), 110, true);
         queue.start_round(ReadRound(3), 120, true);
-        assert!(!queue.in_lease(110, Some(25)));
+        assert!(!queue.in_lease(110, Some(25), None));
         queue.on_quorum_round(ReadRound(2));
         assert_eq!(queue.lease_from_tick(), Some(110));
-        assert!(queue.in_lease(135, Some(25)));
-        assert!(!queue.in_lease(136, Some(25)));
-        assert!(!queue.in_lease(120, None), "no lease without lease reads");
+        assert!(queue.in_lease(135, Some(25), None));
+        assert!(!queue.in_lease(136, Some(25), None));
+        assert!(!queue.in_lease(120, None, None), "no lease without lease reads");
         // Round 3 still waits for a quorum; echoes of older rounds change nothing.
         assert!(queue.awaits_echoes());
         queue.on_quorum_round(ReadRound(1));

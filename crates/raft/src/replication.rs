@@ -12,13 +12,17 @@ impl RawNode {
         self.election_elapsed += 1;
         if self.election_elapsed >= self.config.election_timeout_ticks {
             self.election_elapsed = 0;
-            if self.config.check_quorum && !self.tracker().quorum_recently_active(&self.membership)
+            if self.config.check_quorum
+                && !self.tracker().quorum_recently_active(self.log.membership())
             {
                 // Cut off from a quorum: stop claiming leadership (thesis 6.2).
                 self.become_follower(self.term, None);
                 return;
             }
             self.tracker_mut().forget_recent_activity();
+        }
+        if self.tick_transfer() {
+            return;
         }
         let interval = self.config.heartbeat_interval_ticks;
         let leader = self.leader_state_mut();
@@ -141,6 +145,7 @@ impl RawNode {
         let end = (start + chunk).min(total);
         let body = MessageBody::SnapshotChunk {
             meta: snapshot.meta,
+            config: snapshot.config.clone(),
             offset: start as u64,
             data: snapshot.data.slice(start..end),
             done: end == total,
@@ -171,8 +176,9 @@ impl RawNode {
         if !self.is_leader() {
             return;
         }
-        let progress = self.tracker_mut().progress_mut(from);
-        progress.recent_active = true;
+        let now = self.now_tick;
+        let Some(progress) = self.tracker_mut().get_mut(from) else { return };
+        progress.heard_from(now);
         match result {
             AppendResult::Accepted { match_index } => {
                 let news = progress.maybe_update(match_index);
@@ -188,7 +194,11 @@ impl RawNode {
                 if news {
                     self.maybe_commit();
                 }
+                if !self.is_leader() {
+                    return; // a removed leader handed over on that commit
+                }
                 self.send_append(from, false);
+                self.maybe_send_timeout_now(from);
             }
             AppendResult::Rejected { rejected_prev, hint_index, hint_term } => {
                 if self.back_up(from, rejected_prev, hint_index, hint_term) {
@@ -227,7 +237,9 @@ impl RawNode {
         if !self.is_leader() {
             return;
         }
-        self.tracker_mut().progress_mut(from).recent_active = true;
+        let now = self.now_tick;
+        let Some(progress) = self.tracker_mut().get_mut(from) else { return };
+        progress.heard_from(now);
         self.on_read_round_echo(from, read_round);
         self.send_append(from, false);
     }
@@ -236,8 +248,9 @@ impl RawNode {
         if !self.is_leader() {
             return;
         }
-        let progress = self.tracker_mut().progress_mut(from);
-        progress.recent_active = true;
+        let now = self.now_tick;
+        let Some(progress) = self.tracker_mut().get_mut(from) else { return };
+        progress.heard_from(now);
         match result {
             SnapshotResult::Installed { match_index } => {
                 let news = progress.maybe_update(match_index);
@@ -250,7 +263,11 @@ impl RawNode {
                 if news {
                     self.maybe_commit();
                 }
+                if !self.is_leader() {
+                    return;
+                }
                 self.send_append(from, false);
+                self.maybe_send_timeout_now(from);
             }
             SnapshotResult::NeedOffset { snapshot_index, offset } => {
                 if let ReplicationMode::Snapshot(transfer) = &mut progress.mode {
@@ -269,7 +286,8 @@ impl RawNode {
         let RoleState::Leader(leader) = &mut self.role else {
             unreachable!("node {}: only a leader commits by counting", self.id);
         };
-        let Some(index) = leader.tracker.committable_index(&self.membership, &self.log, self.term)
+        let Some(index) =
+            leader.tracker.committable_index(self.log.membership(), &self.log, self.term)
         else {
             return false;
         };
@@ -281,6 +299,7 @@ impl RawNode {
             .sum();
         leader.release_committed(newly);
         self.release_reads_awaiting_commit();
+        self.after_leader_commit();
         true
     }
 }

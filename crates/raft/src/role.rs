@@ -37,6 +37,24 @@ pub(crate) struct LeaderState {
     /// index only to entries of its own term (Raft paper 5.4.2, Figure 8): checked by
     /// `check_invariants`.
     pub(crate) commit_at_election: LogIndex,
+    /// A leadership transfer under way: proposals and config changes wait until it ends.
+    pub(crate) transfer: Option<Transfer>,
+    /// No lease reads for the rest of this leadership: a transfer started (thesis 3.10 and
+    /// 6.4.1: the target may win an election while this leader's lease would still run).
+    pub(crate) leases_off: bool,
+    /// The tick of the last config entry this leader appended: a lease is re-earned only from
+    /// a round sent after it (design rule R13), counted by the new voters.
+    pub(crate) lease_floor_tick: Option<u64>,
+}
+
+/// A leadership transfer in progress (see `transfer`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Transfer {
+    pub(crate) target: NodeId,
+    pub(crate) started_tick: u64,
+    /// The leader's last index when the transfer froze its log: the target must hold it.
+    pub(crate) last_index: LogIndex,
+    pub(crate) timeout_now_sent: bool,
 }
 
 impl LeaderState {
@@ -48,6 +66,9 @@ impl LeaderState {
             uncommitted_bytes: 0,
             heartbeat_elapsed: 0,
             reads: ReadQueue::default(),
+            transfer: None,
+            leases_off: false,
+            lease_floor_tick: None,
         }
     }
 

@@ -27,7 +27,7 @@ pub fn hard_state_len(_: &HardState) -> usize {
 pub fn message_len(message: &Message) -> usize {
     let header = 3 * U64 + FLAG;
     let body = match &message.body {
-        MessageBody::Vote { .. } => FLAG + 2 * U64,
+        MessageBody::Vote { .. } => 2 * FLAG + 2 * U64,
         MessageBody::VoteResponse { .. } => 2 * FLAG,
         MessageBody::Append { entries, .. } => {
             3 * U64 + LEN + entries.iter().map(entry_len).sum::<usize>()
@@ -35,10 +35,15 @@ pub fn message_len(message: &Message) -> usize {
         MessageBody::AppendResponse(_) => FLAG + 3 * U64,
         MessageBody::Heartbeat { .. } => 2 * U64,
         MessageBody::HeartbeatResponse { .. } => U64,
-        MessageBody::SnapshotChunk { data, .. } => 3 * U64 + LEN + data.len() + FLAG,
+        MessageBody::SnapshotChunk { data, config, .. } => {
+            3 * U64 + LEN + data.len() + FLAG + U64 + LEN + config.config.encode().len()
+        }
         MessageBody::SnapshotResponse(_) => FLAG + 2 * U64,
         MessageBody::ReadIndexRequest { .. } => U64,
         MessageBody::ReadIndexResponse { .. } => U64 + FLAG + U64,
+        MessageBody::TimeoutNow { .. } => U64,
+        MessageBody::TimeoutNowRejected { .. } => FLAG,
+        MessageBody::Removed { .. } => U64,
     };
     header + body
 }

@@ -7,7 +7,7 @@
 //! never one of its own followers: what its storage made durable stands for its match index,
 //! it is always recently active, and it has seen every read round it sent.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::log::RaftLog;
 use crate::membership::Membership;
@@ -20,7 +20,7 @@ use crate::types::{LogIndex, NodeId, ReadRound, Term};
 pub(crate) struct Tracker {
     /// The leader itself.
     leader: NodeId,
-    /// One entry per voter other than the leader.
+    /// One entry per member (voter or learner) other than the leader.
     progress: BTreeMap<NodeId, Progress>,
 }
 
@@ -28,12 +28,25 @@ impl Tracker {
     /// A new leader's view: nothing known of any follower, and the next entry to send to each
     /// is the one after the leader's last.
     pub(crate) fn new(membership: &Membership, leader: NodeId, last_index: LogIndex) -> Tracker {
-        let progress = membership
-            .voters()
-            .filter(|v| *v != leader)
-            .map(|v| (v, Progress::new(last_index)))
-            .collect();
-        Tracker { leader, progress }
+        let mut tracker = Tracker { leader, progress: BTreeMap::new() };
+        tracker.follow_membership(membership, last_index);
+        tracker
+    }
+
+    /// The configuration changed: track every member other than the leader, keeping what is
+    /// known of those that stay; a new member starts with nothing known, probed from the
+    /// leader's last index.
+    pub(crate) fn follow_membership(&mut self, membership: &Membership, last_index: LogIndex) {
+        let members = tracked_members(membership, self.leader);
+        self.progress.retain(|id, _| members.contains(id));
+        for id in members {
+            self.progress.entry(id).or_insert_with(|| Progress::new(last_index));
+        }
+    }
+
+    /// The follower's progress, if it is tracked (answers from others are ignored).
+    pub(crate) fn get_mut(&mut self, peer: NodeId) -> Option<&mut Progress> {
+        self.progress.get_mut(&peer)
     }
 
     /// The followers in id order: a copy, so that the caller may send to them as it goes.
@@ -136,11 +149,11 @@ impl Tracker {
         max_inflight: usize,
     ) {
         let leader = self.leader;
+        let members = tracked_members(membership, leader);
         assert!(
-            self.progress.keys().copied().eq(membership.voters().filter(|v| *v != leader)),
-            "node {leader}: tracks {:?}, but the other voters are {:?}",
+            self.progress.keys().eq(members.iter()),
+            "node {leader}: tracks {:?}, but the other members are {members:?}",
             self.progress.keys().collect::<Vec<_>>(),
-            membership.voters().filter(|v| *v != leader).collect::<Vec<_>>()
         );
         let (last_index, committed) = (log.last_index(), log.committed());
         for (peer, progress) in &self.progress {
@@ -171,6 +184,15 @@ impl Tracker {
     }
 }
 
+/// Every member but the leader: the peers a leader replicates to.
+fn tracked_members(membership: &Membership, leader: NodeId) -> BTreeSet<NodeId> {
+    membership
+        .voters()
+        .chain(membership.learners().iter().copied())
+        .filter(|id| *id != leader)
+        .collect()
+}
+
 /// The answers to one election (or pre-election) poll. It exists only while its owner is a
 /// (pre-)candidate.
 #[derive(Debug)]
@@ -184,9 +206,12 @@ impl Poll {
         Poll { votes: BTreeMap::from([(candidate, true)]) }
     }
 
-    /// Records `voter`'s answer; a repeated answer (a duplicated message) changes nothing.
-    pub(crate) fn record(&mut self, voter: NodeId, granted: bool) {
-        self.votes.entry(voter).or_insert(granted);
+    /// Records `voter`'s answer; a repeated answer (a duplicated message) changes nothing,
+    /// and an answer from a non-voter (a learner, a removed peer) is not counted.
+    pub(crate) fn record(&mut self, membership: &Membership, voter: NodeId, granted: bool) {
+        if membership.is_voter(voter) {
+            self.votes.entry(voter).or_insert(granted);
+        }
     }
 
     pub(crate) fn result(&self, membership: &Membership) -> VoteResult {

@@ -17,7 +17,7 @@ struct Cluster {
 }
 
 fn entry(index: u64, term: u64) -> Entry {
-    Entry { term: Term(term), index: LogIndex(index), data: Bytes::from(format!("{index}@{term}")) }
+    Entry::normal(Term(term), LogIndex(index), Bytes::from(format!("{index}@{term}")))
 }
 
 fn config(id: u64) -> Config {

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use kvraft_kv::codec::decode_command;
 use kvraft_kv::{ClientId, Command, KvError, KvStateMachine, Outcome, Reply, Sequence};
-use kvraft_raft::{Entry, LogIndex, NodeId, RawNode, Ready, Term};
+use kvraft_raft::{Entry, EntryKind, LogIndex, NodeId, RawNode, Ready, Term};
 
 use crate::pipeline::Apply;
 use crate::reads::PendingReads;
@@ -90,8 +90,9 @@ impl KvApplier {
     }
 
     fn apply_entry(&mut self, raft: &RawNode, entry: &Entry) {
-        if entry.data.is_empty() {
-            // A new leader's no-op.
+        if entry.data.is_empty() || entry.kind == EntryKind::Config {
+            // A new leader's no-op, or a configuration (Raft's business, in effect since it
+            // was appended): the state machine only moves its applied index.
             self.sm.apply_noop(entry.index.0);
             return;
         }

@@ -19,7 +19,7 @@ use kvraft_raft::{
 use kvraft_replica::{Output, Replica, ReplicaConfig, Write};
 
 fn entry(index: u64, term: u64) -> Entry {
-    Entry { term: Term(term), index: LogIndex(index), data: Bytes::new() }
+    Entry { term: Term(term), index: LogIndex(index), kind: Default::default(), data: Bytes::new() }
 }
 
 fn append(from: u64, term: u64, prev: (u64, u64), entries: Vec<Entry>) -> Message {

@@ -183,6 +183,7 @@ fn measure_wal(
         entries.extend((0..batch as u64).map(|i| Entry {
             term: Term(1),
             index: LogIndex(next_index + i),
+            kind: Default::default(),
             data: payload.clone(),
         }));
         next_index += batch as u64;
@@ -201,8 +202,11 @@ fn measure_wal(
         retained += batch;
         if retained > COMPACT_ABOVE_ENTRIES {
             // Untimed: what a node's snapshot policy would do, so memory and disk stay bounded.
-            let snapshot =
-                Snapshot { meta: SnapshotMeta { index: last, term: Term(1) }, data: Bytes::new() };
+            let snapshot = Snapshot {
+                meta: SnapshotMeta { index: last, term: Term(1) },
+                config: Default::default(),
+                data: Bytes::new(),
+            };
             let compact =
                 PersistBatch { hard_state: None, snapshot: Some(&snapshot), entries: &[] };
             wal.persist(compact).map_err(|e| e.to_string())?;

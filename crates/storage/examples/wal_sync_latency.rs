@@ -41,6 +41,7 @@ fn run(dir: PathBuf, preallocate_bytes: u64) -> Result<Vec<u64>, String> {
         let entries = [Entry {
             term: Term(1),
             index: LogIndex(i),
+            kind: Default::default(),
             data: Bytes::from(vec![0x5a; ENTRY_BYTES]),
         }];
         let hard_state =

@@ -5,7 +5,7 @@
 //! decides nothing about which segment to read or where to truncate: it reports what it found and
 //! the caller acts on it.
 //!
-//! # Format (version 1)
+//! # Format (version 2)
 //!
 //! Every integer is fixed-width little-endian.
 //!
@@ -14,7 +14,7 @@
 //! | offset | size | field                                                        |
 //! |-------:|-----:|--------------------------------------------------------------|
 //! |      0 |    8 | magic, [`SEGMENT_MAGIC`] = `b"KVRAFTWL"`                     |
-//! |      8 |    4 | format version, u32 = [`FORMAT_VERSION`] (1)                 |
+//! |      8 |    4 | format version, u32 = [`FORMAT_VERSION`] (2)                 |
 //! |     12 |    8 | segment sequence number, u64                                 |
 //! |     20 |    8 | index of the first log entry this segment may hold, u64      |
 //! |     28 |    4 | plain (unmasked) CRC32C of bytes 0..28, u32                  |
@@ -45,10 +45,15 @@
 //!
 //! | tag | type           | payload                                                  | size  |
 //! |----:|----------------|----------------------------------------------------------|------:|
-//! |   1 | `Entry`        | term u64, index u64, then the entry's data (the rest)    | >= 16 |
+//! |   1 | `Entry`        | term u64, index u64, kind u8, then the data (the rest)   | >= 17 |
 //! |   2 | `HardState`    | term u64, vote u64 (0 = no vote), commit index u64       |    24 |
 //! |   3 | `Truncate`     | index u64: log entries at index >= this are dropped      |     8 |
 //! |   4 | `SnapshotMark` | index u64, term u64 of the last entry a snapshot covers  |    16 |
+//!
+//! An entry's kind byte is 0 for a normal entry and 1 for a config entry, whose data must
+//! decode as a `ClusterConfig`: any other kind byte, or a config that does not decode, is
+//! corruption. Version 1 had no kind byte; its segments are refused with
+//! [`RecordError::UnknownVersion`] rather than read with their data shifted by a byte.
 //!
 //! A `SnapshotMark` says the log prefix up to and including `index` (whose term is `term`) is
 //! covered by a snapshot, so entries at or below it may be discarded.
@@ -109,13 +114,15 @@
 //! and copies of entry data), never in proportion to a length read from the input.
 
 use bytes::Bytes;
-use kvraft_raft::{Entry, HardState, LogIndex, NodeId, SnapshotMeta, Term};
+use kvraft_raft::{
+    ClusterConfig, Entry, EntryKind, HardState, LogIndex, NodeId, SnapshotMeta, Term,
+};
 use thiserror::Error;
 
 /// The first eight bytes of every segment file.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"KVRAFTWL";
 /// The only format version this code reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Encoded size of a [`SegmentHeader`].
 pub const SEGMENT_HEADER_LEN: usize = 32;
 /// Bytes before a record's payload: length u32, type u8, masked CRC32C u32.
@@ -130,8 +137,8 @@ pub const MAX_ENTRY_DATA_LEN: usize = MAX_PAYLOAD_LEN - ENTRY_FIXED_LEN;
 /// large records.
 pub const RESYNC_HASH_BUDGET: usize = 256 << 20;
 
-/// Term and index before an entry's data.
-const ENTRY_FIXED_LEN: usize = 16;
+/// Term, index and kind before an entry's data.
+const ENTRY_FIXED_LEN: usize = 17;
 const HARD_STATE_LEN: usize = 24;
 const TRUNCATE_LEN: usize = 8;
 const SNAPSHOT_MARK_LEN: usize = 16;
@@ -338,7 +345,7 @@ pub enum DecodeEnd {
 }
 
 /// Why a record was judged corrupt rather than torn.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum CorruptReason {
     /// A checksum-valid record with a tag this version does not know.
     #[error("unknown record type tag {tag}")]
@@ -354,6 +361,24 @@ pub enum CorruptReason {
         kind: RecordKind,
         /// Its payload's length.
         len: usize,
+    },
+
+    /// A checksum-valid entry whose kind byte this version does not know.
+    #[error("entry {index} has unknown kind {byte}")]
+    UnknownEntryKind {
+        /// The entry's index.
+        index: LogIndex,
+        /// The kind byte found.
+        byte: u8,
+    },
+
+    /// A checksum-valid config entry whose configuration does not decode.
+    #[error("config entry {index} is unreadable: {reason}")]
+    BadConfigEntry {
+        /// The entry's index.
+        index: LogIndex,
+        /// Why it does not decode.
+        reason: String,
     },
 
     /// A damaged record followed by an intact record starting at `next_valid`.
@@ -482,6 +507,7 @@ pub fn encode_record(record: &WalRecord, out: &mut Vec<u8>) -> Result<(), Record
         WalRecord::Entry(entry) => {
             out.extend_from_slice(&entry.term.0.to_le_bytes());
             out.extend_from_slice(&entry.index.0.to_le_bytes());
+            out.push(entry_kind_byte(entry.kind));
             out.extend_from_slice(&entry.data);
         }
         WalRecord::HardState(hard_state) => {
@@ -499,6 +525,13 @@ pub fn encode_record(record: &WalRecord, out: &mut Vec<u8>) -> Result<(), Record
     let crc = record_crc(tag, &out[payload_start..]);
     out[start + 5..payload_start].copy_from_slice(&crc.to_le_bytes());
     Ok(())
+}
+
+fn entry_kind_byte(kind: EntryKind) -> u8 {
+    match kind {
+        EntryKind::Normal => 0,
+        EntryKind::Config => 1,
+    }
 }
 
 /// The masked CRC32C stored in a record header: over the type byte, then the payload.
@@ -650,31 +683,41 @@ fn decode_payload(tag: u8, payload: &[u8]) -> Result<WalRecord, CorruptReason> {
     let Some(kind) = RecordKind::from_tag(tag) else {
         return Err(CorruptReason::UnknownType { tag });
     };
-    let bad_len = CorruptReason::BadPayloadLen { kind, len: payload.len() };
+    let bad_len = || CorruptReason::BadPayloadLen { kind, len: payload.len() };
     if !kind.payload_len_ok(payload.len()) {
-        return Err(bad_len);
+        return Err(bad_len());
     }
     let mut reader = Reader::new(payload);
     let record = match kind {
         RecordKind::Entry => {
-            let term = Term(reader.u64().ok_or(bad_len)?);
-            let index = LogIndex(reader.u64().ok_or(bad_len)?);
+            let term = Term(reader.u64().ok_or_else(bad_len)?);
+            let index = LogIndex(reader.u64().ok_or_else(bad_len)?);
+            let kind = match reader.u8().ok_or_else(bad_len)? {
+                0 => EntryKind::Normal,
+                1 => EntryKind::Config,
+                byte => return Err(CorruptReason::UnknownEntryKind { index, byte }),
+            };
             let data = Bytes::copy_from_slice(reader.rest());
-            WalRecord::Entry(Entry { term, index, data })
+            if kind == EntryKind::Config {
+                if let Err(e) = ClusterConfig::decode(&data) {
+                    return Err(CorruptReason::BadConfigEntry { index, reason: e.to_string() });
+                }
+            }
+            WalRecord::Entry(Entry { term, index, kind, data })
         }
         RecordKind::HardState => {
-            let term = Term(reader.u64().ok_or(bad_len)?);
-            let vote = match reader.u64().ok_or(bad_len)? {
+            let term = Term(reader.u64().ok_or_else(bad_len)?);
+            let vote = match reader.u64().ok_or_else(bad_len)? {
                 0 => None,
                 node => Some(NodeId(node)),
             };
-            let commit = LogIndex(reader.u64().ok_or(bad_len)?);
+            let commit = LogIndex(reader.u64().ok_or_else(bad_len)?);
             WalRecord::HardState(HardState { term, vote, commit })
         }
-        RecordKind::Truncate => WalRecord::Truncate(LogIndex(reader.u64().ok_or(bad_len)?)),
+        RecordKind::Truncate => WalRecord::Truncate(LogIndex(reader.u64().ok_or_else(bad_len)?)),
         RecordKind::SnapshotMark => {
-            let index = LogIndex(reader.u64().ok_or(bad_len)?);
-            let term = Term(reader.u64().ok_or(bad_len)?);
+            let index = LogIndex(reader.u64().ok_or_else(bad_len)?);
+            let term = Term(reader.u64().ok_or_else(bad_len)?);
             WalRecord::SnapshotMark(SnapshotMeta { index, term })
         }
     };

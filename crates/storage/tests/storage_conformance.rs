@@ -135,7 +135,12 @@ fn entry_len(e: &Entry) -> usize {
 }
 
 fn ent(index: u64, term: u64, data: &[u8]) -> Entry {
-    Entry { term: Term(term), index: LogIndex(index), data: Bytes::copy_from_slice(data) }
+    Entry {
+        term: Term(term),
+        index: LogIndex(index),
+        kind: Default::default(),
+        data: Bytes::copy_from_slice(data),
+    }
 }
 
 /// Entries `lo..=hi` in `term`, each holding its own index as text.
@@ -150,6 +155,7 @@ fn hs(term: u64, vote: Option<u64>, commit: u64) -> HardState {
 fn snap(index: u64, term: u64, data: &[u8]) -> Snapshot {
     Snapshot {
         meta: SnapshotMeta { index: LogIndex(index), term: Term(term) },
+        config: Default::default(),
         data: Bytes::copy_from_slice(data),
     }
 }

@@ -70,7 +70,12 @@ fn make_batch(op: &Op, s: &RecoveredState, rng: &mut DetRng) -> Batch {
             let start = LogIndex((last.0 + 1).saturating_sub(back).max(floor.0 + 1));
             let term = if new_term { hs.term.next() } else { hs.term.max(Term(1)) };
             let entries = (0..count)
-                .map(|i| Entry { term, index: start.plus(i), data: data(rng, data_len) })
+                .map(|i| Entry {
+                    term,
+                    index: start.plus(i),
+                    kind: Default::default(),
+                    data: data(rng, data_len),
+                })
                 .collect();
             let hard_state = (with_hs || term != hs.term).then_some(HardState {
                 term,
@@ -103,15 +108,23 @@ fn make_batch(op: &Op, s: &RecoveredState, rng: &mut DetRng) -> Batch {
                 .find(|e| e.index == index)
                 .map_or(s.snapshot.meta.term, |e| e.term);
             let term = if mismatch { Term(stored_term.0 + 1) } else { stored_term };
-            let snapshot =
-                Snapshot { meta: SnapshotMeta { index, term }, data: data(rng, data_len) };
+            let snapshot = Snapshot {
+                meta: SnapshotMeta { index, term },
+                config: Default::default(),
+                data: data(rng, data_len),
+            };
             let commit = hs.commit.max(index);
             let hard_state = Some(HardState { term: hs.term.max(term), vote: hs.vote, commit });
             // A snapshot from a leader may come with entries after it (and before it, ignored).
             let entries = if with_entries {
                 let term = hs.term.max(term);
                 (index.0.saturating_sub(1).max(1)..=index.0 + 2)
-                    .map(|i| Entry { term, index: LogIndex(i), data: data(rng, 3) })
+                    .map(|i| Entry {
+                        term,
+                        index: LogIndex(i),
+                        kind: Default::default(),
+                        data: data(rng, 3),
+                    })
                     .collect()
             } else {
                 vec![]
@@ -380,8 +393,12 @@ fn build_with(batches: u64, config: WalConfig) -> (WalStorage<SimDisk>, MemStora
     let mut model = MemStorage::new();
     let mut wal = WalStorage::open_with(SimDisk::new(7), config).unwrap();
     for i in 1..=batches {
-        let entries =
-            vec![Entry { term: Term(1), index: LogIndex(i), data: Bytes::from(vec![i as u8; 10]) }];
+        let entries = vec![Entry {
+            term: Term(1),
+            index: LogIndex(i),
+            kind: Default::default(),
+            data: Bytes::from(vec![i as u8; 10]),
+        }];
         let batch = PersistBatch {
             hard_state: Some(HardState {
                 term: Term(1),
@@ -435,15 +452,19 @@ fn corruption_before_the_tail_is_an_error_naming_file_and_offset() {
 
 #[test]
 fn unknown_segment_version_is_an_error() {
-    let (wal, _) = build(2);
-    let mut disk = wal.into_disk();
-    let seg = segment_file_name(1);
-    disk.write_at(&seg, 8, &2u32.to_le_bytes()).unwrap();
-    let before = files(&disk);
-    let err = WalStorage::open(disk.clone()).unwrap_err();
-    assert!(matches!(&err, WalError::SegmentHeader { file, .. } if file == &seg), "{err:?}");
-    assert!(err.to_string().contains("version 2"), "{err}");
-    assert_eq!(files(&disk), before);
+    // Version 1 (entries without a kind byte) is an older format, 3 a newer one: both refused,
+    // by name, leaving the disk as it was.
+    for version in [1u32, 3] {
+        let (wal, _) = build(2);
+        let mut disk = wal.into_disk();
+        let seg = segment_file_name(1);
+        disk.write_at(&seg, 8, &version.to_le_bytes()).unwrap();
+        let before = files(&disk);
+        let err = WalStorage::open(disk.clone()).unwrap_err();
+        assert!(matches!(&err, WalError::SegmentHeader { file, .. } if file == &seg), "{err:?}");
+        assert!(err.to_string().contains(&format!("version {version}")), "{err}");
+        assert_eq!(files(&disk), before);
+    }
 }
 
 #[test]
@@ -452,8 +473,12 @@ fn missing_segment_is_an_error() {
     let config = WalConfig { segment_size: 64, preallocate_bytes: 0 };
     let mut wal = WalStorage::open_with(SimDisk::new(3), config).unwrap();
     for i in 1..=6u64 {
-        let entries =
-            vec![Entry { term: Term(1), index: LogIndex(i), data: Bytes::from(vec![0; 50]) }];
+        let entries = vec![Entry {
+            term: Term(1),
+            index: LogIndex(i),
+            kind: Default::default(),
+            data: Bytes::from(vec![0; 50]),
+        }];
         let batch = PersistBatch { hard_state: None, snapshot: None, entries: &entries };
         model.persist(batch).unwrap();
         wal.persist(batch).unwrap();
@@ -480,6 +505,7 @@ fn torn_tail_is_truncated_and_reported() {
         &WalRecord::Entry(Entry {
             term: Term(1),
             index: LogIndex(4),
+            kind: Default::default(),
             data: Bytes::from_static(b"xyz"),
         }),
         &mut buf,
@@ -501,8 +527,12 @@ fn torn_tail_is_truncated_and_reported() {
     assert_eq!(wal.disk().file_len(&seg).unwrap(), good_len);
     assert_eq!(&wal.recover().unwrap(), model.state());
     // The WAL keeps working after the truncation.
-    let entries =
-        vec![Entry { term: Term(1), index: LogIndex(4), data: Bytes::from_static(b"ok") }];
+    let entries = vec![Entry {
+        term: Term(1),
+        index: LogIndex(4),
+        kind: Default::default(),
+        data: Bytes::from_static(b"ok"),
+    }];
     wal.persist(PersistBatch { hard_state: None, snapshot: None, entries: &entries }).unwrap();
     let reopened = WalStorage::open(wal.disk().clone()).unwrap();
     assert_eq!(reopened.recover().unwrap().entries.len(), 4);
@@ -511,10 +541,16 @@ fn torn_tail_is_truncated_and_reported() {
 #[test]
 fn bad_snapshot_file_is_an_error_naming_it() {
     let mut wal = WalStorage::open(SimDisk::new(1)).unwrap();
-    let entries = vec![Entry { term: Term(1), index: LogIndex(1), data: Bytes::new() }];
+    let entries = vec![Entry {
+        term: Term(1),
+        index: LogIndex(1),
+        kind: Default::default(),
+        data: Bytes::new(),
+    }];
     wal.persist(PersistBatch { hard_state: None, snapshot: None, entries: &entries }).unwrap();
     let snap = Snapshot {
         meta: SnapshotMeta { index: LogIndex(1), term: Term(1) },
+        config: Default::default(),
         data: Bytes::from_static(b"state"),
     };
     wal.persist(PersistBatch { hard_state: None, snapshot: Some(&snap), entries: &[] }).unwrap();
@@ -530,7 +566,12 @@ fn bad_snapshot_file_is_an_error_naming_it() {
 fn failed_fsync_poisons_the_wal() {
     let mut wal = WalStorage::open(SimDisk::new(9)).unwrap();
     wal.disk_mut().set_faults(FaultPlan { sync_error_per_mille: 1000, ..FaultPlan::NONE });
-    let entries = vec![Entry { term: Term(1), index: LogIndex(1), data: Bytes::from_static(b"a") }];
+    let entries = vec![Entry {
+        term: Term(1),
+        index: LogIndex(1),
+        kind: Default::default(),
+        data: Bytes::from_static(b"a"),
+    }];
     let batch = PersistBatch { hard_state: None, snapshot: None, entries: &entries };
     let err = wal.persist(batch).unwrap_err();
     assert!(matches!(&err, WalError::Disk(e) if e.is_sync_failure()), "{err:?}");
@@ -559,6 +600,7 @@ fn file_disk_smoke() {
             let entries = vec![Entry {
                 term: Term(1),
                 index: LogIndex(i),
+                kind: Default::default(),
                 data: Bytes::from(vec![i as u8; 30]),
             }];
             let hs = HardState { term: Term(1), vote: Some(NodeId(2)), commit: LogIndex(i - 1) };
@@ -568,6 +610,7 @@ fn file_disk_smoke() {
             if i % 7 == 0 {
                 let snap = Snapshot {
                     meta: SnapshotMeta { index: LogIndex(i - 2), term: Term(1) },
+                    config: Default::default(),
                     data: Bytes::from(vec![1; 100]),
                 };
                 let batch = PersistBatch { hard_state: None, snapshot: Some(&snap), entries: &[] };

@@ -22,7 +22,12 @@ fn config(segment_size: u64, preallocate_bytes: u64) -> WalConfig {
 }
 
 fn entry(index: u64, len: usize) -> Entry {
-    Entry { term: Term(1), index: LogIndex(index), data: Bytes::from(vec![index as u8 | 1; len]) }
+    Entry {
+        term: Term(1),
+        index: LogIndex(index),
+        kind: Default::default(),
+        data: Bytes::from(vec![index as u8 | 1; len]),
+    }
 }
 
 fn hard_state(commit: u64) -> HardState {

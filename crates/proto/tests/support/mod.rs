@@ -8,7 +8,8 @@ use bytes::Bytes;
 use kvraft_kv::{ClientId, ClientRequest, KvError, Op, Outcome, Reply, Sequence};
 use kvraft_proto::{ClusterId, PeerBatch};
 use kvraft_raft::{
-    AppendResult, Entry, LogIndex, Message, MessageBody, NodeId, SnapshotMeta, SnapshotResult, Term,
+    AppendResult, ClusterConfig, ConfigState, Entry, LogIndex, Message, MessageBody, NodeId,
+    SnapshotMeta, SnapshotResult, Term, TransferRefusal,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -57,6 +58,7 @@ pub fn append(term: Term) -> impl Strategy<Value = MessageBody> {
                 .map(|(((_, data), t), i)| Entry {
                     term: Term(t),
                     index: LogIndex(prev_log_index + i),
+                    kind: Default::default(),
                     data,
                 })
                 .collect();
@@ -92,9 +94,11 @@ pub fn snapshot_result() -> impl Strategy<Value = SnapshotResult> {
 /// Every body variant, valid for a message of term `term`.
 pub fn body(msg_term: Term) -> impl Strategy<Value = MessageBody> {
     prop_oneof![
-        (any::<bool>(), index(), term()).prop_map(|(pre_vote, last_log_index, last_log_term)| {
-            MessageBody::Vote { pre_vote, last_log_index, last_log_term }
-        }),
+        (any::<bool>(), index(), term(), any::<bool>()).prop_map(
+            |(pre_vote, last_log_index, last_log_term, leadership_transfer)| {
+                MessageBody::Vote { pre_vote, last_log_index, last_log_term, leadership_transfer }
+            }
+        ),
         (any::<bool>(), any::<bool>())
             .prop_map(|(pre_vote, granted)| MessageBody::VoteResponse { pre_vote, granted }),
         append(msg_term),
@@ -102,13 +106,52 @@ pub fn body(msg_term: Term) -> impl Strategy<Value = MessageBody> {
         (index(), any::<u64>())
             .prop_map(|(commit, read_round)| MessageBody::Heartbeat { commit, read_round }),
         any::<u64>().prop_map(|read_round| MessageBody::HeartbeatResponse { read_round }),
-        (snapshot_meta(), num(), payload(), any::<bool>()).prop_map(
-            |(meta, offset, data, done)| MessageBody::SnapshotChunk { meta, offset, data, done }
+        (snapshot_meta(), config_state(), num(), payload(), any::<bool>()).prop_map(
+            |(meta, config, offset, data, done)| MessageBody::SnapshotChunk {
+                meta,
+                config,
+                offset,
+                data,
+                done
+            }
         ),
         snapshot_result().prop_map(MessageBody::SnapshotResponse),
         any::<u64>().prop_map(|ctx| MessageBody::ReadIndexRequest { ctx }),
         (any::<u64>(), proptest::option::of(index()))
             .prop_map(|(ctx, index)| MessageBody::ReadIndexResponse { ctx, index }),
+        index().prop_map(|last_index| MessageBody::TimeoutNow { last_index }),
+        prop_oneof![
+            Just(TransferRefusal::NotAVoter),
+            Just(TransferRefusal::LogBehind),
+            Just(TransferRefusal::SnapshotInFlight),
+            Just(TransferRefusal::Removed),
+        ]
+        .prop_map(|reason| MessageBody::TimeoutNowRejected { reason }),
+        index().prop_map(|config_index| MessageBody::Removed { config_index }),
+    ]
+}
+
+/// A snapshot's configuration: none known, or a valid one of up to 5 voters and 3 learners.
+pub fn config_state() -> impl Strategy<Value = ConfigState> {
+    prop_oneof![
+        Just(ConfigState::default()),
+        (1u64..=5, 0u64..=3, index(), proptest::collection::vec("[a-z0-9.:]{0,12}", 8)).prop_map(
+            |(voters, learners, index, addresses)| {
+                let mut config = ClusterConfig::bootstrap((1..=voters).map(NodeId));
+                let learner_ids: Vec<NodeId> =
+                    (voters + 1..=voters + learners).map(NodeId).collect();
+                config.membership = kvraft_raft::membership::Membership::joint(
+                    (1..=voters).map(NodeId),
+                    [],
+                    learner_ids.iter().copied(),
+                );
+                config.next_id = NodeId(voters + learners + 1);
+                for (id, address) in (1..=voters + learners).zip(addresses) {
+                    config.addresses.insert(NodeId(id), address);
+                }
+                ConfigState { index, config }
+            }
+        ),
     ]
 }
 

@@ -3,7 +3,10 @@
 
 use std::fmt::Write as _;
 
-use kvraft_raft::{AppendResult, Entry, Message, MessageBody, NodeId, RawNode, SnapshotResult};
+use kvraft_raft::{
+    AppendResult, ClusterConfig, Entry, EntryKind, Message, MessageBody, NodeId, RawNode,
+    SnapshotResult,
+};
 
 pub(crate) fn fmt_data(data: &[u8]) -> String {
     if data.is_empty() {
@@ -14,7 +17,29 @@ pub(crate) fn fmt_data(data: &[u8]) -> String {
 }
 
 pub(crate) fn fmt_entry(e: &Entry) -> String {
-    format!("{}@{}:{}", e.index, e.term, fmt_data(&e.data))
+    match e.kind {
+        EntryKind::Normal => format!("{}@{}:{}", e.index, e.term, fmt_data(&e.data)),
+        EntryKind::Config => {
+            let config = ClusterConfig::decode(&e.data).expect("a well-formed config entry");
+            format!("{}@{}:{}", e.index, e.term, fmt_config(&config))
+        }
+    }
+}
+
+/// A configuration as `conf(voters=1,2,3 learners=4 removed=5)`, the empty sets left out.
+pub(crate) fn fmt_config(config: &ClusterConfig) -> String {
+    let ids = |set: &mut dyn Iterator<Item = NodeId>| {
+        set.map(|id| id.to_string()).collect::<Vec<_>>().join(",")
+    };
+    let mut s = format!("conf(voters={}", ids(&mut config.membership.voters()));
+    if !config.membership.learners().is_empty() {
+        write!(s, " learners={}", ids(&mut config.membership.learners().iter().copied())).unwrap();
+    }
+    if !config.removed.is_empty() {
+        write!(s, " removed={}", ids(&mut config.removed.iter().copied())).unwrap();
+    }
+    s.push(')');
+    s
 }
 
 pub(crate) fn fmt_entries(es: &[Entry]) -> String {
@@ -24,8 +49,11 @@ pub(crate) fn fmt_entries(es: &[Entry]) -> String {
 pub(crate) fn fmt_msg(m: &Message) -> String {
     let mut s = format!("{}->{} {} term={}", m.from, m.to, m.body.kind(), m.term);
     match &m.body {
-        MessageBody::Vote { last_log_index, last_log_term, .. } => {
+        MessageBody::Vote { last_log_index, last_log_term, leadership_transfer, .. } => {
             write!(s, " last=({last_log_index},{last_log_term})").unwrap();
+            if *leadership_transfer {
+                s.push_str(" transfer");
+            }
         }
         MessageBody::VoteResponse { granted, .. } => {
             s.push_str(if *granted { " granted" } else { " rejected" });
@@ -57,7 +85,7 @@ pub(crate) fn fmt_msg(m: &Message) -> String {
         MessageBody::HeartbeatResponse { read_round } => {
             write!(s, " read_round={read_round}").unwrap()
         }
-        MessageBody::SnapshotChunk { meta, offset, data, done } => {
+        MessageBody::SnapshotChunk { meta, config, offset, data, done } => {
             write!(
                 s,
                 " snap=({},{}) offset={offset} data={:?} done={done}",
@@ -66,6 +94,9 @@ pub(crate) fn fmt_msg(m: &Message) -> String {
                 String::from_utf8_lossy(data)
             )
             .unwrap();
+            if config.index.0 > 0 {
+                write!(s, " config@{}={}", config.index, fmt_config(&config.config)).unwrap();
+            }
         }
         MessageBody::SnapshotResponse(SnapshotResult::Installed { match_index }) => {
             write!(s, " installed match={match_index}").unwrap();
@@ -79,6 +110,9 @@ pub(crate) fn fmt_msg(m: &Message) -> String {
             write!(s, " index={index}").unwrap();
         }
         MessageBody::ReadIndexResponse { index: None, .. } => s.push_str(" refused"),
+        MessageBody::TimeoutNow { last_index } => write!(s, " last={last_index}").unwrap(),
+        MessageBody::TimeoutNowRejected { reason } => write!(s, " {reason:?}").unwrap(),
+        MessageBody::Removed { config_index } => write!(s, " config={config_index}").unwrap(),
     }
     s
 }

@@ -8,10 +8,16 @@ use proptest::prelude::*;
 // --- helpers ------------------------------------------------------------------------------
 
 fn entry(term: u64, index: u64, data: &[u8]) -> WalRecord {
+    WalRecord::Entry(Entry::normal(Term(term), LogIndex(index), Bytes::copy_from_slice(data)))
+}
+
+fn config_entry(term: u64, index: u64) -> WalRecord {
+    let config = ClusterConfig::bootstrap([NodeId(1), NodeId(2), NodeId(3)]);
     WalRecord::Entry(Entry {
         term: Term(term),
         index: LogIndex(index),
-        data: Bytes::copy_from_slice(data),
+        kind: EntryKind::Config,
+        data: config.encode(),
     })
 }
 
@@ -27,9 +33,43 @@ fn sample_records() -> Vec<WalRecord> {
         WalRecord::Truncate(LogIndex(2)),
         WalRecord::SnapshotMark(SnapshotMeta { index: LogIndex(1), term: Term(1) }),
         WalRecord::HardState(HardState { term: Term(3), vote: None, commit: LogIndex(2) }),
-        entry(3, 2, &[0xAB; 40]),
+        config_entry(3, 2),
+        entry(3, 3, &[0xAB; 40]),
     ]
 }
+
+/// A record whose checksum is right but whose entry kind byte is `kind_byte` and data `data`.
+fn raw_entry_record(kind_byte: u8, data: &[u8]) -> Vec<u8> {
+    let mut payload = Vec::new();
+    payload.extend_from_slice(&1u64.to_le_bytes());
+    payload.extend_from_slice(&7u64.to_le_bytes());
+    payload.push(kind_byte);
+    payload.extend_from_slice(data);
+    let mut out = Vec::new();
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.push(RecordKind::Entry.tag());
+    out.extend_from_slice(&record_crc(RecordKind::Entry.tag(), &payload).to_le_bytes());
+    out.extend_from_slice(&payload);
+    out
+}
+
+#[test]
+fn an_unknown_entry_kind_or_an_unreadable_config_is_corruption() {
+    let outcome = decode_records(&raw_entry_record(7, b"x"));
+    assert_eq!(
+        outcome.end,
+        DecodeEnd::Corrupt {
+            offset: 0,
+            reason: CorruptReason::UnknownEntryKind { index: LogIndex(7), byte: 7 }
+        }
+    );
+    let outcome = decode_records(&raw_entry_record(1, b"not a configuration"));
+    assert!(matches!(
+        outcome.end,
+        DecodeEnd::Corrupt { offset: 0, reason: CorruptReason::BadConfigEntry { .. } }
+    ));
+}
+
 
 /// Encodes `records` back to back; returns the stream and each record's start offset.
 fn encode_all(records: &[WalRecord]) -> (Vec<u8>, Vec<usize>) {
@@ -346,7 +386,7 @@ fn segment_header_round_trips_and_ignores_trailing_bytes() {
     let header = SegmentHeader { sequence: 0xDEAD_BEEF_0000_0001, first_index: LogIndex(42) };
     let bytes = encode_segment_header(&header);
     assert_eq!(&bytes[..8], b"KVRAFTWL");
-    assert_eq!(&bytes[8..12], &1u32.to_le_bytes());
+    assert_eq!(&bytes[8..12], &2u32.to_le_bytes());
     assert_eq!(decode_segment_header(&bytes), Ok(header));
     let mut file = bytes.to_vec();
     file.extend_from_slice(&[0xAB; 100]);
@@ -371,7 +411,9 @@ fn segment_header_wrong_magic() {
 #[test]
 fn segment_header_unknown_version() {
     let header = SegmentHeader { sequence: 7, first_index: LogIndex(100) };
-    for version in [0, 2, u32::MAX] {
+    // Version 1 (entries without a kind byte) included: read as version 2 it would shift every
+    // entry's data by a byte.
+    for version in [0, 1, 3, u32::MAX] {
         // A well-formed header (valid checksum) from some other version.
         let bytes = encode_segment_header_with_version(&header, version);
         assert_eq!(decode_segment_header(&bytes), Err(RecordError::UnknownVersion { version }));
