@@ -6,9 +6,12 @@ use crate::types::NodeId;
 /// the driver decides how long a tick is (the simulator and the server both use 10 ms).
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// This peer. Must be one of `voters` and non-zero.
+    /// This peer. Must be one of `voters` (unless `voters` is empty) and non-zero.
     pub id: NodeId,
-    /// Every voting member of the cluster, this peer included.
+    /// The bootstrap configuration: every voting member of a new cluster, this peer
+    /// included. Used only when storage holds no configuration (the first start); later the
+    /// configuration comes from the log and snapshot. Empty for a node that joins an existing
+    /// cluster: it learns its configuration from the leader.
     pub voters: Vec<NodeId>,
     /// Base election timeout; each follower waits a random time in `[base, 2 * base)`.
     pub election_timeout_ticks: u32,
@@ -119,7 +122,9 @@ impl Config {
         if self.voters.iter().any(|v| v.0 == 0) || self.id.0 == 0 {
             return Err(ConfigError::ZeroId);
         }
-        if !self.voters.contains(&self.id) {
+        // No voters: a node joining an existing cluster, which learns its configuration from
+        // the leader (and never campaigns until that configuration makes it a voter).
+        if !self.voters.is_empty() && !self.voters.contains(&self.id) {
             return Err(ConfigError::NotAVoter(self.id, self.voters.clone()));
         }
         let mut sorted = self.voters.clone();

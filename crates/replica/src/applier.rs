@@ -7,6 +7,7 @@ use kvraft_kv::codec::decode_command;
 use kvraft_kv::{ClientId, Command, KvError, KvStateMachine, Outcome, Reply, Sequence};
 use kvraft_raft::{Entry, EntryKind, LogIndex, NodeId, RawNode, Ready, Term};
 
+use crate::admin::PendingAdmin;
 use crate::pipeline::Apply;
 use crate::reads::PendingReads;
 use crate::{ReplicaConfig, RequestId};
@@ -35,6 +36,8 @@ pub(crate) struct KvApplier {
     pub(crate) ticks: u64,
     /// Decided answers, in the order they were decided.
     pub(crate) replies: VecDeque<(RequestId, Reply)>,
+    /// Membership changes and transfers waiting for their outcome.
+    pub(crate) admin: PendingAdmin,
 }
 
 /// The hint a refusal carries: the leader this peer follows, if it knows one (never itself).
@@ -51,6 +54,7 @@ impl KvApplier {
             reads: PendingReads::default(),
             ticks: 0,
             replies: VecDeque::new(),
+            admin: PendingAdmin::default(),
         }
     }
 
@@ -94,6 +98,9 @@ impl KvApplier {
             // A new leader's no-op, or a configuration (Raft's business, in effect since it
             // was appended): the state machine only moves its applied index.
             self.sm.apply_noop(entry.index.0);
+            if entry.kind == EntryKind::Config {
+                self.admin.on_config_applied(raft, entry.index, entry.term);
+            }
             return;
         }
         let cmd = decode_command(&entry.data)
@@ -140,6 +147,7 @@ impl KvApplier {
             assert!(*index <= raft.last_index(), "write {} at {index} beyond the log", write.id);
         }
         self.reads.check_invariants(applied);
+        self.admin.check_invariants(raft, applied);
         self.sm.check_invariants();
     }
 }

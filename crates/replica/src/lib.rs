@@ -27,11 +27,13 @@
 // order (the lists are in clippy.toml). Denied here, so that a violation fails clippy outright.
 #![deny(clippy::disallowed_methods, clippy::disallowed_types)]
 
+mod admin;
 mod applier;
 pub mod pipeline;
 mod reads;
 mod replica;
 
+pub use admin::{AdminError, AdminOutcome, AdminReply, AdminRequest};
 pub use pipeline::{Apply, DurableBatch, Output, ReadyPipeline, Write};
 pub use replica::{Replica, ReplicaConfig, ReplicaError, RequestId};
 

@@ -29,6 +29,7 @@ use std::collections::VecDeque;
 use kvraft_kv::Reply;
 use kvraft_raft::{Entry, HardState, Message, PersistBatch, RawNode, Ready, ReadyNumber, Snapshot};
 
+use crate::admin::AdminReply;
 use crate::RequestId;
 
 /// What a driver must do next; see the module docs.
@@ -40,6 +41,8 @@ pub enum Output {
     Write(Write),
     /// Answer the client request the driver submitted as `RequestId`.
     Reply(RequestId, Reply),
+    /// Answer the administration request the driver submitted as `RequestId`.
+    Admin(RequestId, AdminReply),
 }
 
 /// The durable parts of consecutive Readies, to be written in order after every earlier

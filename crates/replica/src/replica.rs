@@ -6,6 +6,7 @@ use kvraft_raft::{
     size, Config, ConfigError, Message, RawNode, ReadyNumber, RecoveredState, StepError,
 };
 
+use crate::admin::AdminRequest;
 use crate::applier::{KvApplier, PendingWrite};
 use crate::pipeline::{Output, ReadyPipeline};
 
@@ -115,13 +116,22 @@ impl Replica {
         self.raft.tick();
         self.kv.fail_writes_if_deposed(&self.raft);
         self.kv.expire_reads(&self.raft);
+        self.kv.admin.settle(&self.raft, self.kv.ticks);
     }
 
     /// Feeds a message from a peer; pending writes fail at once if it deposed this leader.
     pub fn step(&mut self, msg: Message) -> Result<(), StepError> {
         self.raft.step(msg)?;
         self.kv.fail_writes_if_deposed(&self.raft);
+        self.kv.admin.settle(&self.raft, self.kv.ticks);
         Ok(())
+    }
+
+    /// A cluster administration request (membership change, leadership transfer); its reply
+    /// comes out of `poll` as `Output::Admin` once the outcome is known (see `AdminRequest`).
+    pub fn submit_admin(&mut self, id: RequestId, req: AdminRequest) {
+        self.kv.admin.submit(&mut self.raft, id, req, self.kv.ticks);
+        self.kv.admin.settle(&self.raft, self.kv.ticks);
     }
 
     /// A client request; `id` must differ from every request still in progress (a duplicate
@@ -186,6 +196,9 @@ impl Replica {
         if let Some(output) = self.pipeline.poll(&mut self.raft, &mut self.kv) {
             return Some(output);
         }
+        if let Some((id, reply)) = self.kv.admin.replies.pop_front() {
+            return Some(Output::Admin(id, reply));
+        }
         self.kv.replies.pop_front().map(|(id, reply)| Output::Reply(id, reply))
     }
 
@@ -197,7 +210,7 @@ impl Replica {
 
     /// Requests waiting for their log entry or their read confirmation.
     pub fn pending_requests(&self) -> usize {
-        self.kv.writes.len() + self.kv.reads.len()
+        self.kv.writes.len() + self.kv.reads.len() + self.kv.admin.len()
     }
 
     /// Panics with context if an invariant of the replica (Raft's included) is broken. The

@@ -15,7 +15,7 @@ fn poll_all(r: &mut Replica, held: &mut Vec<Write>) {
     while let Some(output) = r.poll() {
         match output {
             Output::Write(write) => held.push(write),
-            Output::Send(_) | Output::Reply(..) => {}
+            Output::Send(_) | Output::Reply(..) | Output::Admin(..) => {}
         }
     }
     r.check_invariants();
@@ -121,7 +121,7 @@ fn writes_go_out_as_readies_come_and_readies_finish_in_order() {
         match output {
             Output::Write(write) => held.push(write),
             Output::Reply(id, _) => replies.push(id),
-            Output::Send(_) => {}
+            Output::Send(_) | Output::Admin(..) => {}
         }
     }
     // Put 1 is committed now, but its entry is handed out in a Ready that waits behind the

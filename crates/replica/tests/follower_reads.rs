@@ -72,6 +72,7 @@ impl Cluster {
                         Output::Send(mut sent) => msgs.append(&mut sent),
                         Output::Write(write) => r.on_written(write.through, 0),
                         Output::Reply(id, reply) => self.replies.push((id, reply)),
+                        Output::Admin(..) => {}
                     }
                 }
                 r.check_invariants();

@@ -42,7 +42,7 @@ fn poll_all(r: &mut Replica, writes: &mut Vec<Write>, sent: &mut Vec<Message>) {
         match output {
             Output::Write(write) => writes.push(write),
             Output::Send(msgs) => sent.extend(msgs),
-            Output::Reply(..) => {}
+            Output::Reply(..) | Output::Admin(..) => {}
         }
     }
 }

@@ -201,6 +201,11 @@ impl Node {
                         let _ = client.send(Ok(reply));
                     }
                 }
+                // The server takes no administration requests yet (membership for operators
+                // is its own issue), so no request can be waiting for this.
+                Output::Admin(id, reply) => {
+                    tracing::warn!("administration reply for request {id}, unasked: {reply:?}");
+                }
             }
         }
         // Applying is the only work here that grows with the data (a large snapshot to

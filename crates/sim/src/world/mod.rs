@@ -13,7 +13,7 @@ use kvraft_raft::{
 };
 use kvraft_storage::WalError;
 
-use kvraft_replica::{Output, Write};
+use kvraft_replica::{AdminReply, Output, Write};
 
 use self::clients::{ClientCalls, ClientEvent};
 use crate::census::Census;
@@ -121,6 +121,9 @@ pub struct World {
     /// Servers stopped by a disk error (a failed write or fsync), in order; each stays down
     /// until restarted.
     pub disk_failures: Vec<usize>,
+    /// Answers to administration requests (membership changes, transfers): the server that
+    /// answered, the request's id, the answer; in the order they came.
+    pub admin_replies: Vec<(usize, u64, AdminReply)>,
 }
 
 /// The time a simulated group write takes: uniform in `[min_us, max_us]`, except that one in
@@ -193,6 +196,7 @@ impl World {
             paused_until: vec![0; servers],
             disk_latency: DiskLatency::SSD,
             disk_failures: Vec::new(),
+            admin_replies: Vec::new(),
             options,
         }
     }
@@ -335,6 +339,7 @@ impl World {
                     }
                 }
                 Output::Reply(id, reply) => self.client_calls.on_server_reply(id, reply),
+                Output::Admin(id, reply) => self.admin_replies.push((server, id, reply)),
             }
         }
         self.route_client_replies();

@@ -70,7 +70,6 @@ fn an_unknown_entry_kind_or_an_unreadable_config_is_corruption() {
     ));
 }
 
-
 /// Encodes `records` back to back; returns the stream and each record's start offset.
 fn encode_all(records: &[WalRecord]) -> (Vec<u8>, Vec<usize>) {
     let mut buf = Vec::new();
