@@ -76,6 +76,9 @@ impl Env {
         let dropped = self.isolated.contains(&m.from.0) || self.isolated.contains(&m.to.0);
         if dropped {
             out.line(format!("  {prefix}{} (dropped)", fmt_msg(&m)));
+        } else if self.node(m.to.0).is_err() {
+            // A member the configuration names but that was never started.
+            out.line(format!("  {prefix}{} (no such node)", fmt_msg(&m)));
         } else {
             out.line(format!("  {prefix}{}", fmt_msg(&m)));
             self.node(m.to.0).expect("message to a known node").inbox.push_back(m);

@@ -37,6 +37,17 @@
 //! - `recover [<id>...]`: stop isolating the listed nodes (all nodes if none is listed).
 //! - `compact <id> <index> <data>`: the application snapshots its state at `index`.
 //! - `restart <id>`: rebuild the node from its storage (its inbox and unfinished writes are lost).
+//! - `add-empty-node`: a brand-new node `n+1` with empty storage and no bootstrap voters: it
+//!   learns its configuration from a leader once a membership change adds it.
+//! - `propose-conf-change <id> add-learner[=<id>] | add-voter[=<id>] | promote=<id> |
+//!   demote=<id> | remove=<id> [expect-index=<n>] [force]`: propose a membership change
+//!   (compare-and-set on the config index; `force` skips the quorum-safety check).
+//! - `transfer-leader <id> [to=<id>]`: hand the node's leadership to a voter.
+//! - `raft-config <id>`: the configuration in effect on a node, the latest it knows committed,
+//!   and whether it knows it was removed.
+//!
+//! A message to a member that was never started (an id the configuration names, but no node
+//! of the env) prints `(no such node)` and goes nowhere.
 //!
 //! After every command each node's invariants are checked, and every applied entry is compared
 //! with what other nodes applied at its index (a mismatch prints a `SAFETY VIOLATION` line).
@@ -171,4 +182,19 @@ fn prevote_checkquorum() {
 #[test]
 fn async_storage_race() {
     run_file("async_storage_race.txt");
+}
+
+#[test]
+fn membership_learner() {
+    run_file("membership_learner.txt");
+}
+
+#[test]
+fn membership_remove() {
+    run_file("membership_remove.txt");
+}
+
+#[test]
+fn membership_rules() {
+    run_file("membership_rules.txt");
 }

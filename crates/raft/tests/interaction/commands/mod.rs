@@ -2,14 +2,17 @@
 //! handler. Every handler is an `Env` method `handle_<command>(args, out)`: it prints into
 //! `out` and returns an error for bad arguments (printed as `error: ...`).
 
+mod add_empty_node;
 mod add_nodes;
 mod campaign;
 mod compact;
+mod conf_change;
 mod deliver_msgs;
 mod isolate;
 mod persist;
 mod process_ready;
 mod propose;
+mod raft_config;
 mod raft_log;
 mod read_index;
 mod ready;
@@ -19,6 +22,7 @@ mod stabilize;
 mod status;
 mod storage;
 mod tick;
+mod transfer_leader;
 
 use crate::env::{Env, Out};
 
@@ -44,6 +48,10 @@ impl Env {
             "recover" => self.handle_recover(args, out),
             "compact" => self.handle_compact(args, out),
             "restart" => self.handle_restart(args, out),
+            "add-empty-node" => self.handle_add_empty_node(args, out),
+            "propose-conf-change" => self.handle_propose_conf_change(args, out),
+            "transfer-leader" => self.handle_transfer_leader(args, out),
+            "raft-config" => self.handle_raft_config(args, out),
             _ => Err(format!("unknown command {cmd:?}")),
         }
     }

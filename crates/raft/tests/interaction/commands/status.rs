@@ -2,7 +2,6 @@
 //! each peer's progress.
 
 use kvraft_raft::progress::ReplicationMode;
-use kvraft_raft::NodeId;
 
 use crate::env::{parse_u64, Env, Out};
 use crate::format::{fmt_role, fmt_vote};
@@ -28,9 +27,9 @@ impl Env {
             out.line(format!("  in read lease: {}", raw.in_read_lease()));
         }
         if raw.is_leader() {
-            for peer in 1..=self.nodes.len() as u64 {
-                let raw = &self.nodes[id as usize - 1].raw;
-                let Some(pr) = raw.progress(NodeId(peer)) else { continue };
+            // Every member of its configuration, started or not (the leader has no progress).
+            for peer in raw.cluster_config().config.members() {
+                let Some(pr) = raw.progress(peer) else { continue };
                 let mode = match &pr.mode {
                     ReplicationMode::Probe { awaiting_response } => {
                         format!(
