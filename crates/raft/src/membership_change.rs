@@ -41,17 +41,19 @@ impl RawNode {
                 return Err(ChangeError::ConfigIndexMismatch { expected, current: current.index });
             }
         }
+        // R3, Ongaro's barrier: before a new leader commits an entry of its own term, an
+        // uncommitted config entry of an earlier leader may still be in some logs, and a change
+        // from ours could be two voters away from it. Checked before R2: a config entry
+        // inherited from an earlier term commits only under an entry of this one, which the
+        // barrier's no-op provides (in lab mode nothing else might ever append one).
+        if !self.committed_in_current_term() && !cfg!(feature = "bug-config-before-term-commit") {
+            self.append_barrier_noop();
+            return Err(ChangeError::TermBarrier);
+        }
         // R2: one change at a time, so that two configurations in flight never disagree by
         // more than one voter.
         if current.index > self.log.committed() && !cfg!(feature = "bug-two-pending-configs") {
             return Err(ChangeError::ChangePending { pending: current.index });
-        }
-        // R3, Ongaro's barrier: before a new leader commits an entry of its own term, an
-        // uncommitted config entry of an earlier leader may still be in some logs, and a change
-        // from ours could be two voters away from it.
-        if !self.committed_in_current_term() && !cfg!(feature = "bug-config-before-term-commit") {
-            self.append_barrier_noop();
-            return Err(ChangeError::TermBarrier);
         }
         let (next, node) = next_config(&current.config, &request.change)?;
         if !request.force {

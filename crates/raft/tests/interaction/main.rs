@@ -198,3 +198,8 @@ fn membership_remove() {
 fn membership_rules() {
     run_file("membership_rules.txt");
 }
+
+#[test]
+fn membership_term_barrier() {
+    run_file("membership_term_barrier.txt");
+}
