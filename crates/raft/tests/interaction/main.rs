@@ -203,3 +203,13 @@ fn membership_rules() {
 fn membership_term_barrier() {
     run_file("membership_term_barrier.txt");
 }
+
+#[test]
+fn membership_remove_leader() {
+    run_file("membership_remove_leader.txt");
+}
+
+#[test]
+fn membership_demote() {
+    run_file("membership_demote.txt");
+}
