@@ -21,10 +21,21 @@ impl RawNode {
     }
 
     /// True if this peer may stand for election: it is a voter of the configuration in its
-    /// log, and was not told it was removed (etcd's `promotable`). A peer whose configuration
-    /// drops it still votes when asked (thesis 4.1: vote by term and log only).
+    /// log, or of the latest one it knows committed, and does not know it was removed.
+    ///
+    /// A peer whose latest configuration drops it (a removal or a demotion not yet known to be
+    /// committed) still campaigns, asking the voters of that configuration and not counting
+    /// its own vote (design rule R8; thesis 4.2.2): it may hold the only copy that can commit
+    /// the change. In a two-voter cluster whose leader removed itself and lost its leadership
+    /// before the other voter got the new configuration, the other voter cannot win without
+    /// this peer's vote, which its longer log refuses; only this peer can win, commit the
+    /// change, and hand over. Once it knows the change committed it never campaigns again
+    /// (invariant I8). Every peer still votes when asked (thesis 4.1: by term and log only).
     pub(crate) fn promotable(&self) -> bool {
-        self.log.membership().is_voter(self.id) && !self.is_removed()
+        let me = self.id;
+        (self.log.membership().is_voter(me)
+            || self.log.committed_config().config.membership.is_voter(me))
+            && !self.is_removed()
     }
 
     pub(crate) fn campaign(&mut self) {
@@ -142,7 +153,11 @@ impl RawNode {
         self.enter_role(RoleState::Leader(LeaderState::new(tracker, committed)));
         self.election_elapsed = 0;
         self.settle_forwarded_reads();
-        if self.config.append_noop_on_election {
+        // A leader that its own configuration no longer counts takes no proposals: it appends
+        // the no-op itself, whatever the configuration says, so that the change that drops it
+        // commits (under an entry of its term) and it can hand over.
+        let leaving = !self.log.membership().is_voter(self.id);
+        if self.config.append_noop_on_election || leaving {
             self.log.append_new(self.term, EntryKind::Normal, bytes::Bytes::new());
             let leader = self.leader_state_mut();
             if !leader.tracker.has_followers() {

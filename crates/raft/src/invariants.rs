@@ -69,15 +69,18 @@ impl RawNode {
         }
     }
 
-    /// A candidate is a voter of its own configuration and not removed (invariant I8: a peer
-    /// that knows its removal is committed never stands for election).
+    /// A candidate is a voter of its own configuration or of the latest one it knows
+    /// committed (a removal or demotion not known to be committed), and not removed
+    /// (invariant I8: a peer that knows its removal is committed never stands for election).
     fn assert_may_campaign(&self) {
+        let me = self.id;
         assert!(
-            self.log.membership().is_voter(self.id),
-            "node {}: campaigns without being a voter of its configuration",
-            self.id
+            self.log.membership().is_voter(me)
+                || self.log.committed_config().config.membership.is_voter(me),
+            "node {me}: campaigns without being a voter of its configuration or of the \
+             committed one",
         );
-        assert!(!self.is_removed(), "node {}: campaigns after its removal", self.id);
+        assert!(!self.is_removed(), "node {me}: campaigns after its removal");
     }
 
     /// The configurations in the log (design invariant I2): each differs from the one before

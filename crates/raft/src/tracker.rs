@@ -219,7 +219,8 @@ impl Poll {
     }
 
     /// Panics unless the candidate voted for itself, only voters answered, and the poll is
-    /// still open (a decided poll ends the candidacy at once).
+    /// still open (a decided poll ends the candidacy at once). The candidate's own vote counts
+    /// only if it is a voter: a peer whose configuration drops it campaigns without it.
     pub(crate) fn check_invariants(&self, membership: &Membership, candidate: NodeId) {
         assert_eq!(
             self.votes.get(&candidate),
@@ -227,7 +228,7 @@ impl Poll {
             "node {candidate}: a poll without the candidate's own vote"
         );
         assert!(
-            self.votes.keys().all(|v| membership.is_voter(*v)),
+            self.votes.keys().all(|v| *v == candidate || membership.is_voter(*v)),
             "node {candidate}: a vote from a non-voter in {:?}",
             self.votes
         );

@@ -213,3 +213,8 @@ fn membership_remove_leader() {
 fn membership_demote() {
     run_file("membership_demote.txt");
 }
+
+#[test]
+fn membership_remove_leader_two() {
+    run_file("membership_remove_leader_two.txt");
+}
