@@ -218,3 +218,8 @@ fn membership_demote() {
 fn membership_remove_leader_two() {
     run_file("membership_remove_leader_two.txt");
 }
+
+#[test]
+fn membership_revert() {
+    run_file("membership_revert.txt");
+}
