@@ -223,3 +223,8 @@ fn membership_remove_leader_two() {
 fn membership_revert() {
     run_file("membership_revert.txt");
 }
+
+#[test]
+fn membership_votes() {
+    run_file("membership_votes.txt");
+}
