@@ -35,19 +35,26 @@ pub enum TransferError {
     /// There is no other voter to hand leadership to.
     #[error("no other voter to hand leadership to")]
     NoOtherVoter,
+    /// The transfer under way already sent `TimeoutNow` to its target: that cannot be taken
+    /// back (the target campaigns), so another target must wait for the outcome.
+    #[error("leadership was already handed to {0} (TimeoutNow sent); wait for the outcome")]
+    HandedOver(NodeId),
 }
 
 impl RawNode {
     /// Hands leadership to `target` (or, if `None`, to the most caught-up voter). Returns the
-    /// target. Asking again for the transfer under way changes nothing; asking for another
-    /// target restarts the transfer towards it.
+    /// target. Asking again for the transfer under way (or for any target, with `None`)
+    /// changes nothing; asking for another target restarts the transfer towards it while the
+    /// first target is still catching up, and is refused once it was sent `TimeoutNow`.
     pub fn transfer_leadership(&mut self, target: Option<NodeId>) -> Result<NodeId, TransferError> {
         if !self.is_leader() {
             return Err(TransferError::NotLeader { leader: self.leader() });
         }
-        let target = match target {
-            Some(target) => target,
-            None => self.most_caught_up_voter().ok_or(TransferError::NoOtherVoter)?,
+        let under_way = self.leader_state().transfer;
+        let target = match (target, under_way) {
+            (Some(target), _) => target,
+            (None, Some(transfer)) => return Ok(transfer.target),
+            (None, None) => self.most_caught_up_voter().ok_or(TransferError::NoOtherVoter)?,
         };
         if target == self.id {
             return Err(TransferError::ToSelf(target));
@@ -58,8 +65,15 @@ impl RawNode {
         if !self.log.membership().is_voter(target) {
             return Err(TransferError::NotAVoter(target));
         }
-        if self.leader_state().transfer.is_some_and(|t| t.target == target) {
-            return Ok(target);
+        if let Some(transfer) = under_way {
+            if transfer.target == target {
+                return Ok(target);
+            }
+            // A TimeoutNow cannot be recalled: the first target will campaign whatever this
+            // leader says, and a second one racing it would only split the vote.
+            if transfer.timeout_now_sent {
+                return Err(TransferError::HandedOver(transfer.target));
+            }
         }
         self.start_transfer(target);
         Ok(target)

@@ -228,3 +228,8 @@ fn membership_revert() {
 fn membership_votes() {
     run_file("membership_votes.txt");
 }
+
+#[test]
+fn transfer() {
+    run_file("transfer.txt");
+}
