@@ -233,3 +233,8 @@ fn membership_votes() {
 fn transfer() {
     run_file("transfer.txt");
 }
+
+#[test]
+fn transfer_rejected() {
+    run_file("transfer_rejected.txt");
+}
