@@ -42,6 +42,7 @@ impl RawNode {
         let result = match self.log.try_append(prev_log_index, prev_log_term, entries) {
             Some(last_new) => {
                 self.log.commit_to(leader_commit.min(last_new));
+                self.drop_overtaken_snapshot();
                 AppendResult::Accepted { match_index: last_new.max(prev_log_index) }
             }
             None => {
@@ -115,6 +116,22 @@ impl RawNode {
             }
         };
         self.respond(m, MessageBody::SnapshotResponse(result));
+    }
+
+    /// A snapshot is being received whose last entry the log holds already: it brings
+    /// nothing (a leader that replaced the one sending it caught this peer up with entries).
+    pub(crate) fn snapshot_overtaken(&self) -> bool {
+        self.incoming_snapshot
+            .as_ref()
+            .is_some_and(|incoming| self.log.matches(incoming.meta.index, incoming.meta.term))
+    }
+
+    /// Drops a partial snapshot the log has overtaken: kept, it would pass for a snapshot in
+    /// flight (a transfer's target refuses TimeoutNow while one is) until some chunk came.
+    fn drop_overtaken_snapshot(&mut self) {
+        if self.snapshot_overtaken() {
+            self.incoming_snapshot = None;
+        }
     }
 
     /// Answers a request from an older term with our term and a refusal, so that the stale

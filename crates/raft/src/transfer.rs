@@ -153,7 +153,7 @@ impl RawNode {
             Some(TransferRefusal::Removed)
         } else if !self.log.membership().is_voter(self.id) {
             Some(TransferRefusal::NotAVoter)
-        } else if self.incoming_snapshot.is_some() {
+        } else if self.incoming_snapshot.is_some() && !self.snapshot_overtaken() {
             Some(TransferRefusal::SnapshotInFlight)
         } else if self.log.last_index() < last_index {
             Some(TransferRefusal::LogBehind)

@@ -238,3 +238,8 @@ fn transfer() {
 fn transfer_rejected() {
     run_file("transfer_rejected.txt");
 }
+
+#[test]
+fn transfer_stale_snapshot() {
+    run_file("transfer_stale_snapshot.txt");
+}
