@@ -106,7 +106,10 @@ impl RawNode {
         };
         let window = self.config.election_timeout_ticks as u64;
         let recent = progress.last_ack_tick.is_some_and(|at| self.now_tick - at < window);
-        recent && (already_voter || self.caught_up(peer))
+        // The planted bug counts a voter-to-be that answers but lags as alive: promoted (or
+        // added) before it caught up, it cannot help commit, and the cluster may stall.
+        let caught_up = self.caught_up(peer) || cfg!(feature = "bug-promote-without-catchup");
+        recent && (already_voter || caught_up)
     }
 
     /// A member holds everything committed and is not being sent a snapshot (R11 (b), R10).
