@@ -121,8 +121,8 @@ impl RawNode {
     }
 
     /// The leader appended a config entry, in effect at once: replicate to exactly its
-    /// members, re-earn any lease from the new voters (R13), and commit what the new quorum
-    /// already holds.
+    /// members, re-earn any lease from the new voters and count the waiting reads by them
+    /// (R13), and commit what the new quorum already holds.
     fn after_config_append(&mut self) {
         let last = self.log.last_index();
         let now = self.now_tick;
@@ -131,6 +131,7 @@ impl RawNode {
         leader.tracker.follow_membership(&membership, last);
         leader.lease_floor_tick = Some(now);
         leader.pending_broadcast = true;
+        self.recount_reads();
         self.maybe_commit();
     }
 

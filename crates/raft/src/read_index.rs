@@ -176,6 +176,27 @@ impl RawNode {
         }
     }
 
+    /// The leader appended a config entry: the reads waiting for a round are counted again,
+    /// by the new voters (design rule R13, as raft-rs `post_conf_change`). Without this they
+    /// would wait for the next echo, and a leader left a quorum alone (no follower ever echoes
+    /// again) would never confirm them. Such a leader puts the reads whose round is not sent
+    /// yet in one that needs no echo. (The lease is not renewed by this: it counts only rounds
+    /// sent after the change.)
+    pub(crate) fn recount_reads(&mut self) {
+        if !self.leader_state().reads.awaits_echoes() {
+            return;
+        }
+        if self.tracker().leader_alone_is_quorum(self.log.membership())
+            && self.leader_state().reads.needs_round()
+        {
+            self.start_read_round();
+        }
+        let quorum_round = self.tracker().quorum_read_round(self.log.membership());
+        for read in self.leader_state_mut().reads.on_quorum_round(quorum_round) {
+            self.confirm_read(read);
+        }
+    }
+
     /// A follower forwards reads to us (we are in its term).
     pub(crate) fn handle_read_index_request(&mut self, from: NodeId, ctx: u64) {
         if !self.is_leader() || self.unconfirmed_reads() >= MAX_PENDING_READS {

@@ -243,3 +243,8 @@ fn transfer_rejected() {
 fn transfer_stale_snapshot() {
     run_file("transfer_stale_snapshot.txt");
 }
+
+#[test]
+fn membership_reads() {
+    run_file("membership_reads.txt");
+}
