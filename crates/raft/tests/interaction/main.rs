@@ -248,3 +248,8 @@ fn transfer_stale_snapshot() {
 fn membership_reads() {
     run_file("membership_reads.txt");
 }
+
+#[test]
+fn membership_snapshot() {
+    run_file("membership_snapshot.txt");
+}
