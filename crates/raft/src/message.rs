@@ -180,7 +180,8 @@ pub enum MessageBody {
     /// The sender's committed configuration says the recipient was removed from the cluster:
     /// it must stop campaigning and serving for good. One-way.
     Removed {
-        /// The index of the configuration that removed it.
+        /// The index of the sender's latest committed configuration, which lists the
+        /// recipient as removed (the removal itself may be at an earlier index).
         config_index: LogIndex,
     },
     /// The leader's answer to `ReadIndexRequest { ctx }`, in the term of the request:
