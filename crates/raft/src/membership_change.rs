@@ -35,6 +35,10 @@ impl RawNode {
         if let Some(transfer) = &leader.transfer {
             return Err(ChangeError::Transferring { target: transfer.target });
         }
+        if !self.log.membership().is_voter(self.id) {
+            // On its way out (R8): it finishes the change that drops it, and takes no other.
+            return Err(ChangeError::NotLeader { leader: None });
+        }
         let current = self.log.config();
         if let Some(expected) = request.expected_config_index {
             if expected != current.index {
@@ -104,7 +108,10 @@ impl RawNode {
         };
         let window = self.config.election_timeout_ticks as u64;
         let recent = progress.last_ack_tick.is_some_and(|at| self.now_tick - at < window);
-        recent && (already_voter || self.caught_up(peer))
+        recent
+            && (already_voter
+                || self.caught_up(peer)
+                || cfg!(feature = "bug-promote-without-catchup"))
     }
 
     /// A member holds everything committed and is not being sent a snapshot (R11 (b), R10).
