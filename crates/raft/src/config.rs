@@ -51,6 +51,11 @@ pub struct Config {
     /// Ticks the lease gives up to cover clock drift between peers over one election timeout
     /// (3 of 30 ticks: 10%). See [`Config::lease_duration_ticks`].
     pub lease_drift_margin_ticks: u32,
+    /// How long a learner marked for automatic promotion must stay caught up (a catch-up
+    /// round finished within an election timeout, holding the commit index, answering) before
+    /// the leader promotes it: a stabilization window, like Consul autopilot's 10 s
+    /// (design rule R11). 100 ticks: one second at 10 ms ticks.
+    pub promotion_stable_ticks: u32,
     /// Seed of this peer's randomness (election timeouts). Derive it per peer.
     pub seed: u64,
 }
@@ -112,6 +117,7 @@ impl Config {
             append_noop_on_election: false,
             lease_reads: false,
             lease_drift_margin_ticks: 3,
+            promotion_stable_ticks: 100,
             seed: id.0,
         }
     }

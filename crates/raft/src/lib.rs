@@ -38,6 +38,7 @@ pub mod membership;
 mod membership_change;
 pub mod message;
 pub mod progress;
+mod promotion;
 pub mod quorum;
 pub mod raw_node;
 pub mod read_index;
@@ -81,6 +82,7 @@ pub use message::{
     AppendResult, Entry, EntryKind, HardState, Message, MessageBody, Snapshot, SnapshotMeta,
     SnapshotResult, TransferRefusal,
 };
+pub use promotion::MemberStatus;
 pub use raw_node::{ProposeError, RawNode, SnapshotError, StepError};
 pub use read_index::ReadIndexError;
 pub use ready::{PersistBatch, ReadState, Ready};

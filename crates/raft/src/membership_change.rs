@@ -35,6 +35,10 @@ impl RawNode {
         if let Some(transfer) = &leader.transfer {
             return Err(ChangeError::Transferring { target: transfer.target });
         }
+        if !self.log.membership().is_voter(self.id) {
+            // On its way out (R8): it finishes the change that drops it, and takes no other.
+            return Err(ChangeError::NotLeader { leader: None });
+        }
         let current = self.log.config();
         if let Some(expected) = request.expected_config_index {
             if expected != current.index {

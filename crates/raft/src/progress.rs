@@ -54,6 +54,25 @@ pub struct Progress {
     pub sent_commit: LogIndex,
     /// The latest ReadIndex round this follower has echoed in this term.
     pub echoed_read_round: ReadRound,
+    /// A learner's catch-up (see `promotion`): the round under way, and since when it has
+    /// kept up.
+    pub catch_up: CatchUp,
+    /// The follower answered as if it no longer held entries it had acknowledged (a wiped
+    /// disk under an old id): its acknowledgements were taken back, and it is reported.
+    pub lost_data: bool,
+}
+
+/// A learner catching up, measured in rounds (Raft thesis 4.2.1): a round ships everything
+/// the leader had when it began; a learner that finishes a round within an election timeout
+/// is keeping up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CatchUp {
+    /// The round under way: the index it must reach, and the tick it began.
+    pub round: Option<(LogIndex, u64)>,
+    /// The tick since which every round finished in time and the learner stayed healthy.
+    pub caught_up_since: Option<u64>,
+    /// Rounds finished, in time or not.
+    pub rounds: u64,
 }
 
 impl Progress {
@@ -67,6 +86,8 @@ impl Progress {
             last_ack_tick: None,
             sent_commit: LogIndex::ZERO,
             echoed_read_round: ReadRound::NONE,
+            catch_up: CatchUp::default(),
+            lost_data: false,
         }
     }
 

@@ -24,6 +24,7 @@ impl RawNode {
         if self.tick_transfer() {
             return;
         }
+        self.tick_promotions();
         let interval = self.config.heartbeat_interval_ticks;
         let leader = self.leader_state_mut();
         if leader.heartbeat_elapsed >= interval {
@@ -219,6 +220,19 @@ impl RawNode {
     ) -> bool {
         let candidate = self.log.find_conflict_by_term(hint_index, hint_term);
         let progress = self.tracker_mut().progress_mut(peer);
+        if hint_index < progress.match_index && rejected_prev >= progress.match_index {
+            // A follower that kept what it acknowledged names a last matching entry at or
+            // above its match index (terms only grow along the log). This one does not: it
+            // lost entries it had acknowledged (a wiped disk restarted under its old id), or
+            // this is an old rejection overtaken by a later acceptance (a reordering network;
+            // one ordered stream per peer cannot do that). Either way its acknowledgements
+            // are taken back, so that it counts towards nothing it may not hold, and it is
+            // probed again from what it says it holds.
+            progress.lost_data = true;
+            progress.match_index = hint_index.min(rejected_prev.prev());
+            progress.become_probe();
+            return true;
+        }
         let stale = match &progress.mode {
             ReplicationMode::Replicate { .. } => rejected_prev <= progress.match_index,
             ReplicationMode::Probe { .. } => rejected_prev != progress.next_index.prev(),

@@ -238,3 +238,62 @@ fn a_leader_that_removes_itself_hands_over_and_stays_out() {
     assert!(c.replica(old).raft().is_removed());
     c.put("b", "2");
 }
+
+#[test]
+fn a_learner_marked_for_it_is_promoted_once_it_has_kept_up() {
+    let mut c = Cluster::new(3);
+    for i in 0..50 {
+        c.put(&format!("k{i}"), "v");
+    }
+    let add =
+        MembershipChange::AddLearner { id: None, address: "node-4".into(), auto_promote: true };
+    let Ok(AdminOutcome::Changed { node, .. }) = c.change(add) else { panic!("add refused") };
+    assert_eq!(node, NodeId(4));
+    // Not started: it never answers, so it is never promoted.
+    c.ticks(300);
+    let leader = c.leader().unwrap();
+    assert!(c.replica(leader).raft().cluster_config().config.membership.is_learner(node));
+    let status = c.replica(leader).raft().member_status();
+    let learner = status.iter().find(|m| m.id == node).unwrap();
+    assert_eq!((learner.voter, learner.ticks_since_contact), (false, None));
+    assert_eq!(learner.lag_entries, c.replica(leader).raft().last_index().0);
+
+    // Started, it catches up, keeps up for the stabilization window, and is promoted.
+    c.start(node, Vec::new());
+    c.run_until(
+        |c| {
+            c.leader().is_some_and(|l| {
+                c.replica(l).raft().committed_cluster_config().config.membership.is_voter(node)
+            })
+        },
+        400,
+    );
+    let leader = c.leader().unwrap();
+    let config = &c.replica(leader).raft().committed_cluster_config().config;
+    assert!(config.auto_promote.is_empty());
+    assert_eq!(config.membership.voters().count(), 4);
+    c.put("after", "promotion");
+}
+
+#[test]
+fn a_follower_that_lost_its_data_is_flagged_and_caught_up_again() {
+    let mut c = Cluster::new(3);
+    for i in 0..20 {
+        c.put(&format!("k{i}"), "v");
+    }
+    let leader = c.leader().unwrap();
+    let wiped = [NodeId(1), NodeId(2), NodeId(3)].into_iter().find(|id| *id != leader).unwrap();
+    // Its disk is replaced by an empty one, and it is restarted under its old id: the
+    // operators' issue refuses this start; the core must at least not be fooled by it.
+    c.start(wiped, vec![NodeId(1), NodeId(2), NodeId(3)]);
+    c.ticks(30);
+    assert_eq!(c.leader(), Some(leader), "the wiped follower must not unseat the leader");
+    // The next append finds out (a heartbeat cannot: the wiped follower answers it like any).
+    c.put("after", "wipe");
+    let status = c.replica(leader).raft().member_status();
+    assert!(status.iter().find(|m| m.id == wiped).unwrap().lost_data, "{status:?}");
+    // Under the same leader it is caught up again.
+    c.ticks(10);
+    assert_eq!(c.replica(wiped).state_machine().get("k3"), "v");
+    assert_eq!(c.replica(wiped).raft().commit_index(), c.replica(leader).raft().commit_index());
+}
