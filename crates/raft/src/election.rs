@@ -151,6 +151,9 @@ impl RawNode {
         let tracker = Tracker::new(self.log.membership(), self.id, self.log.last_index());
         let committed = self.log.committed();
         self.enter_role(RoleState::Leader(LeaderState::new(tracker, committed)));
+        // Removals committed before this leadership are not announced again.
+        let announced = self.log.committed_config().index;
+        self.leader_state_mut().announced_config = announced;
         self.election_elapsed = 0;
         self.settle_forwarded_reads();
         // A leader that its own configuration no longer counts takes no proposals: it appends

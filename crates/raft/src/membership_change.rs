@@ -22,6 +22,10 @@ pub struct ProposedChange {
     pub node: NodeId,
 }
 
+/// Heartbeat rounds in which a leader tells a peer whose removal it committed (a lost notice
+/// is harmless: a removed peer that speaks is answered `Removed` anyway).
+const REMOVAL_NOTICE_ROUNDS: u32 = 3;
+
 impl RawNode {
     /// Proposes a membership change. On success the config entry is in the leader's log and in
     /// effect on it; it is final once committed (`committed_cluster_config`).
@@ -142,12 +146,46 @@ impl RawNode {
     /// After the commit index moved on a leader: a leader whose committed configuration no
     /// longer counts it hands its leadership to the most caught-up voter (R8), then steps down.
     pub(crate) fn after_leader_commit(&mut self) {
+        self.announce_removals();
         if !self.leaving() || self.leader_state().transfer.is_some() {
             return;
         }
         match self.most_caught_up_voter() {
             Some(target) => self.start_transfer(target),
             None => self.become_follower(self.term, None),
+        }
+    }
+
+    /// A removal committed: the removed peers are told `Removed` in the next few heartbeat
+    /// rounds (R9), since the leader replicates to them no more and a removed learner, which
+    /// never campaigns, would otherwise never hear of it. Removals committed before this
+    /// leadership are answered when the removed peer speaks.
+    fn announce_removals(&mut self) {
+        let committed = self.log.committed_config().clone();
+        let leader = self.leader_state();
+        if committed.index <= leader.announced_config {
+            return;
+        }
+        let before = &self.log.config_at(committed.index.prev()).config.removed;
+        let newly: Vec<NodeId> = committed.config.removed.difference(before).copied().collect();
+        let leader = self.leader_state_mut();
+        leader.announced_config = committed.index;
+        for id in newly {
+            leader.removal_notices.insert(id, REMOVAL_NOTICE_ROUNDS);
+        }
+    }
+
+    /// One heartbeat round of removal notices.
+    pub(crate) fn send_removal_notices(&mut self) {
+        let config_index = self.log.committed_config().index;
+        let leader = self.leader_state_mut();
+        let due: Vec<NodeId> = leader.removal_notices.keys().copied().collect();
+        leader.removal_notices.retain(|_, rounds| {
+            *rounds -= 1;
+            *rounds > 0
+        });
+        for id in due {
+            self.send(id, MessageBody::Removed { config_index });
         }
     }
 

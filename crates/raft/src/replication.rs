@@ -33,6 +33,7 @@ impl RawNode {
                 // Every heartbeat is a round, so that the lease is renewed continuously.
                 self.start_read_round();
             }
+            self.send_removal_notices();
             let reads_waiting =
                 self.leader_state().reads.has_unconfirmed() || self.config.lease_reads;
             for peer in self.tracker().followers() {

@@ -2,6 +2,8 @@
 //! "a leader's progress exists only while leading" or "votes are counted only while
 //! campaigning" are facts of the types rather than lines to remember in every transition.
 
+use std::collections::BTreeMap;
+
 use crate::read_queue::ReadQueue;
 use crate::tracker::{Poll, Tracker};
 use crate::types::{LogIndex, NodeId, Role};
@@ -45,6 +47,13 @@ pub(crate) struct LeaderState {
     /// The tick of the last config entry this leader appended: a lease is re-earned only from
     /// a round sent after it (design rule R13), counted by the new voters.
     pub(crate) lease_floor_tick: Option<u64>,
+    /// The committed configuration whose removals this leader has announced (see
+    /// `announce_removals`); at election, the one committed then.
+    pub(crate) announced_config: LogIndex,
+    /// Peers whose removal committed under this leader, with the heartbeat rounds left in
+    /// which to tell them `Removed` (the leader no longer replicates to them, and a removed
+    /// learner never speaks first).
+    pub(crate) removal_notices: BTreeMap<NodeId, u32>,
 }
 
 /// A leadership transfer in progress (see `transfer`).
@@ -69,6 +78,8 @@ impl LeaderState {
             transfer: None,
             leases_off: false,
             lease_floor_tick: None,
+            announced_config: LogIndex::ZERO,
+            removal_notices: BTreeMap::new(),
         }
     }
 

@@ -297,3 +297,23 @@ fn a_follower_that_lost_its_data_is_flagged_and_caught_up_again() {
     assert_eq!(c.replica(wiped).state_machine().get("k3"), "v");
     assert_eq!(c.replica(wiped).raft().commit_index(), c.replica(leader).raft().commit_index());
 }
+
+#[test]
+fn a_removed_learner_is_told_so() {
+    let mut c = Cluster::new(3);
+    c.put("a", "1");
+    let Ok(AdminOutcome::Changed { node, .. }) = c.change(add_learner(4)) else { panic!() };
+    c.start(node, Vec::new());
+    c.ticks(20);
+    assert_eq!(c.replica(node).state_machine().get("a"), "1");
+    assert!(!c.replica(node).raft().is_removed());
+    assert!(matches!(
+        c.change(MembershipChange::Remove { id: node }),
+        Ok(AdminOutcome::Changed { .. })
+    ));
+    c.ticks(30);
+    assert!(
+        c.replica(node).raft().is_removed(),
+        "a removed learner never speaks first: the leader must tell it"
+    );
+}
