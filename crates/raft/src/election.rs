@@ -150,7 +150,7 @@ impl RawNode {
         );
         let tracker = Tracker::new(self.log.membership(), self.id, self.log.last_index());
         let committed = self.log.committed();
-        self.enter_role(RoleState::Leader(LeaderState::new(tracker, committed)));
+        self.enter_role(RoleState::Leader(Box::new(LeaderState::new(tracker, committed))));
         // Removals committed before this leadership are not announced again.
         let announced = self.log.committed_config().index;
         self.leader_state_mut().announced_config = announced;

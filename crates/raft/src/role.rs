@@ -20,7 +20,7 @@ pub(crate) enum RoleState {
     Candidate {
         poll: Poll,
     },
-    Leader(LeaderState),
+    Leader(Box<LeaderState>),
 }
 
 /// What only a leader keeps.
