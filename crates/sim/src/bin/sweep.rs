@@ -116,10 +116,16 @@ fn main() -> ExitCode {
     let started = Instant::now();
     let (failures, mut reports) = run_cases(&cases, opts.jobs, &options);
     if opts.stats {
-        // The lab's figures: Raft (s, peers, RPCs, bytes, agreements); KV (s, peers, RPCs, ops).
+        // The lab's figures: Raft (s, peers, RPCs, bytes, agreements); KV (s, peers, RPCs, ops);
+        // then the run's trace hash and event count (two builds that run a seed alike agree).
         reports.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
         for (name, seed, r) in &reports {
-            println!("{name:<66} seed {seed:>6}  {}", r.figures.as_deref().unwrap_or("-"));
+            println!(
+                "{name:<66} seed {seed:>6}  {}  trace {:016x} events {}",
+                r.figures.as_deref().unwrap_or("-"),
+                r.summary.trace_hash,
+                r.summary.events
+            );
         }
     }
     if opts.census {
