@@ -105,6 +105,11 @@ impl Census {
         }
     }
 
+    /// One more server (see `World::add_server`).
+    pub fn add_server(&mut self) {
+        self.sent.push(None);
+    }
+
     /// `server` (re)started: nothing sent yet.
     pub fn on_start(&mut self, server: usize) {
         self.sent[server] = None;

@@ -1,12 +1,31 @@
 //! Cross-peer safety invariants, checked after every event (Raft paper, Figure 3):
 //! election safety, log matching, leader completeness, state machine safety, and monotonic
-//! terms and commit indices. A violation panics with the details; the runner adds the seed.
+//! terms and commit indices; and the membership invariants that need the whole cluster (the
+//! design's I1, I3, I4, I6-I10, `../shared/specs/membership.md` section 8; each peer checks
+//! I2, I5, I8 and I10 on itself, in `RawNode::check_invariants`). A violation panics with the
+//! details; the runner adds the seed.
+//!
+//! | invariant | checked in |
+//! |---|---|
+//! | I1 at most one config entry above the highest commit index the cluster has reached, in any log | `check_membership` |
+//! | I3 a leader appends a config entry only once it has committed an entry of its term | `check_leader` |
+//! | I4 what a leader commits is durable on a majority of the voters of the configuration it counts with | `check_commit` (`committed_on_quorum`) |
+//! | I6 a peer's committed configuration index never decreases (within an incarnation) | `check_membership` |
+//! | I7 no tombstoned id is a member of a later configuration in the same history | `check_membership` |
+//! | I8 a peer that knows its removal is committed never campaigns nor asks for votes | `check_membership`, `on_send` |
+//! | I9 no leader holds a read lease in a term in which it sent `TimeoutNow` | `check_leader` (`on_send` records the sends) |
+//! | I10 a transferring leader's log does not grow | `check_leader` |
+//!
+//! The cluster's membership is whatever the peers' logs say: the voters that count for a
+//! commit are those of the committing leader's configuration (I4), and the checker holds no
+//! voter set of its own, so servers that join a world (`World::add_server`) or lose their disk
+//! (`World::wipe`) need nothing else.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use kvraft_raft::{
-    AppendResult, HardState, LogIndex, Message, MessageBody, RawNode, RecoveredState, Role,
-    SnapshotResult, Term,
+    quorum, AppendResult, HardState, LogIndex, Message, MessageBody, NodeId, RawNode,
+    RecoveredState, Role, SnapshotResult, Term,
 };
 use kvraft_replica::{DurableBatch, Write};
 
@@ -31,6 +50,32 @@ pub struct Checker {
     /// Identity of every (index, term) ever persisted: data hash and the previous entry's term.
     /// If all peers agree on these, Log Matching holds by induction.
     entry_identity: HashMap<(LogIndex, Term), (u64, Term)>,
+    /// Per server, what its disk durably held when it was wiped: it stands in for the server
+    /// in the I4 count until the server starts again (on the new disk, under the same id). A
+    /// wiped server that never comes back under its id can never vote or acknowledge again, so
+    /// quorums its acknowledgements from before the wipe made still intersect every later
+    /// quorum through it; one that comes back under its id is counted with what it holds.
+    ghosts: Vec<Option<RecoveredState>>,
+    /// Per server: the committed configuration index its current incarnation has reached (I6).
+    seen_committed_config: Vec<LogIndex>,
+    /// Ids a committed configuration removed: the index and term of the first such
+    /// configuration seen (I7).
+    tombstones: BTreeMap<NodeId, (LogIndex, Term)>,
+    /// Per server: the term in which its current incarnation learned that its removal is
+    /// committed (I8).
+    knew_removed: Vec<Option<Term>>,
+    /// Per server: the latest term in which it sent `TimeoutNow` (I9).
+    timeout_now_term: Vec<Option<Term>>,
+    /// Per server: the transfer it was last seen leading under, with its log's last index
+    /// then (I10).
+    transferring: Vec<Option<(Term, LogIndex)>>,
+    /// Per server: the term it was last seen leading in, the index of its first entry of that
+    /// term, and the highest config entry of that term checked against the barrier (I3).
+    leading: Vec<Option<(Term, LogIndex, LogIndex)>>,
+    /// Vote and pre-vote requests from ids a committed configuration removed that a peer not
+    /// removed itself handled (the membership swarm wants none at the end; removed nodes that
+    /// do not know it may go on asking each other).
+    pub removed_votes_delivered: u64,
 }
 
 impl Checker {
@@ -43,7 +88,41 @@ impl Checker {
             committed_term: HashMap::new(),
             highest_committed: None,
             entry_identity: HashMap::new(),
+            ghosts: vec![None; servers],
+            seen_committed_config: vec![LogIndex(0); servers],
+            tombstones: BTreeMap::new(),
+            knew_removed: vec![None; servers],
+            timeout_now_term: vec![None; servers],
+            transferring: vec![None; servers],
+            leading: vec![None; servers],
+            removed_votes_delivered: 0,
         }
+    }
+
+    /// One more server (see `World::add_server`).
+    pub fn add_server(&mut self) {
+        self.max_term.push(Term(0));
+        self.durable.push(HardState::default());
+        self.seen_commit.push(LogIndex(0));
+        self.ghosts.push(None);
+        self.seen_committed_config.push(LogIndex(0));
+        self.knew_removed.push(None);
+        self.timeout_now_term.push(None);
+        self.transferring.push(None);
+        self.leading.push(None);
+    }
+
+    /// The server's disk was replaced by an empty one (it is down): nothing it persisted
+    /// holds any more, and what the old disk held stands in for it in I4 until it restarts.
+    pub fn on_wipe(&mut self, server: usize, old_disk: RecoveredState) {
+        self.durable[server] = HardState::default();
+        self.ghosts[server] = Some(old_disk);
+    }
+
+    /// The ids a committed configuration removed, each with the index of the first such
+    /// configuration the checker saw.
+    pub fn tombstones(&self) -> impl Iterator<Item = (NodeId, LogIndex)> + '_ {
+        self.tombstones.iter().map(|(id, (index, _))| (*id, *index))
     }
 
     /// The server's storage made `hard_state` durable.
@@ -71,6 +150,12 @@ impl Checker {
         }
         self.max_term[server] = node.term();
         self.seen_commit[server] = node.log().snapshot_meta().index;
+        self.seen_committed_config[server] = node.committed_cluster_config().index;
+        self.knew_removed[server] = None;
+        self.transferring[server] = None;
+        self.leading[server] = None;
+        // Back under its id on the new disk: from now on it counts with what it holds.
+        self.ghosts[server] = None;
     }
 
     /// Entries a server is about to write must agree with every other copy of the same
@@ -110,6 +195,7 @@ impl Checker {
     ) {
         let hs = durable.hard_state;
         for m in msgs {
+            self.check_sent_membership(server, node, m);
             let promised = match &m.body {
                 MessageBody::Vote { pre_vote: false, .. } => Some(m.from),
                 MessageBody::VoteResponse { pre_vote: false, granted: true } => Some(m.to),
@@ -148,15 +234,83 @@ impl Checker {
         }
     }
 
+    /// What a message a server sends says about membership: a peer that knows its removal
+    /// is committed asks for no vote (I8: no pre-vote at all, and no vote in a term after the
+    /// one it learned it in; the vote requests of an election it started before may still
+    /// leave once their term is durable); a `TimeoutNow` ends the sender's leases for its
+    /// term (I9, checked in `check_leader`).
+    fn check_sent_membership(&mut self, server: usize, node: &RawNode, m: &Message) {
+        match m.body {
+            MessageBody::Vote { pre_vote, .. } => {
+                let learned =
+                    self.knew_removed[server].or_else(|| node.is_removed().then_some(node.term()));
+                assert!(
+                    learned.is_none_or(|t| !pre_vote && m.term <= t),
+                    "I8 violated: server {server} (node {}) sends a {} in term {} after learning \
+                     that its removal is committed (in term {learned:?})",
+                    node.id(),
+                    if pre_vote { "pre-vote request" } else { "vote request" },
+                    m.term
+                );
+            }
+            MessageBody::TimeoutNow { .. } => {
+                let sent = &mut self.timeout_now_term[server];
+                *sent = Some(sent.map_or(m.term, |t| t.max(m.term)));
+            }
+            _ => {}
+        }
+    }
+
+    /// Before `node` handles `msg`: counts a vote request from a removed id that a peer not
+    /// removed handles, and returns `node`'s term if it leads and its committed configuration
+    /// removed the sender (it must not act on the message: see `after_step`).
+    pub fn before_step(&mut self, node: &RawNode, msg: &Message) -> Option<Term> {
+        if matches!(msg.body, MessageBody::Vote { .. })
+            && self.tombstones.contains_key(&msg.from)
+            && !self.tombstones.contains_key(&node.id())
+        {
+            self.removed_votes_delivered += 1;
+        }
+        let removed = |n: &RawNode| n.committed_cluster_config().config.removed.contains(&msg.from);
+        (node.is_leader() && removed(node)).then(|| node.term())
+    }
+
+    /// After a leader whose committed configuration removed `from` handled a message from it
+    /// (`before_step` returned its term): it still leads the same term (a removed node is
+    /// answered `Removed` and otherwise ignored).
+    pub fn after_step(&self, server: usize, node: &RawNode, from: NodeId, led: Option<Term>) {
+        if let Some(term) = led {
+            assert!(
+                node.is_leader() && node.term() == term,
+                "leader {server} (node {}) of term {term} acted on a message from removed node \
+                 {from}: it is now a {:?} of term {}",
+                node.id(),
+                node.role(),
+                node.term()
+            );
+        }
+    }
+
     /// The cross-server invariants, given every server's Raft node in server order (None for a
-    /// server that is down). Each server's own invariants are its host's to check.
-    pub fn after_event<'a>(&mut self, nodes: impl Iterator<Item = Option<&'a RawNode>>) {
-        for (server, node) in nodes.enumerate() {
+    /// server that is down) with what its storage holds durably. Each server's own invariants
+    /// are its host's to check.
+    pub fn after_event<'a>(
+        &mut self,
+        servers: impl Iterator<Item = (Option<&'a RawNode>, &'a RecoveredState)>,
+    ) {
+        let servers: Vec<(Option<&RawNode>, &RecoveredState)> = servers.collect();
+        for (server, (node, _)) in servers.iter().enumerate() {
             let Some(node) = node else { continue };
             self.check_term(server, node);
-            self.check_commit(server, node);
+            self.check_commit(server, node, &servers);
+        }
+        for (server, (node, _)) in servers.iter().enumerate() {
+            let Some(node) = node else { continue };
+            self.check_membership(server, node);
             if node.role() == Role::Leader {
                 self.check_leader(server, node);
+            } else {
+                self.transferring[server] = None;
             }
         }
     }
@@ -171,13 +325,21 @@ impl Checker {
         self.max_term[server] = node.term();
     }
 
-    fn check_commit(&mut self, server: usize, node: &RawNode) {
+    fn check_commit(
+        &mut self,
+        server: usize,
+        node: &RawNode,
+        servers: &[(Option<&RawNode>, &RecoveredState)],
+    ) {
         let commit = node.commit_index();
         let seen = self.seen_commit[server];
         assert!(commit >= seen, "server {server}: commit went back from {seen} to {commit}");
         for i in seen.0 + 1..=commit.0 {
             let index = LogIndex(i);
             let Some(term) = node.log().term(index) else { continue };
+            if node.role() == Role::Leader {
+                self.committed_on_quorum(server, node, index, term, servers);
+            }
             let first = *self.committed_term.entry(index).or_insert(term);
             assert_eq!(
                 first, term,
@@ -190,6 +352,119 @@ impl Checker {
         self.seen_commit[server] = commit;
     }
 
+    /// I4 (openraft's CommittedOnQuorum, config-aware): the entry `index@term` that leader
+    /// `server` just committed is durable on a majority of the voters of the configuration it
+    /// counts with: its latest, committed or not (thesis 4.1). Not necessarily on a majority
+    /// of the configuration at `index`: once `{1, 2}` becomes `{1}`, node 1 alone commits
+    /// what came before the change, rightly (every later quorum of either meets node 1). A
+    /// server counts with its disk's acknowledged state (or, wiped and not back, the state of
+    /// its old disk: see `ghosts`).
+    fn committed_on_quorum(
+        &self,
+        server: usize,
+        node: &RawNode,
+        index: LogIndex,
+        term: Term,
+        servers: &[(Option<&RawNode>, &RecoveredState)],
+    ) {
+        let config = node.cluster_config();
+        let voters: Vec<NodeId> = config.config.membership.voters().collect();
+        let holders: Vec<NodeId> = voters
+            .iter()
+            .copied()
+            .filter(|id| {
+                let slot = id.0 as usize - 1;
+                servers.get(slot).is_some_and(|(_, disk)| stores(disk, index, term))
+                    || self
+                        .ghosts
+                        .get(slot)
+                        .and_then(Option::as_ref)
+                        .is_some_and(|disk| stores(disk, index, term))
+            })
+            .collect();
+        assert!(
+            holders.len() >= quorum::majority(voters.len()),
+            "I4 violated: server {server} (node {}) commits {index}@{term}, durable on only \
+             {holders:?} of the voters {voters:?} of the configuration at {}",
+            node.id(),
+            config.index
+        );
+    }
+
+    /// The membership invariants of one server: I1, I6, I7, I8.
+    fn check_membership(&mut self, server: usize, node: &RawNode) {
+        let log = node.log();
+        // I1: one configuration change in flight at a time, in every log.
+        if let Some((highest, _, _)) = self.highest_committed {
+            let above: Vec<LogIndex> = log
+                .config_entries()
+                .iter()
+                .rev()
+                .take_while(|c| c.index > highest)
+                .map(|c| c.index)
+                .collect();
+            assert!(
+                above.len() <= 1,
+                "I1 violated: server {server} (node {}) holds config entries at {above:?}, all \
+                 above the highest commit index {highest}",
+                node.id()
+            );
+        }
+        // I6: the committed configuration never goes back.
+        let committed = node.committed_cluster_config();
+        assert!(
+            committed.index >= self.seen_committed_config[server],
+            "I6 violated: server {server}: committed configuration went back from index {} to {}",
+            self.seen_committed_config[server],
+            committed.index
+        );
+        self.seen_committed_config[server] = committed.index;
+        // I7: tombstones are forever, in the history that holds them.
+        for id in &committed.config.removed {
+            if !self.tombstones.contains_key(id) {
+                let term = self
+                    .committed_term
+                    .get(&committed.index)
+                    .copied()
+                    .or_else(|| log.term(committed.index));
+                if let Some(term) = term {
+                    self.tombstones.insert(*id, (committed.index, term));
+                }
+            }
+        }
+        for (id, (at, at_term)) in &self.tombstones {
+            // Only a log that holds the removal (or compacted past it) must agree: a stale log
+            // may hold an uncommitted configuration from another branch at a higher index.
+            if log.term(*at) != Some(*at_term) && *at >= log.snapshot_meta().index {
+                continue;
+            }
+            let later = log.config_entries().iter().rev().take_while(|c| c.index > *at);
+            for config in later.chain(std::iter::once(&log.snapshot().config)) {
+                assert!(
+                    config.index <= *at || !config.config.is_member(*id),
+                    "I7 violated: server {server} (node {}) holds a configuration at {} in which \
+                     node {id} is a member, after the configuration at {at} removed it",
+                    node.id(),
+                    config.index
+                );
+            }
+        }
+        // I8: a peer that knows it was removed never campaigns (a leader that removed itself
+        // leads on until its hand-over ends).
+        if node.is_removed() && self.knew_removed[server].is_none() {
+            self.knew_removed[server] = Some(node.term());
+        }
+        if self.knew_removed[server].is_some() {
+            assert!(
+                !matches!(node.role(), Role::PreCandidate | Role::Candidate),
+                "I8 violated: server {server} (node {}) is a {:?} after learning that its \
+                 removal is committed",
+                node.id(),
+                node.role()
+            );
+        }
+    }
+
     fn check_leader(&mut self, server: usize, node: &RawNode) {
         let term = node.term();
         let leader = *self.leader_of_term.entry(term).or_insert(server);
@@ -197,6 +472,28 @@ impl Checker {
             leader, server,
             "election safety violated: servers {leader} and {server} both led term {term}"
         );
+        self.check_barrier(server, node);
+        // I9: once it sent TimeoutNow, a leader serves no lease read for the rest of its term.
+        if self.timeout_now_term[server] == Some(term) {
+            assert!(
+                !node.in_read_lease(),
+                "I9 violated: server {server} (node {}) holds a read lease in term {term}, in \
+                 which it sent TimeoutNow",
+                node.id()
+            );
+        }
+        // I10: nothing enters a transferring leader's log.
+        match (node.transfer_target(), self.transferring[server]) {
+            (Some(_), Some((t, last))) if t == term => assert_eq!(
+                node.last_index(),
+                last,
+                "I10 violated: server {server} (node {}) appended entries while transferring \
+                 its leadership in term {term}",
+                node.id()
+            ),
+            (Some(_), _) => self.transferring[server] = Some((term, node.last_index())),
+            (None, _) => self.transferring[server] = None,
+        }
         // Every leader of a term after the commit must hold the entry (a deposed leader of an
         // older term, still unaware, need not).
         if let Some((index, committed, commit_term)) = self.highest_committed {
@@ -209,6 +506,57 @@ impl Checker {
             }
         }
     }
+}
+
+impl Checker {
+    /// I3: a leader's config entries of its own term come after it committed an entry of
+    /// that term (Ongaro's barrier): checked when each is first seen, against the commit
+    /// index then (which can only be higher than when the entry was appended).
+    fn check_barrier(&mut self, server: usize, node: &RawNode) {
+        let term = node.term();
+        let log = node.log();
+        let (first_of_term, checked) = match self.leading[server] {
+            Some((t, first, checked)) if t == term => (first, checked),
+            _ => {
+                // Newly seen leading: its first entry of the term (a new leader has at most a
+                // few, so the walk back is short).
+                let mut first = log.last_index().next();
+                while first.prev() > log.snapshot_meta().index
+                    && log.term(first.prev()) == Some(term)
+                {
+                    first = first.prev();
+                }
+                if first.prev() == log.snapshot_meta().index && log.snapshot_meta().term == term {
+                    // Entries of the term are compacted already, hence committed.
+                    first = log.snapshot_meta().index;
+                }
+                (first, LogIndex::ZERO)
+            }
+        };
+        let mut highest = checked;
+        for config in log.config_entries().iter().rev().take_while(|c| c.index > checked) {
+            if log.term(config.index) != Some(term) {
+                break;
+            }
+            highest = highest.max(config.index);
+            assert!(
+                first_of_term < config.index && node.commit_index() >= first_of_term,
+                "I3 violated: leader {server} (node {}) of term {term} holds a config entry at \
+                 {} with its first entry of the term at {first_of_term} uncommitted (commit \
+                 {})",
+                node.id(),
+                config.index,
+                node.commit_index()
+            );
+        }
+        self.leading[server] = Some((term, first_of_term, highest));
+    }
+}
+
+/// Whether a stored state holds the committed entry `index@term`: as an entry, or compacted
+/// into its snapshot (which holds only committed entries, and so this one).
+fn stores(state: &RecoveredState, index: LogIndex, term: Term) -> bool {
+    index <= state.snapshot.meta.index || stored_term_at(state, index) == Some(term)
 }
 
 /// The term of `index` in a stored state: its snapshot's last entry, or one of its entries.

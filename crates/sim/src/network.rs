@@ -136,6 +136,15 @@ impl Network {
         }
     }
 
+    /// One more server, not connected: every end to and from it disabled.
+    pub fn add_server(&mut self) {
+        for row in &mut self.enabled {
+            row.push(false);
+        }
+        self.connected.push(false);
+        self.enabled.push(vec![false; self.connected.len()]);
+    }
+
     pub fn is_connected(&self, server: usize) -> bool {
         self.connected[server]
     }

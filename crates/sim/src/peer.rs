@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use kvraft_kv::ClientRequest;
 use kvraft_raft::{LogIndex, Message, ProposeError, RawNode, ReadyNumber, Term};
-use kvraft_replica::{Output, Replica};
+use kvraft_replica::{AdminRequest, Output, Replica, RequestId};
 
 /// A hosted server. The world drives it as the real server drives its replica: inputs, then
 /// `poll` until it returns None, carrying each output to the simulated network, disk or
@@ -26,6 +26,11 @@ pub trait Peer {
     /// A client request arriving as call `call` (KV tests only).
     fn submit(&mut self, call: u64, _req: ClientRequest) {
         panic!("call {call}: this peer serves no clients");
+    }
+    /// An administration request (membership change, leadership transfer) arriving as
+    /// request `id`; its answer comes out of `poll` as `Output::Admin` (KV peers only).
+    fn submit_admin(&mut self, id: RequestId, _req: AdminRequest) {
+        panic!("request {id}: this peer takes no administration requests");
     }
 }
 
@@ -50,5 +55,8 @@ impl Peer for Replica {
     }
     fn submit(&mut self, call: u64, req: ClientRequest) {
         Replica::submit(self, call, req)
+    }
+    fn submit_admin(&mut self, id: RequestId, req: AdminRequest) {
+        Replica::submit_admin(self, id, req)
     }
 }

@@ -116,6 +116,36 @@ impl Sim {
     }
 }
 
+impl Sim {
+    /// An administration request from the operator to `server`: resolves to the server's
+    /// answer, or `None` if the call failed or `timeout_ms` passed first (see `world::admin`).
+    pub fn admin_call(
+        &self,
+        server: usize,
+        request: kvraft_replica::AdminRequest,
+        timeout_ms: u64,
+    ) -> AdminCall {
+        let call = self.world.borrow_mut().start_admin_call(server, request, timeout_ms);
+        AdminCall { sim: self.clone(), call }
+    }
+}
+
+#[derive(Debug)]
+pub struct AdminCall {
+    sim: Sim,
+    call: u64,
+}
+
+impl Future for AdminCall {
+    type Output = Option<kvraft_replica::AdminReply>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.sim.world.borrow_mut().poll_admin_call(self.call, cx.waker()) {
+            Some(outcome) => Poll::Ready(outcome),
+            None => Poll::Pending,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct ClientCall {
     sim: Sim,

@@ -71,6 +71,14 @@ impl ClientCalls {
         self.next_request
     }
 
+    /// One more server: every client gets an end to it, enabled (the client can call it once
+    /// it knows its address).
+    pub(crate) fn add_server(&mut self) {
+        for ends in &mut self.ends {
+            ends.push(true);
+        }
+    }
+
     /// `server` crashed: its requests will never be answered.
     pub(crate) fn forget_server(&mut self, server: usize) {
         self.submitted.retain(|_, (_, s)| *s != server);

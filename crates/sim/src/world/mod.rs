@@ -1,7 +1,13 @@
 //! The simulated world: virtual clock, event queue, hosted peers (Raft plus what sits on it),
-//! the network, and client calls ([`clients`]). Single-threaded; one seed determines
-//! everything.
+//! the network, client calls ([`clients`]) and the operator's administration calls
+//! ([`admin`]). Single-threaded; one seed determines everything.
+//!
+//! Servers can join a world after it starts ([`World::add_server`]: an empty disk and no
+//! bootstrap configuration, so the new peer learns its configuration from a leader) and lose
+//! their disk ([`World::wipe`]: a crash, then an empty disk under the same id). Server `i` is
+//! node `i + 1`, always.
 
+pub mod admin;
 pub mod clients;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -15,6 +21,7 @@ use kvraft_storage::WalError;
 
 use kvraft_replica::{AdminReply, Output, Write};
 
+use self::admin::{AdminCalls, AdminEvent};
 use self::clients::{ClientCalls, ClientEvent};
 use crate::census::Census;
 use crate::checker::Checker;
@@ -54,6 +61,30 @@ pub struct ServerSlot {
     /// Requests whose handler has run but whose response waits (for the disk, usually): per
     /// caller, the callers' incarnations in request order. Responses leave in that order.
     open_calls: BTreeMap<usize, VecDeque<u64>>,
+    /// Starts with the world's bootstrap voters (a server the world began with, on the disk it
+    /// began with); false for a server added later or whose disk was wiped: it starts with no
+    /// configuration and waits for a leader to tell it one.
+    bootstrap: bool,
+}
+
+impl ServerSlot {
+    fn new(storage: SimStorage, bootstrap: bool) -> ServerSlot {
+        ServerSlot {
+            peer: None,
+            storage,
+            incarnation: 0,
+            rpc_count: 0,
+            disk_queue: VecDeque::new(),
+            writing: None,
+            open_calls: BTreeMap::new(),
+            bootstrap,
+        }
+    }
+
+    /// True if the server starts with the world's bootstrap voters (see the field).
+    pub fn bootstraps(&self) -> bool {
+        self.bootstrap
+    }
 }
 
 #[derive(Debug)]
@@ -81,6 +112,7 @@ pub(crate) enum Event {
     },
     Wake(std::task::Waker),
     Client(ClientEvent),
+    Admin(AdminEvent),
 }
 
 pub fn node_id(server: usize) -> NodeId {
@@ -94,6 +126,12 @@ pub fn server_index(id: NodeId) -> usize {
 pub struct World {
     /// The options the run was started with (storage, trace, output).
     pub options: SimOptions,
+    /// The seed the world was made with (new disks derive theirs from it).
+    seed: u64,
+    /// The voters every server the world began with bootstraps with: all of them.
+    initial_voters: Vec<NodeId>,
+    /// Disks wiped so far (each new disk gets a seed of its own).
+    wipes: u64,
     pub now_us: u64,
     next_seq: u64,
     queue: BTreeMap<(u64, u64), Event>,
@@ -113,6 +151,7 @@ pub struct World {
     driven: BTreeSet<usize>,
     pub events_processed: u64,
     pub(crate) client_calls: ClientCalls,
+    pub(crate) admin_calls: AdminCalls,
     /// A paused server (think SIGSTOP or a long GC pause) does nothing until this time; events
     /// for it wait.
     paused_until: Vec<u64>,
@@ -122,7 +161,8 @@ pub struct World {
     /// until restarted.
     pub disk_failures: Vec<usize>,
     /// Answers to administration requests (membership changes, transfers): the server that
-    /// answered, the request's id, the answer; in the order they came.
+    /// answered, the request's id, the answer; in the order they came (whether or not the
+    /// operator's call was still waiting for it: see [`admin`]).
     pub admin_replies: Vec<(usize, u64, AdminReply)>,
 }
 
@@ -168,20 +208,17 @@ impl World {
     /// A world of `servers` servers, not started, whose peers `make_peer` builds.
     pub fn new(seed: u64, servers: usize, make_peer: PeerFactory, options: SimOptions) -> World {
         World {
+            seed,
+            initial_voters: (0..servers).map(node_id).collect(),
+            wipes: 0,
             now_us: 0,
             next_seq: 0,
             queue: BTreeMap::new(),
             rng: DetRng::new(seed),
             net: Network::new(servers),
             servers: (0..servers)
-                .map(|i| ServerSlot {
-                    peer: None,
-                    storage: SimStorage::new(options.storage, seed ^ (i as u64 + 1)),
-                    incarnation: 0,
-                    rpc_count: 0,
-                    disk_queue: VecDeque::new(),
-                    writing: None,
-                    open_calls: BTreeMap::new(),
+                .map(|i| {
+                    ServerSlot::new(SimStorage::new(options.storage, seed ^ (i as u64 + 1)), true)
                 })
                 .collect(),
             make_peer,
@@ -193,6 +230,7 @@ impl World {
             driven: BTreeSet::new(),
             events_processed: 0,
             client_calls: ClientCalls::default(),
+            admin_calls: AdminCalls::default(),
             paused_until: vec![0; servers],
             disk_latency: DiskLatency::SSD,
             disk_failures: Vec::new(),
@@ -212,6 +250,44 @@ impl World {
 
     pub fn is_alive(&self, server: usize) -> bool {
         self.servers[server].peer.is_some()
+    }
+
+    /// A new server with an empty disk, not started and not connected, that will start with
+    /// no configuration (`Config::voters` empty): it waits for a leader to replicate one to it
+    /// once an operator has added its id. Returns its index (its node id is `index + 1`).
+    /// Every client gets an end to it, enabled.
+    pub fn add_server(&mut self) -> usize {
+        let server = self.servers.len();
+        let storage = SimStorage::new(self.options.storage, self.seed ^ (server as u64 + 1));
+        self.servers.push(ServerSlot::new(storage, false));
+        self.net.add_server();
+        self.checker.add_server();
+        self.census.add_server();
+        self.paused_until.push(0);
+        self.client_calls.add_server();
+        self.trace.record(self.now_us, "add-server", server as u64, 0);
+        server
+    }
+
+    /// The server's disk dies: the server crashes (if it runs) and comes back, when started,
+    /// on an empty disk under the same id and with no bootstrap configuration, as a new
+    /// machine would. (Restarting it under that id is what operators must not do: see the
+    /// membership design's scenario 10.)
+    pub fn wipe(&mut self, server: usize) {
+        self.crash(server);
+        self.wipes += 1;
+        let seed = self.seed ^ (server as u64 + 1) ^ (self.wipes << 32);
+        let slot = &mut self.servers[server];
+        let old_disk = slot.storage.durable_state().clone();
+        slot.storage = SimStorage::new(self.options.storage, seed);
+        slot.bootstrap = false;
+        self.checker.on_wipe(server, old_disk);
+        self.trace.record(self.now_us, "wipe", server as u64, 0);
+    }
+
+    /// The node ids the servers the world began with bootstrap with.
+    pub fn initial_voters(&self) -> &[NodeId] {
+        &self.initial_voters
     }
 
     /// The Raft peer of a running server.
@@ -269,13 +345,15 @@ impl World {
         slot.open_calls.clear();
         slot.incarnation += 1;
         self.client_calls.forget_server(server);
+        self.fail_admin_calls_to(server);
         self.dirty.remove(&server);
     }
 
     /// (Re)starts a server from its storage, not connected (the lab's start1).
     pub fn start(&mut self, server: usize) {
         self.crash(server);
-        let voters = (0..self.servers.len()).map(node_id).collect();
+        let voters =
+            if self.servers[server].bootstrap { self.initial_voters.clone() } else { Vec::new() };
         let mut config = (self.raft_config)(node_id(server), voters);
         config.seed = self.rng.next_u64();
         let slot = &mut self.servers[server];
@@ -339,7 +417,7 @@ impl World {
                     }
                 }
                 Output::Reply(id, reply) => self.client_calls.on_server_reply(id, reply),
-                Output::Admin(id, reply) => self.admin_replies.push((server, id, reply)),
+                Output::Admin(id, reply) => self.on_admin_reply(server, id, reply),
             }
         }
         self.route_client_replies();
@@ -456,6 +534,12 @@ impl World {
         self.net.total_rpcs += 1;
         self.net.total_bytes += message_len(&msg) as u64;
         let callee = server_index(msg.to);
+        if callee >= self.servers.len() {
+            // An id no server was ever made for (a member added but never started): nothing
+            // answers.
+            self.trace.record(self.now_us, "lost-request", caller as u64, callee as u64);
+            return;
+        }
         let (enabled, alive) = (self.net.is_enabled(caller, callee), self.is_alive(callee));
         let request = |msg| Event::Request {
             caller,
@@ -514,6 +598,10 @@ impl World {
                 self.handle_client_event(event);
                 None
             }
+            Event::Admin(event) => {
+                self.handle_admin_event(event);
+                None
+            }
             Event::Persisted { server, incarnation } => {
                 self.handle_persisted(server, incarnation);
                 None
@@ -534,7 +622,10 @@ impl World {
                 slot.storage.check_invariants();
             }
         }
-        self.checker.after_event(self.servers.iter().map(|s| s.peer.as_ref().map(|p| p.raft())));
+        let servers = self.servers.iter();
+        self.checker.after_event(
+            servers.map(|s| (s.peer.as_ref().map(|p| p.raft()), s.storage.durable_state())),
+        );
     }
 
     /// The server an event runs on, if any (for pauses).
@@ -545,6 +636,7 @@ impl World {
             Event::Reply { caller, .. } => Some(*caller),
             Event::Persisted { server, .. } => Some(*server),
             Event::Client(e) => self.client_event_target(e),
+            Event::Admin(e) => self.admin_event_target(e),
             Event::Wake(_) => None,
         }
     }
@@ -584,8 +676,18 @@ impl World {
         if msg.body.is_request() {
             slot.open_calls.entry(caller).or_default().push_back(caller_incarnation);
         }
-        slot.peer.as_mut().expect("live incarnation has a peer").step(msg);
+        self.step_peer(callee, msg);
         self.drive(callee);
+    }
+
+    /// Hands a message to a live server's peer, with the checker watching how a leader treats
+    /// messages from removed nodes.
+    fn step_peer(&mut self, server: usize, msg: Message) {
+        let from = msg.from;
+        let peer = self.servers[server].peer.as_mut().expect("live incarnation has a peer");
+        let led = self.checker.before_step(peer.raft(), &msg);
+        peer.step(msg);
+        self.checker.after_step(server, peer.raft(), from, led);
     }
 
     fn handle_reply(&mut self, caller: usize, caller_incarnation: u64, msg: Message) {
@@ -594,7 +696,7 @@ impl World {
             return;
         }
         self.trace.record_message(self.now_us, "reply", &msg);
-        self.servers[caller].peer.as_mut().expect("live incarnation has a peer").step(msg);
+        self.step_peer(caller, msg);
         self.drive(caller);
     }
 }
