@@ -6,14 +6,14 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use kvraft_client::{Answer, Clerk, NextStep};
-use kvraft_kv::{ClientId, Op, Outcome, SessionLimits};
+use kvraft_kv::{ClientId, KvError, Op, Outcome, SessionLimits};
 use kvraft_linearizability::{check_kv_with_stats, CheckResult, KvInput, Operation};
 use kvraft_replica::{Replica, ReplicaConfig};
 
 use crate::network::MS;
 use crate::options::SimOptions;
 use crate::sim::{Sim, Sleep};
-use crate::world::{node_id, PeerFactory, World};
+use crate::world::{node_id, server_index, PeerFactory, World};
 
 /// The lab's electionTimeout for the KV tests.
 pub const ELECTION_TIMEOUT_MS: u64 = 1000;
@@ -25,18 +25,37 @@ pub const LINEARIZABILITY_STEP_BUDGET: u64 = 10_000_000;
 /// A clerk with its own network ends. As the lab's `random_handles` does, the clerk gets the
 /// servers in a shuffled order: `ends[i]` is the server behind the clerk's server `i`. It knows
 /// each end's node id (as a real client knows its endpoints' addresses), so leader hints lead
-/// it on.
+/// it on. Servers that join later are added at the end (`KvTester::add_server_to_client`, or
+/// when a leader hint names one it lacks, as the network client learns a hinted address).
 #[derive(Debug)]
 pub struct KvClient {
     endpoint: usize,
-    ends: Vec<usize>,
+    ends: RefCell<Vec<usize>>,
     clerk: RefCell<Clerk>,
 }
 
 impl KvClient {
     /// The clerk's index of `server`.
     fn index_of(&self, server: usize) -> usize {
-        self.ends.iter().position(|&s| s == server).expect("every server has an end")
+        self.ends.borrow().iter().position(|&s| s == server).expect("every server has an end")
+    }
+
+    /// The servers the clerk knows, in its order.
+    pub fn servers(&self) -> Vec<usize> {
+        self.ends.borrow().clone()
+    }
+
+    /// Adds `server` (node `server + 1`) to the clerk's servers if it lacks it; `from_hint`:
+    /// learned from a leader hint rather than told.
+    fn learn_server(&self, server: usize, from_hint: bool) {
+        let mut ends = self.ends.borrow_mut();
+        if ends.contains(&server) {
+            return;
+        }
+        ends.push(server);
+        let mut clerk = self.clerk.borrow_mut();
+        let index = clerk.add_server(Some(node_id(server)), from_hint);
+        debug_assert_eq!(index + 1, ends.len());
     }
 }
 
@@ -178,16 +197,28 @@ impl KvTester {
     /// A new clerk with an end to every server, in a shuffled order; those to the servers in
     /// `to` are connected.
     pub fn make_client(&self, to: &[usize]) -> KvClient {
+        self.make_client_of(&self.all(), to)
+    }
+
+    /// A new clerk that knows `servers`, in a shuffled order; its ends to the servers in `to`
+    /// are connected (its ends to servers added to the world later are enabled).
+    pub fn make_client_of(&self, servers: &[usize], to: &[usize]) -> KvClient {
         let mut w = self.world();
         let endpoint = w.add_client(to);
         let id = ClientId(w.rng.next_u64());
-        let mut ends: Vec<usize> = (0..self.n).collect();
+        let mut ends: Vec<usize> = servers.to_vec();
         for i in (1..ends.len()).rev() {
             let j = w.rng.below(i as u64 + 1) as usize;
             ends.swap(i, j);
         }
         let nodes = ends.iter().map(|&s| Some(node_id(s))).collect();
-        KvClient { endpoint, ends, clerk: RefCell::new(Clerk::new(id, nodes)) }
+        KvClient { endpoint, ends: RefCell::new(ends), clerk: RefCell::new(Clerk::new(id, nodes)) }
+    }
+
+    /// Tells the clerk of a server that joined the cluster (as a client is given a new
+    /// member's address).
+    pub fn add_server_to_client(&self, ck: &KvClient, server: usize) {
+        ck.learn_server(server, false);
     }
 
     /// Sends the clerk's Gets first to `server` (its read server), not to the leader.
@@ -252,11 +283,20 @@ impl KvTester {
             }
         };
         loop {
-            let server = ck.ends[ck.clerk.borrow().target()];
+            let server = ck.ends.borrow()[ck.clerk.borrow().target()];
             let answer = match self.sim.client_call(ck.endpoint, server, req.clone()).await {
                 Some(reply) => Answer::Reply(reply),
                 None => Answer::Failed,
             };
+            if let Answer::Reply(Err(KvError::WrongLeader { leader: Some(leader) })) = &answer {
+                // A hint naming a server the clerk lacks (one that joined): learn it, as the
+                // network client learns a hinted address. Never so in the lab's fixed clusters.
+                let hinted = server_index(*leader);
+                let known = ck.clerk.borrow().index_of(*leader).is_some();
+                if !known && hinted < self.world().servers.len() {
+                    ck.learn_server(hinted, true);
+                }
+            }
             let next = ck.clerk.borrow_mut().on_answer(answer);
             match next {
                 NextStep::Done(Ok(outcome)) => return outcome,
