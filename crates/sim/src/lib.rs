@@ -9,7 +9,7 @@
 //! the lab's sleeps and "goroutines" run in virtual time: a 120 s lab test takes a fraction of a
 //! second. [`raft_tester::RaftTester`] and [`kv_tester::KvTester`] are the lab's harnesses,
 //! [`lab`] holds the ported tests (each built with [`run`]), [`swarm`] the randomized
-//! scenarios, [`read_scenarios`] targeted scenarios for follower reads and leader leases, and
+//! scenarios, [`membership`] the membership swarm with its operator and measurements, [`read_scenarios`] targeted scenarios for follower reads and leader leases, and
 //! [`runner`] runs them under seeds for `cargo test` and the `sweep` binary. [`census`] counts
 //! the scenarios a run created.
 
@@ -18,6 +18,7 @@ pub mod checker;
 pub mod exec;
 pub mod kv_tester;
 pub mod lab;
+pub mod membership;
 pub mod network;
 pub mod options;
 pub mod peer;

@@ -29,7 +29,7 @@ impl Failure {
 pub fn reproduce_command(test: &str, seed: u64, options: &SimOptions) -> String {
     let features: String =
         crate::planted_bugs().iter().map(|bug| format!(" --features {bug}")).collect();
-    let target = find_test(test).map_or("raft", |t| t.suite.name());
+    let target = find_test(test).map_or("raft", |t| t.suite.test_target());
     format!(
         "SIM_SEED={seed} {}cargo test --release -p kvraft-sim{features} --test {target} -- --exact {test}",
         options.reproduce_env()

@@ -1,6 +1,6 @@
 //! Runs whole lab suites over ranges of seeds.
 //!
-//! `sweep --suite raft|kv|swarm --seeds 1000..1100 [--test NAME]... [--jobs N] [--stats] [--census] [--expect-failure]`
+//! `sweep --suite raft|kv|swarm|membership|membership-figures --seeds 1000..1100 [--test NAME]... [--jobs N] [--stats] [--census] [--expect-failure]`
 //!
 //! Prints each failure with its reproduce command, then `N passed, M failed` (one count per
 //! test and seed). Exits non-zero on any failure, or, with `--expect-failure` (used to prove
@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use kvraft_sim::census::LeaderCrashCensus;
 use kvraft_sim::lab::{LabTest, Suite};
+use kvraft_sim::membership::swarm::MembershipParams;
 use kvraft_sim::options::SimOptions;
 use kvraft_sim::run::RunReport;
 use kvraft_sim::runner::{install_quiet_panic_hook, run_catching, Failure};
@@ -32,7 +33,7 @@ struct Options {
 fn usage(problem: &str) -> ! {
     eprintln!("sweep: {problem}");
     eprintln!(
-        "usage: sweep --suite raft|kv|swarm --seeds A..B [--test NAME]... [--jobs N] [--stats] [--census] [--expect-failure]"
+        "usage: sweep --suite raft|kv|swarm|membership|membership-figures --seeds A..B [--test NAME]... [--jobs N] [--stats] [--census] [--expect-failure]"
     );
     std::process::exit(2);
 }
@@ -73,8 +74,11 @@ fn parse_args() -> Options {
         }
     }
     let suite_name = suite.unwrap_or_else(|| usage("--suite is required"));
-    let all = kvraft_sim::lab::suite(&suite_name)
-        .unwrap_or_else(|| usage(&format!("unknown suite {suite_name:?} (known: raft, kv)")));
+    let all = kvraft_sim::lab::suite(&suite_name).unwrap_or_else(|| {
+        usage(&format!(
+            "unknown suite {suite_name:?} (known: raft, kv, swarm, membership, membership-figures)"
+        ))
+    });
     let tests: Vec<&'static LabTest> = if names.is_empty() {
         all
     } else {
@@ -191,10 +195,10 @@ fn run_cases(
 
 /// Prints a failure with its seed, options, scenario (for the swarm) and reproduce command.
 fn report_failure(test: &LabTest, failure: &Failure) {
-    let params = if test.suite == Suite::Swarm {
-        format!("\n  scenario: {}", SwarmParams::derive(failure.seed))
-    } else {
-        String::new()
+    let params = match test.suite {
+        Suite::Swarm => format!("\n  scenario: {}", SwarmParams::derive(failure.seed)),
+        Suite::Membership => format!("\n  scenario: {}", MembershipParams::derive(failure.seed)),
+        _ => String::new(),
     };
     eprintln!(
         "FAILED {} seed {} ({}): {}{params}\n  reproduce: {}",

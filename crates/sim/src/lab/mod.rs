@@ -14,14 +14,29 @@ pub enum Suite {
     Raft,
     Kv,
     Swarm,
+    /// The membership swarm (`membership::swarm`).
+    Membership,
+    /// The membership measurements (`membership::figures`), printed by `sweep --stats`.
+    MembershipFigures,
 }
 
 impl Suite {
+    /// The suite's name for `sweep --suite`.
     pub fn name(self) -> &'static str {
         match self {
             Suite::Raft => "raft",
             Suite::Kv => "kv",
             Suite::Swarm => "swarm",
+            Suite::Membership => "membership",
+            Suite::MembershipFigures => "membership-figures",
+        }
+    }
+
+    /// The `cargo test --test` target whose wrappers run the suite's tests.
+    pub fn test_target(self) -> &'static str {
+        match self {
+            Suite::MembershipFigures => "membership",
+            other => other.name(),
         }
     }
 }
@@ -209,16 +224,57 @@ pub fn kv_suite() -> Vec<&'static LabTest> {
 pub const SWARM_SUITE: &[LabTest] =
     &[LabTest { name: "swarm", suite: Suite::Swarm, run: crate::swarm::run_swarm }];
 
-/// The tests of a suite by name ("raft", "kv" or "swarm").
+/// The membership swarm: one randomized scenario per seed (see `membership::swarm`).
+pub const MEMBERSHIP_SUITE: &[LabTest] = &[LabTest {
+    name: "membership",
+    suite: Suite::Membership,
+    run: crate::membership::swarm::run_membership_swarm,
+}];
+
+/// The membership measurements (see `membership::figures`): each prints its figures.
+pub const MEMBERSHIP_FIGURES: &[LabTest] = &[
+    LabTest {
+        name: "replace_dead_voter_log",
+        suite: Suite::MembershipFigures,
+        run: |seed, options| crate::membership::figures::run_replace(seed, options, -1, false),
+    },
+    LabTest {
+        name: "replace_dead_voter_snapshot",
+        suite: Suite::MembershipFigures,
+        run: |seed, options| crate::membership::figures::run_replace(seed, options, 100_000, false),
+    },
+    LabTest {
+        name: "replace_dead_voter_auto_promote",
+        suite: Suite::MembershipFigures,
+        run: |seed, options| crate::membership::figures::run_replace(seed, options, -1, true),
+    },
+    LabTest {
+        name: "transfer_unavailability",
+        suite: Suite::MembershipFigures,
+        run: crate::membership::figures::run_transfer,
+    },
+];
+
+/// The tests of a suite by name ("raft", "kv", "swarm", "membership" or
+/// "membership-figures").
 pub fn suite(name: &str) -> Option<Vec<&'static LabTest>> {
     match name {
         "raft" => Some(RAFT_SUITE.iter().collect()),
         "kv" => Some(kv_suite()),
         "swarm" => Some(SWARM_SUITE.iter().collect()),
+        "membership" => Some(MEMBERSHIP_SUITE.iter().collect()),
+        "membership-figures" => Some(MEMBERSHIP_FIGURES.iter().collect()),
         _ => None,
     }
 }
 
 pub fn find_test(name: &str) -> Option<&'static LabTest> {
-    RAFT_SUITE.iter().chain(KV_GENERIC).chain(KV_CUSTOM).chain(SWARM_SUITE).find(|t| t.name == name)
+    RAFT_SUITE
+        .iter()
+        .chain(KV_GENERIC)
+        .chain(KV_CUSTOM)
+        .chain(SWARM_SUITE)
+        .chain(MEMBERSHIP_SUITE)
+        .chain(MEMBERSHIP_FIGURES)
+        .find(|t| t.name == name)
 }
