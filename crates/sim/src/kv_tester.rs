@@ -215,6 +215,17 @@ impl KvTester {
         KvClient { endpoint, ends: RefCell::new(ends), clerk: RefCell::new(Clerk::new(id, nodes)) }
     }
 
+    /// A new clerk that knows `servers` in this order (no shuffle); its ends to the servers in
+    /// `to` are connected.
+    pub fn make_client_in_order(&self, servers: &[usize], to: &[usize]) -> KvClient {
+        let mut w = self.world();
+        let endpoint = w.add_client(to);
+        let id = ClientId(w.rng.next_u64());
+        let ends = servers.to_vec();
+        let nodes = ends.iter().map(|&s| Some(node_id(s))).collect();
+        KvClient { endpoint, ends: RefCell::new(ends), clerk: RefCell::new(Clerk::new(id, nodes)) }
+    }
+
     /// Tells the clerk of a server that joined the cluster (as a client is given a new
     /// member's address).
     pub fn add_server_to_client(&self, ck: &KvClient, server: usize) {

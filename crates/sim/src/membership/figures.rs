@@ -34,7 +34,7 @@ async fn wait_for_leader(op: &Operator) -> usize {
 }
 
 /// Puts `keys` keys (`k0`, `k1`, ...; 32-byte values) through `writers` clients at once.
-async fn load(t: &KvTester, keys: usize, writers: usize) {
+pub(crate) async fn load(t: &KvTester, keys: usize, writers: usize) {
     let mut handles = Vec::new();
     for w in 0..writers {
         let t2 = t.clone();

@@ -8,6 +8,7 @@
 //!   removes, promotions, demotions, replacements and transfers (1 to 7 voters) with
 //!   partitions, loss, duplication, crashes, disk wipes, torn writes and pauses under a
 //!   linearizable KV workload, then heals everything and checks that the cluster converges;
+//! - [`scenarios`]: seeded scenarios for the moments each membership planted bug needs;
 //! - [`figures`]: the measurements (the time to replace a dead voter, the writes'
 //!   unavailability during a leadership transfer), `sweep --suite membership-figures --stats`.
 //!
@@ -15,4 +16,5 @@
 
 pub mod figures;
 pub mod operator;
+pub mod scenarios;
 pub mod swarm;

@@ -60,9 +60,8 @@ fn change_holds(change: &MembershipChange, config: &ClusterConfig) -> Option<boo
     match change {
         MembershipChange::AddLearner { id: Some(id), .. }
         | MembershipChange::AddVoter { id: Some(id), .. } => {
-            if config.removed.contains(id) {
-                Some(false)
-            } else if config.is_member(*id) {
+            // A removed id is asked for all the same: the cluster must refuse it.
+            if config.is_member(*id) && !config.removed.contains(id) {
                 Some(true)
             } else {
                 None

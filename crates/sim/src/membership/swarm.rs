@@ -7,9 +7,9 @@
 //!    (symmetric and one-way partitions, an isolated leader, loss, duplication, reordering,
 //!    crashes and restarts, pauses, failing disks, crashes in the middle of a write, and disk
 //!    wipes); and one or two operators add servers as learners (promoted automatically or by
-//!    the operator), add voters directly (refused unless caught up), promote, demote, remove
-//!    (the leader included), replace voters (learner, caught up, promoted, old one removed)
-//!    and transfer the leadership (to a named voter or to the most caught-up one). A wiped
+//!    the operator), add voters directly, promote, demote, remove (the leader included),
+//!    replace voters (learner, caught up, promoted, old one removed), transfer the leadership
+//!    (to a named voter or to the most caught-up one), and try to add removed ids back. A wiped
 //!    server never comes back under its id: the operator replaces it with a new server (a new
 //!    id) and removes the old id. The checkers (I1-I10 among them) run after every event.
 //! 2. liveness: every fault is healed (every server that still has its disk restarted); the
@@ -48,7 +48,7 @@ const MAX_VOTERS: usize = 7;
 
 const FAULT_NAMES: [&str; 8] =
     ["partition", "one-way cut", "crash", "restart", "pause", "heal", "isolate-leader", "wipe"];
-const CHANGE_NAMES: [&str; 9] = [
+const CHANGE_NAMES: [&str; 10] = [
     "add-learner-auto",
     "add-learner",
     "add-voter",
@@ -58,6 +58,7 @@ const CHANGE_NAMES: [&str; 9] = [
     "replace",
     "transfer-to",
     "transfer",
+    "re-add-removed",
 ];
 
 /// Everything a seed decides about its run.
@@ -77,7 +78,7 @@ pub struct MembershipParams {
     pub fault_weights: [u64; 8],
     pub change_every_ms: u64,
     /// Relative weights of the operator's changes (see `CHANGE_NAMES`).
-    pub change_weights: [u64; 9],
+    pub change_weights: [u64; 10],
     /// Operators working at once (two make their compare-and-set race).
     pub operators: usize,
     pub pre_vote: bool,
@@ -117,7 +118,7 @@ impl MembershipParams {
         }
         fault_weights[5] += 1; // always some healing
         let change_every_ms = pick(&mut r, &[200, 700, 2000]);
-        let mut change_weights = [0; 9];
+        let mut change_weights = [0; 10];
         for w in &mut change_weights {
             *w = pick(&mut r, &[0, 1, 3]);
         }
@@ -458,17 +459,41 @@ async fn fault_injector(r: Run, stop: Rc<Cell<bool>>) {
     }
 }
 
-/// One change of the operator's, drawn by weight (some draws find nothing to do).
+/// A member whose disk was lost is replaced (a voter: by a new server, under a new id) or
+/// removed (a learner). True if there was one.
+async fn replace_lost_member(r: &Run) -> bool {
+    let Some(lost) = r.wiped_members().first().copied() else { return false };
+    let op = &r.op;
+    let voter = op.config().is_some_and(|c| c.config.membership.is_voter(lost));
+    if voter {
+        op.replace(lost, r.t.rand(2) == 0, r.new_disk_faults()).await;
+    } else {
+        op.change(MembershipChange::Remove { id: lost }, true).await;
+    }
+    true
+}
+
+/// An operator re-adds a removed id (say, a wiped server set up again under its old name):
+/// refused, since ids are never reused (scenario 10; a configuration that let it back in would
+/// break I7 as soon as the leader appended it).
+async fn readd_removed(r: &Run, config: &ClusterConfig) {
+    let removed: Vec<NodeId> = config.removed.iter().copied().collect();
+    if let Some(id) = r.pick(&removed) {
+        let server = server_index(id);
+        let change = MembershipChange::AddLearner {
+            id: Some(id),
+            address: format!("sim-{server}"),
+            auto_promote: false,
+        };
+        r.op.change(change, false).await;
+    }
+}
+
+/// One change of the operator's, drawn by weight (some draws find nothing to do). A server
+/// that lost its disk is replaced first.
 async fn one_change(r: &Run) {
     let op = &r.op;
-    // A server that lost its disk is replaced first (a new server, a new id).
-    if let Some(lost) = r.wiped_members().first().copied() {
-        let voter = op.config().is_some_and(|c| c.config.membership.is_voter(lost));
-        if voter {
-            op.replace(lost, r.t.rand(2) == 0, r.new_disk_faults()).await;
-        } else {
-            op.change(MembershipChange::Remove { id: lost }, true).await;
-        }
+    if replace_lost_member(r).await {
         return;
     }
     let Some(config) = op.config() else { return };
@@ -492,7 +517,8 @@ async fn one_change(r: &Run) {
             op.add_learner(kind == Some(0), r.new_disk_faults()).await;
         }
         2 if room && voters.len() < MAX_VOTERS => {
-            // Refused unless the new server is up and caught up (never, just added).
+            // A voter with an empty log: accepted only if the voters the leader heard from are
+            // a majority of the new configuration (R12; the new server does not count).
             let server = op.start_new_server(r.new_disk_faults());
             let id = node_id(server);
             let change =
@@ -533,6 +559,7 @@ async fn one_change(r: &Run) {
         8 => {
             op.transfer(None).await;
         }
+        9 => readd_removed(r, &config.config).await,
         _ => {}
     }
 }
