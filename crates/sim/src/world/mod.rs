@@ -9,6 +9,7 @@
 
 pub mod admin;
 pub mod clients;
+pub mod scripted;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -23,6 +24,7 @@ use kvraft_replica::{AdminReply, Output, Write};
 
 use self::admin::{AdminCalls, AdminEvent};
 use self::clients::{ClientCalls, ClientEvent};
+use self::scripted::{MessageRules, RuleAction};
 use crate::census::Census;
 use crate::checker::Checker;
 use crate::network::{Network, ReplyFate, RequestFate, MS};
@@ -164,6 +166,8 @@ pub struct World {
     /// answered, the request's id, the answer; in the order they came (whether or not the
     /// operator's call was still waiting for it: see [`admin`]).
     pub admin_replies: Vec<(usize, u64, AdminReply)>,
+    /// Scenario tests' rules for dropping, delaying or counting peer messages ([`scripted`]).
+    pub(crate) message_rules: MessageRules,
 }
 
 /// The time a simulated group write takes: uniform in `[min_us, max_us]`, except that one in
@@ -235,6 +239,7 @@ impl World {
             disk_latency: DiskLatency::SSD,
             disk_failures: Vec::new(),
             admin_replies: Vec::new(),
+            message_rules: MessageRules::default(),
             options,
         }
     }
@@ -510,13 +515,21 @@ impl World {
         if !self.net.is_enabled(caller, callee) {
             return;
         }
+        let extra_us = match self.message_rules.apply(&msg) {
+            Some(RuleAction::Drop) => {
+                self.trace.record(self.now_us, "rule-drop", callee as u64, caller as u64);
+                return;
+            }
+            Some(RuleAction::Delay(us)) => us,
+            Some(RuleAction::Count) | None => 0,
+        };
         match self.net.reply_fate(&mut self.rng) {
             ReplyFate::Dropped => {
                 self.trace.record(self.now_us, "lost-reply", callee as u64, caller as u64)
             }
             ReplyFate::Deliver { delay_us } => {
                 self.schedule(
-                    self.now_us + delay_us,
+                    self.now_us + delay_us + extra_us,
                     Event::Reply { caller, caller_incarnation, msg },
                 );
             }
@@ -540,6 +553,14 @@ impl World {
             self.trace.record(self.now_us, "lost-request", caller as u64, callee as u64);
             return;
         }
+        let extra_us = match self.message_rules.apply(&msg) {
+            Some(RuleAction::Drop) => {
+                self.trace.record(self.now_us, "rule-drop", caller as u64, callee as u64);
+                return;
+            }
+            Some(RuleAction::Delay(us)) => us,
+            Some(RuleAction::Count) | None => 0,
+        };
         let (enabled, alive) = (self.net.is_enabled(caller, callee), self.is_alive(callee));
         let request = |msg| Event::Request {
             caller,
@@ -557,13 +578,15 @@ impl World {
         let fate = self.net.request_fate(&mut self.rng, enabled, alive);
         let original = request(msg);
         if let Some((delay_us, event)) = duplicate {
-            self.schedule(self.now_us + delay_us, event);
+            self.schedule(self.now_us + delay_us + extra_us, event);
         }
         match fate {
             RequestFate::Unreachable | RequestFate::Dropped { .. } => {
                 self.trace.record(self.now_us, "lost-request", caller as u64, callee as u64);
             }
-            RequestFate::Deliver { delay_us } => self.schedule(self.now_us + delay_us, original),
+            RequestFate::Deliver { delay_us } => {
+                self.schedule(self.now_us + delay_us + extra_us, original)
+            }
         }
     }
 
