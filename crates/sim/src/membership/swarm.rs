@@ -274,8 +274,8 @@ impl Run {
     }
 
     /// A server starts (again) on its disk, linked to every server; a faulty disk stays
-    /// faulty. Never a wiped server under its old id.
-    fn restart(&self, server: usize) {
+    /// faulty while `faults` (the safety phase). Never a wiped server under its old id.
+    fn restart(&self, server: usize, faults: bool) {
         debug_assert!(!self.op.is_wiped(server));
         let mut w = self.t.sim.world_mut();
         w.start(server);
@@ -284,7 +284,7 @@ impl Run {
                 w.net.set_link(server, other, true);
             }
         }
-        if server < self.p.faulty_disks {
+        if faults && server < self.p.faulty_disks {
             w.servers[server].storage.set_faults(self.p.disk_faults);
         }
     }
@@ -444,7 +444,7 @@ async fn fault_injector(r: Run, stop: Rc<Cell<bool>>) {
             3 => {
                 let s = r.t.rand(n) as usize;
                 if !r.t.sim.world().is_alive(s) && !r.op.is_wiped(s) {
-                    r.restart(s);
+                    r.restart(s, true);
                 }
             }
             4 => {
@@ -621,7 +621,7 @@ async fn heal_all(r: &Run) {
     }
     for s in 0..r.servers() {
         if !r.t.sim.world().is_alive(s) && !r.op.is_wiped(s) {
-            r.restart(s);
+            r.restart(s, false);
         }
     }
     r.heal();
