@@ -72,11 +72,13 @@ impl RaftLog {
 
     /// A peer that found no configuration in its storage starts from `config` (the bootstrap
     /// configuration every initial member is given alike), as if a snapshot at index 0 held it:
-    /// index 1 stays the first command. Ignored if the storage held one.
-    pub fn bootstrap_config(&mut self, config: ClusterConfig) {
-        if self.snapshot.config.is_unknown() {
-            self.snapshot.config = ConfigState { index: LogIndex::ZERO, config };
+    /// index 1 stays the first command. Ignored if the storage held one; true if taken.
+    pub fn bootstrap_config(&mut self, config: ClusterConfig) -> bool {
+        if !self.snapshot.config.is_unknown() {
+            return false;
         }
+        self.snapshot.config = ConfigState { index: LogIndex::ZERO, config };
+        true
     }
 
     /// The configuration in effect on this peer: the latest config entry in the log, else the

@@ -214,7 +214,11 @@ impl RawNode {
     /// and nothing else. True if `m` was turned away.
     pub(crate) fn turn_away_removed(&mut self, m: &Message) -> bool {
         let committed = self.log.committed_config();
-        if !committed.config.removed.contains(&m.from) {
+        // A leader whose own removal committed hands its leadership over with TimeoutNow
+        // (R8): that one message from a removed peer is the point, not a disruption.
+        if !committed.config.removed.contains(&m.from)
+            || matches!(m.body, MessageBody::TimeoutNow { .. })
+        {
             return false;
         }
         if !matches!(m.body, MessageBody::Removed { .. }) {

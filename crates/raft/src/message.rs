@@ -70,6 +70,19 @@ pub struct Snapshot {
     pub data: Bytes,
 }
 
+impl Snapshot {
+    /// The snapshot at index 0 that holds a new cluster's first configuration: what a driver
+    /// writes to an initial member's empty storage before its first start, so that the
+    /// configuration is durable from the start (index 1 stays the first command).
+    pub fn bootstrap(config: crate::ClusterConfig) -> Snapshot {
+        Snapshot {
+            meta: SnapshotMeta::default(),
+            config: ConfigState { index: LogIndex::ZERO, config },
+            data: Bytes::new(),
+        }
+    }
+}
+
 /// A message between two peers. Requests (`Vote`, `Append`, `Heartbeat`, `SnapshotChunk`) are
 /// answered by exactly one response each, so a transport may pair them as RPC calls. The
 /// one-way messages (`ReadIndexRequest`, `ReadIndexResponse`, see

@@ -137,6 +137,10 @@ impl RawNode {
         config.validate()?;
         let RecoveredState { hard_state, snapshot, entries } = recovered;
         let mut log = RaftLog::restore(snapshot, entries, hard_state.commit);
+        // Storage without a configuration: the bootstrap voters, in memory. A driver that wants
+        // the first configuration durable writes `Snapshot::bootstrap` to the empty storage
+        // before the first start (as etcd and raft-rs bootstrap their storage), so that a
+        // restart never needs the bootstrap voters again.
         if !config.voters.is_empty() {
             log.bootstrap_config(ClusterConfig::bootstrap(config.voters.iter().copied()));
         }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kvraft_kv::SessionLimits;
-use kvraft_raft::{RecoveredState, Storage};
+use kvraft_raft::{ClusterConfig, PersistBatch, RecoveredState, Snapshot, Storage};
 use kvraft_replica::{Replica, ReplicaConfig, ReplicaError};
 use kvraft_storage::{
     open_data_dir, DataDirError, DataDirStatus, DiskError, FileDisk, NodeIdentity, WalError,
@@ -169,14 +169,26 @@ fn open_storage(
     let mut disk = FileDisk::open(&config.data_dir)
         .map_err(|source| ServerError::Disk { dir: dir.clone(), source })?;
     let identity = NodeIdentity { cluster_id: config.cluster_id, node_id: config.id };
-    match open_data_dir(&mut disk, identity)
+    let created = match open_data_dir(&mut disk, identity)
         .map_err(|source| ServerError::DataDir { dir: dir.clone(), source })?
     {
-        DataDirStatus::Created => tracing::info!("initialized data directory {dir}"),
-        DataDirStatus::Existing => {}
-    }
-    let wal = WalStorage::open(disk)
+        DataDirStatus::Created => {
+            tracing::info!("initialized data directory {dir}");
+            true
+        }
+        DataDirStatus::Existing => false,
+    };
+    let mut wal = WalStorage::open(disk)
         .map_err(|source| ServerError::Recovery { dir: dir.clone(), source })?;
+    if created {
+        // The cluster's first configuration, durable before the first start: from now on the
+        // configuration comes from the data directory (its log and snapshots), whatever
+        // `--cluster` says on later starts.
+        let voters = config.cluster.iter().map(|m| m.id);
+        let bootstrap = Snapshot::bootstrap(ClusterConfig::bootstrap(voters));
+        let batch = PersistBatch { hard_state: None, snapshot: Some(&bootstrap), entries: &[] };
+        wal.persist(batch).map_err(|source| ServerError::Recovery { dir: dir.clone(), source })?;
+    }
     let report = wal.recovery_report();
     if let Some(t) = &report.truncated {
         tracing::warn!(
