@@ -10,14 +10,21 @@
 //!
 //! | scenario | test | fails with |
 //! |---|---|---|
-//! | 1 | `s01_ongaro_counter_examples_are_refused_by_the_term_barrier` | `kvraft-raft/bug-config-before-term-commit` |
+//! | 1 | `s01_ongaro_*` (three variants) | `kvraft-raft/bug-config-before-term-commit` |
 //! | 2 | `s02_a_second_change_waits_for_the_first_to_commit` | `kvraft-raft/bug-two-pending-configs` |
 //! | 10 | `s10_a_wiped_server_is_never_added_again_under_its_old_id` | `kvraft-raft/bug-reuse-removed-id` |
 //! | 13 | `s13_a_lagging_learner_is_not_promoted_and_the_cluster_stays_available` | `kvraft-raft/bug-promote-without-catchup` |
-//! | 23 | `s23_a_transfer_ends_the_old_leaders_lease_reads` | `kvraft-raft/bug-transfer-keeps-lease` |
+//! | 23 | `s23_*` (both) | `kvraft-raft/bug-transfer-keeps-lease` |
 //!
 //! e.g. `cargo test --release -p kvraft-sim --features kvraft-raft/bug-two-pending-configs
 //! --test membership_scenarios -- s02_` fails.
+//!
+//! The `#[ignore]`d tests assert what the design says where the code does otherwise; each
+//! names the code and the seed (`-- --ignored` runs them).
+//!
+//! Messages are steered with the world's message rules (`kvraft_sim::world::scripted`): a
+//! leader's entries kept from one follower while its heartbeats get through, a vote request
+//! dropped, a `TimeoutNow` delayed. Helpers are in `scenario_support`.
 
 mod scenario_support;
 
@@ -743,6 +750,10 @@ async fn removed_stays_silent(c: &Cx, server: usize) {
 /// Scenario 7, two voters: the leader removes itself (force: one voter left); the removal
 /// commits once the other holds it, which then leads alone; the old leader stays silent.
 #[test]
+#[ignore = "core: seeds 1, 4 and 6 fail: node 2, knowing the removal committed, turns away the \
+            hand-over's TimeoutNow (see s07_a_removed_leader_hands_over_without_an_election), \
+            so the removed leader leads on, and its next heartbeat round sends Removed to \
+            itself (StepError::FromItself; see s24_a_leader_removing_itself_hands_over)"]
 fn s07_a_leader_removes_itself_from_two() {
     scenario("s07_a_leader_removes_itself_from_two", Setup::voters(2), removes_itself_from_two);
 }
@@ -834,5 +845,1171 @@ async fn removed_restarts(c: Cx) {
     w.finish(&c).await;
 }
 
-#[allow(unused)]
-fn unused(_: NodeId, _: MessageBody) {}
+// ----- 10. A wiped node under its old id -----
+
+/// Scenario 10: a removed voter's disk is wiped and the server comes back under its old id:
+/// adding that id again, as a learner or (forced) as a voter, is refused `IdRemoved` (R9:
+/// ids are never reused), and the server, in no configuration, stays silent. It joins under
+/// a new id instead. With `bug-reuse-removed-id` the old id is let back in: a tombstoned id
+/// is a member again (the checker's I7), the split-brain-prone state the tombstone prevents.
+#[test]
+fn s10_a_wiped_server_is_never_added_again_under_its_old_id() {
+    scenario(
+        "s10_a_wiped_server_is_never_added_again_under_its_old_id",
+        Setup::voters(4),
+        old_id_refused,
+    );
+}
+
+async fn old_id_refused(c: Cx) {
+    c.converge(10_000).await;
+    let w = Workload::start(&c, 2, 20);
+    let old = 3;
+    c.must_change(remove(old), false).await;
+    c.wipe(old);
+    c.restart(old);
+    let refused = Err(AdminError::Refused(ChangeError::IdRemoved(node_id(old))));
+    let answer = c.change_settled(ChangeRequest::new(learner(old, false)), 10_000).await;
+    assert_eq!(answer, refused, "the old id as a learner");
+    let forced = ChangeRequest { change: voter(old), expected_config_index: None, force: true };
+    assert_eq!(c.change_settled(forced, 10_000).await, refused, "the old id as a voter, forced");
+    c.assert_asks_no_vote(old, 2_000).await;
+    assert!(c.config(old).is_unknown(), "the wiped server has no configuration");
+    let new = c.add_learner(false).await;
+    c.wait_caught_up(new, 10_000).await;
+    c.must_change(promote(new), false).await;
+    let config = c.converge(20_000).await;
+    assert_members(&config, &[0, 1, 2, new], &[]);
+    assert!(config.config.removed.contains(&node_id(old)));
+    w.finish(&c).await;
+}
+
+// ----- 11. Concurrent changes with compare-and-set -----
+
+/// Scenario 11: two operators read the same configuration and each asks for a change against
+/// it: one is applied, the other refused `ConfigIndexMismatch` naming the index the first
+/// created; the stale request, retried as is, is refused again, and nothing unintended is in
+/// the configuration. Re-read and retried, it goes in.
+#[test]
+fn s11_compare_and_set_refuses_the_stale_change() {
+    scenario("s11_compare_and_set_refuses_the_stale_change", Setup::voters(3), compare_and_set);
+}
+
+async fn compare_and_set(c: Cx) {
+    let base = c.converge(10_000).await.index;
+    let leader = c.wait_leader(1_000).await;
+    let (x, y) = (c.new_server(), c.new_server());
+    let cas = |server: usize, expected: LogIndex| ChangeRequest {
+        change: learner(server, false),
+        expected_config_index: Some(expected),
+        force: false,
+    };
+    let ask = |server: usize| {
+        let (c2, request) = (c.clone(), cas(server, base));
+        c.t.sim.spawn(async move { c2.change_at(leader, request).await })
+    };
+    let (ax, ay) = (ask(x), ask(y));
+    let answers = [(x, ax.await), (y, ay.await)];
+    let winner = answers.iter().find(|(_, a)| matches!(a, Some(Ok(_)))).map(|(s, _)| *s);
+    let winner = winner.unwrap_or_else(|| panic!("neither change went in: {answers:?}"));
+    let loser = if winner == x { y } else { x };
+    let current = c.converge(10_000).await;
+    let loser_answer = &answers.iter().find(|(s, _)| *s == loser).expect("both asked").1;
+    let mismatch = Some(Err(AdminError::Refused(ChangeError::ConfigIndexMismatch {
+        expected: base,
+        current: current.index,
+    })));
+    assert_eq!(loser_answer, &mismatch, "the stale change");
+    assert_members(&current, &[0, 1, 2], &[winner]);
+    assert_eq!(c.change_at(leader, cas(loser, base)).await, mismatch, "retried as is");
+    let stale_remove =
+        ChangeRequest { change: remove(winner), expected_config_index: Some(base), force: false };
+    assert_eq!(c.change_at(leader, stale_remove).await, mismatch);
+    assert_eq!(c.converge(10_000).await, current, "nothing unintended");
+    let answer = c.change_at(leader, cas(loser, current.index)).await;
+    assert!(matches!(answer, Some(Ok(_))), "re-read and retried: {answer:?}");
+    assert_members(&c.converge(10_000).await, &[0, 1, 2], &[x, y]);
+}
+
+// ----- 12. Churn under partitions and crashes -----
+
+/// Scenario 12: membership churn between 3 and 7 voters (adds, removes, replacements, a host
+/// that loses all its data and is replaced under a new id) under partitions and crashes,
+/// with a KV workload throughout: after the heal the cluster converges, and every acknowledged
+/// append is in the store exactly once, in a linearizable history.
+#[test]
+fn s12_churn_under_partitions_and_crashes_keeps_the_history_linearizable() {
+    scenario(
+        "s12_churn_under_partitions_and_crashes_keeps_the_history_linearizable",
+        Setup { maxraftstate: 20_000, ..Setup::voters(3) },
+        churn,
+    );
+}
+
+async fn churn(c: Cx) {
+    c.converge(10_000).await;
+    let w = Workload::start(&c, 3, 10);
+    for _ in 0..10 {
+        churn_step(&c).await;
+        c.sleep(200).await;
+    }
+    c.heal();
+    for s in 0..c.servers() {
+        if !c.alive(s) && !c.op.is_wiped(s) {
+            c.restart(s);
+        }
+    }
+    let config = c.converge(60_000).await;
+    let voters = config.config.membership.voters().count();
+    assert!((3..=7).contains(&voters), "{voters} voters");
+    for s in (0..c.servers()).filter(|s| c.op.is_wiped(*s)) {
+        assert!(!config.config.is_member(node_id(s)), "wiped server {s} is a member");
+    }
+    w.finish(&c).await;
+}
+
+/// One random step of churn (a change, or a fault that heals itself within a second).
+async fn churn_step(c: &Cx) {
+    use kvraft_sim::membership::operator::ChangeOutcome;
+    let Some(config) = c.op.committed_config() else { return c.sleep(200).await };
+    let voters: Vec<NodeId> = config.config.membership.voters().collect();
+    let pick = |ids: &[NodeId]| ids[c.t.rand(ids.len() as u64) as usize];
+    match c.t.rand(6) {
+        0 if voters.len() < 7 => {
+            if let Some(s) = c.op.add_learner(c.t.rand(2) == 0, None).await {
+                c.op.wait_caught_up(node_id(s), 10_000).await;
+                c.op.change(promote(s), false).await;
+            }
+        }
+        1 if voters.len() > 3 => {
+            let outcome =
+                c.op.change(kvraft_raft::MembershipChange::Remove { id: pick(&voters) }, true)
+                    .await;
+            assert!(!matches!(outcome, ChangeOutcome::Refused(ChangeError::IdRemoved(_))));
+        }
+        2 => {
+            c.op.replace(pick(&voters), c.t.rand(2) == 0, None).await;
+        }
+        3 => {
+            c.t.random_partition();
+            c.sleep(1_000).await;
+            c.heal();
+        }
+        4 => {
+            let s = kvraft_sim::world::server_index(pick(&voters));
+            if c.alive(s) {
+                c.crash(s);
+                c.sleep(1_000).await;
+                c.restart(s);
+            }
+        }
+        5 => {
+            // A host that loses all its data: replaced under a new id.
+            let id = pick(&voters);
+            let s = kvraft_sim::world::server_index(id);
+            c.wipe(s);
+            c.op.mark_wiped(s);
+            c.op.replace(id, false, None).await;
+        }
+        _ => c.sleep(200).await,
+    }
+}
+
+// ----- 13. Catch-up before a new voter counts -----
+
+/// Scenario 13: a learner that answers heartbeats but lags (it is receiving a snapshot, slowly)
+/// is not promoted while a voter is down: `WouldLoseQuorum` (R10-R12), and the cluster stays
+/// available. Once it has caught up the promotion goes through, and the cluster, with that
+/// voter still down, stays available. With `bug-promote-without-catchup` the lagging learner
+/// counts as live, the promotion is let through and the cluster stalls until the learner has
+/// caught up (the thesis figure).
+#[test]
+fn s13_a_lagging_learner_is_not_promoted_and_the_cluster_stays_available() {
+    scenario(
+        "s13_a_lagging_learner_is_not_promoted_and_the_cluster_stays_available",
+        Setup { maxraftstate: 5_000, ..Setup::voters(3) },
+        lagging_learner,
+    );
+}
+
+async fn lagging_learner(c: Cx) {
+    c.make_leader(0, 10_000).await;
+    c.converge(10_000).await;
+    let l = slow_snapshot_learner(&c, false).await;
+    c.crash(2);
+    // Until its last answer is older than an election timeout, node 3 still counts as live.
+    c.sleep(2 * ELECTION_MS).await;
+    let answer = c.change(0, promote(l)).await;
+    let refused = ChangeError::WouldLoseQuorum { alive: 2, voters: 4, needed: 3 };
+    assert_eq!(answer, Some(Err(AdminError::Refused(refused))), "a lagging learner promoted");
+    assert!(c.put_within("during", "1", 0, 2_000).await, "the cluster stalled");
+    c.remove_rule("snapshot chunks to the learner are slow");
+    c.wait_caught_up(l, 20_000).await;
+    c.must_change(promote(l), false).await;
+    assert!(c.put_within("after", "2", 1, 2_000).await, "the cluster stalled after promotion");
+    c.restart(2);
+    assert_members(&c.converge(20_000).await, &[0, 1, 2, l], &[]);
+    c.t.check_history();
+}
+
+/// Fills the store until the leader (server 0) has compacted its log, then adds a new server
+/// as a learner (`auto_promote` or not) whose snapshot chunks each take 150 ms: it answers
+/// heartbeats throughout, and lags for seconds. Returns it once its snapshot is under way.
+async fn slow_snapshot_learner(c: &Cx, auto_promote: bool) -> usize {
+    c.fill("pre", 250).await;
+    c.wait_until("a compacted log", 5_000, |c| {
+        c.node(0, |n| n.log().snapshot_meta().index) > LogIndex(100)
+    })
+    .await;
+    let l = c.new_server();
+    c.add_rule(
+        "snapshot chunks to the learner are slow",
+        RuleAction::Delay(150 * 1000),
+        move |m| m.to == node_id(l) && matches!(m.body, MessageBody::SnapshotChunk { .. }),
+    );
+    c.must_change(learner(l, auto_promote), false).await;
+    c.wait_until("a snapshot on its way to the learner", 2_000, |c| {
+        c.member_status(l).is_some_and(|s| s.receiving_snapshot)
+    })
+    .await;
+    c.sleep(500).await;
+    let status = c.member_status(l).expect("the leader tracks the learner");
+    assert!(status.ticks_since_contact.is_some_and(|t| t < 30), "it answers: {status:?}");
+    assert!(status.receiving_snapshot, "it lags: {status:?}");
+    l
+}
+
+/// Scenario 13, the thesis figure itself: a voter added directly (allowed while the three
+/// old voters answer: they are a majority of four) whose entries are lost, then an old voter
+/// crashes: the cluster cannot commit until the new voter catches up. The learner path above
+/// is the one that avoids this.
+#[test]
+fn s13_a_voter_added_directly_stalls_the_cluster_until_it_catches_up() {
+    scenario(
+        "s13_a_voter_added_directly_stalls_the_cluster_until_it_catches_up",
+        Setup::voters(3),
+        direct_voter,
+    );
+}
+
+async fn direct_voter(c: Cx) {
+    c.make_leader(0, 10_000).await;
+    c.converge(10_000).await;
+    c.fill("pre", 50).await;
+    let v = c.new_server();
+    c.add_rule("the new voter gets no entries", RuleAction::Drop, move |m| {
+        m.to == node_id(v) && carries_entries(m)
+    });
+    let answer = c.change(0, voter(v)).await;
+    assert!(matches!(answer, Some(Ok(_))), "{answer:?}");
+    c.crash(2);
+    assert!(!c.put_within("stalled", "1", 0, 2_000).await, "committed without the new voter");
+    c.remove_rule("the new voter gets no entries");
+    c.wait_until("the new voter catches up", 10_000, |c| {
+        c.node(v, |n| n.commit_index()) >= c.node(0, |n| n.commit_index())
+    })
+    .await;
+    assert!(c.put_within("after", "2", 1, 5_000).await, "still stalled after the catch-up");
+    c.restart(2);
+    assert_members(&c.converge(20_000).await, &[0, 1, 2, v], &[]);
+    c.t.check_history();
+}
+
+// ----- 14. Learners that never answer -----
+
+/// Scenario 14: a learner whose address leads nowhere and one that never starts, both marked
+/// for automatic promotion: the cluster stays available, neither is ever promoted (R11), a
+/// direct voter add or a promotion that would leave too few live voters is refused (R12), and
+/// `member remove` takes both out.
+#[test]
+fn s14_learners_that_never_answer_are_harmless_and_removable() {
+    scenario(
+        "s14_learners_that_never_answer_are_harmless_and_removable",
+        Setup::voters(3),
+        silent_learners,
+    );
+}
+
+async fn silent_learners(c: Cx) {
+    c.make_leader(0, 10_000).await;
+    c.converge(10_000).await;
+    let w = Workload::start(&c, 2, 20);
+    let wrong = c.new_server();
+    c.isolate(wrong);
+    c.must_change(learner(wrong, true), false).await;
+    let never = kvraft_raft::MembershipChange::AddLearner {
+        id: None,
+        address: "never-started".into(),
+        auto_promote: true,
+    };
+    let config = c.must_change(never, false).await;
+    let never = NodeId(node_id(wrong).0 + 1);
+    assert!(config.config.membership.is_learner(never));
+    c.sleep(5_000).await;
+    assert_members(
+        &c.committed_config(0),
+        &[0, 1, 2],
+        &[wrong, kvraft_sim::world::server_index(never)],
+    );
+    for id in [node_id(wrong), never] {
+        let status = c.node(0, |n| n.member_status().into_iter().find(|m| m.id == id));
+        assert_eq!(status.and_then(|s| s.ticks_since_contact), None, "node {id} answered");
+    }
+    assert!(c.put_within("available", "1", 100, 2_000).await);
+    c.crash(2);
+    c.sleep(2 * ELECTION_MS).await;
+    let refused = Some(Err(AdminError::Refused(ChangeError::WouldLoseQuorum {
+        alive: 2,
+        voters: 4,
+        needed: 3,
+    })));
+    let add = kvraft_raft::MembershipChange::AddVoter { id: None, address: "x".into() };
+    assert_eq!(c.change(0, add).await, refused, "a direct voter add");
+    let promote_never = kvraft_raft::MembershipChange::Promote { id: never };
+    assert_eq!(c.change(0, promote_never).await, refused, "promoting the unstarted learner");
+    c.restart(2);
+    c.must_change(remove(wrong), false).await;
+    c.must_change(kvraft_raft::MembershipChange::Remove { id: never }, false).await;
+    let config = c.converge(10_000).await;
+    assert_members(&config, &[0, 1, 2], &[]);
+    assert!(config.config.removed.contains(&never));
+    w.finish(&c).await;
+}
+
+// ----- 15. Learners catching up -----
+
+/// Scenario 15, under load (redisraft#125): a learner marked for automatic promotion is added
+/// while clients write as fast as they can; it catches up and is promoted all the same.
+#[test]
+#[ignore = "core: never promoted while clients write back to back (seeds 1-3, one client is \
+            enough): promotion.rs measure_round resets caught_up_since at every tick at which \
+            the learner's match index is below the commit index, which under steady load is \
+            most ticks (it keeps up within a few entries), so the 1 s stabilization window \
+            never completes (redisraft#125)"]
+fn s15_a_learner_under_a_steady_write_load_is_promoted() {
+    scenario("s15_a_learner_under_a_steady_write_load_is_promoted", Setup::voters(3), under_load);
+}
+
+async fn under_load(c: Cx) {
+    c.converge(10_000).await;
+    let w = Workload::start(&c, 2, 0);
+    c.sleep(500).await;
+    let l = c.add_learner(true).await;
+    c.wait_until("the learner is promoted under load", 20_000, |c| {
+        c.op.committed_config().is_some_and(|x| x.config.membership.is_voter(node_id(l)))
+    })
+    .await;
+    c.sleep(500).await;
+    let appends = w.finish(&c).await;
+    assert!(appends > 100, "the load was light: {appends} appends");
+    assert_members(&c.converge(10_000).await, &[0, 1, 2, l], &[]);
+}
+
+/// Scenario 15, idle (openraft#1828): the leader has compacted its log into a snapshot and
+/// takes no writes; a learner added then gets the snapshot and catches up.
+#[test]
+fn s15_a_learner_behind_an_idle_compacted_leader_gets_a_snapshot() {
+    scenario(
+        "s15_a_learner_behind_an_idle_compacted_leader_gets_a_snapshot",
+        Setup { maxraftstate: 2_000, ..Setup::voters(3) },
+        behind_snapshot,
+    );
+}
+
+async fn behind_snapshot(c: Cx) {
+    c.converge(10_000).await;
+    let ck = c.client();
+    c.t.put(&ck, "k", "v", true, 0).await;
+    c.fill("pre", 60).await;
+    let leader = c.wait_leader(1_000).await;
+    c.wait_until("a compacted log", 5_000, |c| {
+        c.node(leader, |n| n.log().snapshot_meta().index) > LogIndex(10)
+    })
+    .await;
+    c.sleep(2_000).await;
+    let snapshot = c.node(leader, |n| n.log().snapshot_meta().index);
+    let l = c.add_learner(false).await;
+    c.wait_caught_up(l, 5_000).await;
+    assert!(c.node(l, |n| n.log().snapshot_meta().index) >= snapshot, "no snapshot installed");
+    // Reads served by the learner's state machine once it is a voter and leads.
+    c.must_change(promote(l), false).await;
+    c.make_leader(l, 10_000).await;
+    assert_eq!(c.t.get(&ck, "k", true, 0).await, "v");
+    c.t.check_history();
+}
+
+// ----- 16. Promotion refused, then retried -----
+
+/// Scenario 16, partitioned: with a voter down, a learner marked for promotion but cut off
+/// cannot be promoted (`WouldLoseQuorum`), by hand or automatically; once reconnected and
+/// caught up, the leader promotes it by itself.
+#[test]
+fn s16_a_partitioned_learner_is_promoted_only_once_back() {
+    scenario(
+        "s16_a_partitioned_learner_is_promoted_only_once_back",
+        Setup { maxraftstate: 5_000, ..Setup::voters(3) },
+        partitioned_learner,
+    );
+}
+
+async fn partitioned_learner(c: Cx) {
+    c.make_leader(0, 10_000).await;
+    c.converge(10_000).await;
+    c.fill("pre", 30).await;
+    c.crash(2);
+    c.sleep(2 * ELECTION_MS).await;
+    let l = c.new_server();
+    c.isolate(l);
+    c.must_change(learner(l, true), false).await;
+    let refused = ChangeError::WouldLoseQuorum { alive: 2, voters: 4, needed: 3 };
+    assert_eq!(c.change(0, promote(l)).await, Some(Err(AdminError::Refused(refused))));
+    c.sleep(3_000).await;
+    assert!(c.committed_config(0).config.membership.is_learner(node_id(l)), "promoted, cut off");
+    c.reconnect(l);
+    c.wait_until("promoted once back", 15_000, |c| {
+        c.committed_config(0).config.membership.is_voter(node_id(l))
+    })
+    .await;
+    c.restart(2);
+    assert_members(&c.converge(20_000).await, &[0, 1, 2, l], &[]);
+}
+
+/// Scenario 16, snapshot in flight: with a voter down, a learner receiving a (slow) snapshot
+/// is not promotable (R10): refused by hand, not promoted automatically while the snapshot
+/// is on its way; promoted by the leader once it has caught up.
+#[test]
+fn s16_a_learner_receiving_a_snapshot_is_promoted_only_once_caught_up() {
+    scenario(
+        "s16_a_learner_receiving_a_snapshot_is_promoted_only_once_caught_up",
+        Setup { maxraftstate: 5_000, ..Setup::voters(3) },
+        snapshot_in_flight,
+    );
+}
+
+async fn snapshot_in_flight(c: Cx) {
+    c.make_leader(0, 10_000).await;
+    c.converge(10_000).await;
+    c.crash(2);
+    c.sleep(2 * ELECTION_MS).await;
+    let l = slow_snapshot_learner(&c, true).await;
+    let refused = ChangeError::WouldLoseQuorum { alive: 2, voters: 4, needed: 3 };
+    assert_eq!(c.change(0, promote(l)).await, Some(Err(AdminError::Refused(refused))));
+    while c.member_status(l).is_some_and(|s| s.receiving_snapshot) {
+        assert!(c.committed_config(0).config.membership.is_learner(node_id(l)));
+        c.sleep(20).await;
+    }
+    c.wait_until("promoted once caught up", 15_000, |c| {
+        c.committed_config(0).config.membership.is_voter(node_id(l))
+    })
+    .await;
+    c.restart(2);
+    assert_members(&c.converge(20_000).await, &[0, 1, 2, l], &[]);
+}
+
+// ----- 17. Grow and shrink -----
+
+/// Scenario 17: a one-node cluster grows to 2, 3 and 5 voters (learner, caught up,
+/// promoted; a direct voter add of a node that is not up is refused at 1 -> 2, etcd#11633's
+/// arithmetic), then shrinks to 3 and 1; going down to two voters and to one needs force.
+/// Clients write throughout; every step leaves every member running the same configuration.
+#[test]
+fn s17_grow_from_one_to_five_and_shrink_back_to_one() {
+    scenario("s17_grow_from_one_to_five_and_shrink_back_to_one", Setup::voters(1), grow_shrink);
+}
+
+async fn grow_shrink(c: Cx) {
+    c.converge(10_000).await;
+    let w = Workload::start(&c, 2, 20);
+    let absent = kvraft_raft::MembershipChange::AddVoter { id: None, address: "down".into() };
+    let refused = ChangeError::WouldLoseQuorum { alive: 1, voters: 2, needed: 2 };
+    assert_eq!(c.change(0, absent).await, Some(Err(AdminError::Refused(refused))));
+    let mut voters = vec![0];
+    for target in [2, 3, 5] {
+        while voters.len() < target {
+            let s = c.add_learner(false).await;
+            c.wait_caught_up(s, 10_000).await;
+            c.must_change(promote(s), false).await;
+            voters.push(s);
+            assert_members(&c.converge(10_000).await, &voters, &[]);
+        }
+    }
+    while voters.len() > 1 {
+        let leader = c.wait_leader(5_000).await;
+        let gone = *voters.iter().rev().find(|s| **s != leader).expect("another voter");
+        voters.retain(|s| *s != gone);
+        if voters.len() <= 2 {
+            let refused = ChangeError::TooFewVoters { voters: voters.len() };
+            let answer = c.change_settled(ChangeRequest::new(remove(gone)), 10_000).await;
+            assert_eq!(answer, Err(AdminError::Refused(refused)));
+        }
+        c.must_change(remove(gone), voters.len() <= 2).await;
+        assert_members(&c.converge(10_000).await, &voters, &[]);
+    }
+    w.finish(&c).await;
+}
+
+// ----- 18. Replace a dead voter -----
+
+/// Scenario 18: a dead voter is replaced (learner, caught up, promoted, the dead one
+/// removed) in 3- and 5-voter clusters whose leader is the dead one's neighbour; the leader
+/// crashes mid-sequence, and the operator resumes from the configuration it reads, doing
+/// each remaining step once.
+#[test]
+fn s18_a_dead_voter_is_replaced_and_the_replacement_resumes_after_a_crash() {
+    for voters in [3, 5] {
+        scenario(
+            "s18_a_dead_voter_is_replaced_and_the_replacement_resumes_after_a_crash",
+            Setup::voters(voters),
+            replace_dead,
+        );
+    }
+}
+
+async fn replace_dead(c: Cx) {
+    let n = c.servers();
+    let dead = 1;
+    c.make_leader(dead + 1, 10_000).await;
+    c.converge(10_000).await;
+    let w = Workload::start(&c, 2, 20);
+    c.crash(dead);
+    c.sleep(2 * ELECTION_MS).await;
+    let new = c.new_server();
+    // The first run stops when the leader crashes after the promotion.
+    replace_steps(&c, dead, new, true).await;
+    replace_steps(&c, dead, new, false).await;
+    let config = c.converge(20_000).await;
+    let mut voters: Vec<usize> = (0..n).filter(|s| *s != dead).collect();
+    voters.push(new);
+    assert_members(&config, &voters, &[]);
+    assert!(config.config.removed.contains(&node_id(dead)));
+    // Resuming a finished replacement does nothing.
+    replace_steps(&c, dead, new, false).await;
+    assert_eq!(c.converge(10_000).await, config);
+    w.finish(&c).await;
+}
+
+/// `member replace`, resumable: each step is taken only if the committed configuration does
+/// not show it done. With `crash_after_promotion`, the leader crashes once the new server is
+/// a voter, the operator's run ends there, and the crashed leader restarts a second later.
+async fn replace_steps(c: &Cx, old: usize, new: usize, crash_after_promotion: bool) {
+    let committed = |c: &Cx| c.op.committed_config().expect("a leader").config;
+    c.wait_leader(10_000).await;
+    if !committed(c).is_member(node_id(new)) {
+        c.must_change(learner(new, false), false).await;
+    }
+    c.wait_leader(10_000).await;
+    if committed(c).membership.is_learner(node_id(new)) {
+        c.wait_caught_up(new, 10_000).await;
+        c.must_change(promote(new), false).await;
+    }
+    if crash_after_promotion {
+        let leader = c.wait_leader(5_000).await;
+        c.crash(leader);
+        c.sleep(1_000).await;
+        c.restart(leader);
+        return;
+    }
+    c.wait_leader(10_000).await;
+    if committed(c).is_member(node_id(old)) {
+        c.must_change(remove(old), false).await;
+    }
+}
+
+// ----- 19. Joining -----
+
+/// Scenario 19, what the core can show of a node joining: a new server (no configuration)
+/// stays silent and answers an administration request "not the leader", without a hint; a
+/// follower asked to add it answers "not the leader" naming the leader (the CLI follows
+/// it), and the leader adds it. A removed node asked to add a member refuses (not the
+/// leader; a hint, if any, names the leader), and gives clients no leader hint. (A node of
+/// another cluster, and the join handshake itself, are the operators' issue.)
+#[test]
+fn s19_a_joining_node_is_redirected_or_refused() {
+    scenario("s19_a_joining_node_is_redirected_or_refused", Setup::voters(4), joining);
+}
+
+async fn joining(c: Cx) {
+    c.make_leader(0, 10_000).await;
+    c.converge(10_000).await;
+    let joiner = c.new_server();
+    c.assert_asks_no_vote(joiner, 2_000).await;
+    assert_eq!((c.term(joiner), c.role(joiner)), (Term(0), kvraft_raft::Role::Follower));
+    let at_joiner = c.change(joiner, learner(joiner, false)).await;
+    assert_eq!(at_joiner, Some(Err(AdminError::NotLeader { leader: None })));
+    let at_follower = c.change(1, learner(joiner, false)).await;
+    assert_eq!(at_follower, Some(Err(AdminError::NotLeader { leader: Some(node_id(0)) })));
+    let at_leader = c.change(0, learner(joiner, false)).await;
+    assert!(matches!(at_leader, Some(Ok(_))), "{at_leader:?}");
+    c.wait_until("the joiner learns its configuration", 5_000, |c| {
+        c.config(joiner).config.membership.is_learner(node_id(joiner))
+    })
+    .await;
+    let removed = 3;
+    c.must_change(remove(removed), false).await;
+    c.wait_until("the removed node knows", 5_000, |c| c.knows_removed(removed)).await;
+    let late = c.new_server();
+    let answer = c.change(removed, learner(late, false)).await;
+    let leader = c.leader().map(node_id);
+    assert!(
+        matches!(answer, Some(Err(AdminError::NotLeader { leader: hint })) if hint.is_none() || hint == leader),
+        "a removed node asked to add a member: {answer:?}"
+    );
+    let answer = c.raw_put(removed, "raw", "x").await;
+    assert_eq!(answer, Some(Err(kvraft_kv::KvError::WrongLeader { leader: None })));
+    let answer = c.transfer_at(removed, None).await;
+    assert!(matches!(answer, Some(Err(AdminError::NotLeader { .. }))), "{answer:?}");
+}
+
+// ----- 20. Leadership transfer: targets -----
+
+/// The answer a transfer that moved the leadership to `target` gets.
+fn transferred_to(answer: &Option<kvraft_replica::AdminReply>, target: usize) -> bool {
+    matches!(
+        answer,
+        Some(Ok(kvraft_replica::AdminOutcome::Transferred { leader, .. })) if *leader == node_id(target)
+    )
+}
+
+/// Scenario 20: transfers to an up-to-date voter, and to one that lags (it needs appends
+/// first): each target leads afterwards.
+#[test]
+fn s20_transfers_to_up_to_date_and_lagging_voters_succeed() {
+    scenario(
+        "s20_transfers_to_up_to_date_and_lagging_voters_succeed",
+        Setup::voters(5),
+        transfers_that_succeed,
+    );
+}
+
+async fn transfers_that_succeed(c: Cx) {
+    c.converge(10_000).await;
+    let leader = c.wait_leader(1_000).await;
+    let target = (leader + 1) % 5;
+    let answer = c.transfer_at(leader, Some(node_id(target))).await;
+    assert!(transferred_to(&answer, target), "to an up-to-date voter: {answer:?}");
+    c.converge(10_000).await;
+    let leader = c.wait_leader(1_000).await;
+    let lagging = (leader + 2) % 5;
+    c.isolate(lagging);
+    c.fill("lag", 30).await;
+    c.reconnect(lagging);
+    let behind = c.member_status(lagging).expect("tracked").lag_entries;
+    assert!(behind > 0, "the target does not lag");
+    let answer = c.transfer_at(leader, Some(node_id(lagging))).await;
+    assert!(transferred_to(&answer, lagging), "to a lagging voter ({behind} behind): {answer:?}");
+    assert_eq!(c.leader(), Some(lagging));
+}
+
+/// Scenario 20: a transfer to a voter that needs a snapshot first (the leader compacted past
+/// it): it gets the snapshot, then leads.
+#[test]
+fn s20_a_transfer_to_a_voter_needing_a_snapshot_succeeds() {
+    scenario(
+        "s20_a_transfer_to_a_voter_needing_a_snapshot_succeeds",
+        Setup { maxraftstate: 3_000, ..Setup::voters(5) },
+        transfer_needing_snapshot,
+    );
+}
+
+async fn transfer_needing_snapshot(c: Cx) {
+    c.converge(10_000).await;
+    let leader = c.wait_leader(1_000).await;
+    let target = (leader + 1) % 5;
+    c.isolate(target);
+    let stale = c.node(target, |n| n.last_index());
+    let mut round = 0;
+    while c.node(leader, |n| n.log().snapshot_meta().index) <= stale {
+        c.fill(&format!("f{round}-"), 10).await;
+        round += 1;
+        assert!(round < 20, "the leader never compacted past the target");
+    }
+    c.reconnect(target);
+    let answer = c.transfer_at(leader, Some(node_id(target))).await;
+    assert!(transferred_to(&answer, target), "to a voter needing a snapshot: {answer:?}");
+    assert!(c.node(target, |n| n.log().snapshot_meta().index) > stale, "no snapshot installed");
+}
+
+/// Scenario 20: transfers to the leader itself, to a learner, to an id no member has and to
+/// a removed id are refused, each with its reason, and change nothing.
+#[test]
+fn s20_transfers_to_self_learners_and_unknown_or_removed_ids_are_refused() {
+    scenario(
+        "s20_transfers_to_self_learners_and_unknown_or_removed_ids_are_refused",
+        Setup::voters(4),
+        refused_transfers,
+    );
+}
+
+async fn refused_transfers(c: Cx) {
+    use kvraft_raft::TransferError as T;
+    c.make_leader(0, 10_000).await;
+    let l = c.add_learner(false).await;
+    c.must_change(remove(3), false).await;
+    let config = c.converge(10_000).await;
+    let term = c.term(0);
+    for (target, refusal) in [
+        (NodeId(1), T::ToSelf(NodeId(1))),
+        (node_id(l), T::NotAVoter(node_id(l))),
+        (NodeId(99), T::NotAVoter(NodeId(99))),
+        (node_id(3), T::Removed(node_id(3))),
+    ] {
+        let answer = c.transfer_at(0, Some(target)).await;
+        assert_eq!(answer, Some(Err(AdminError::TransferRefused(refusal))), "to {target}");
+    }
+    assert_eq!((c.leader(), c.term(0)), (Some(0), term));
+    assert_eq!(c.converge(5_000).await, config);
+}
+
+/// Scenario 20: a transfer to a partitioned target, then to a crashed one, aborts after one
+/// election timeout; meanwhile the leader takes no write, and afterwards it leads on in the
+/// same term and takes writes again.
+#[test]
+fn s20_a_transfer_to_an_unreachable_target_aborts_after_an_election_timeout() {
+    scenario(
+        "s20_a_transfer_to_an_unreachable_target_aborts_after_an_election_timeout",
+        Setup::voters(5),
+        unreachable_targets,
+    );
+}
+
+async fn unreachable_targets(c: Cx) {
+    c.make_leader(0, 10_000).await;
+    c.converge(10_000).await;
+    for (target, crash) in [(1, false), (2, true)] {
+        if crash {
+            c.crash(target);
+        } else {
+            c.isolate(target);
+        }
+        let term = c.term(0);
+        let start = c.now_ms();
+        let c2 = c.clone();
+        let transfer = c.t.sim.spawn(async move { c2.transfer_at(0, Some(node_id(target))).await });
+        c.sleep(50).await;
+        let during = c.raw_put(0, "raw", "x").await;
+        assert!(matches!(during, Some(Err(kvraft_kv::KvError::WrongLeader { .. }))), "{during:?}");
+        let answer = transfer.await;
+        let took = c.now_ms() - start;
+        assert_eq!(answer, Some(Err(AdminError::TransferAborted { target: node_id(target) })));
+        // One election timeout (30 ticks) from the tick the request arrived in.
+        assert!((ELECTION_MS - 20..2 * ELECTION_MS).contains(&took), "aborted after {took} ms");
+        assert_eq!((c.leader(), c.term(0)), (Some(0), term), "crash {crash}");
+        assert!(c.put_within(&format!("after{target}"), "1", target as u64, 1_000).await);
+        if crash {
+            c.restart(target);
+        } else {
+            c.reconnect(target);
+        }
+    }
+    c.converge(10_000).await;
+    c.t.check_history();
+}
+
+/// Scenario 20: a target that refuses `TimeoutNow` makes the leader abort at once (T5, T6),
+/// not after an election timeout. The target here lost its disk and came back under its old
+/// id (what operators must not do) before the leader noticed: the leader, going by what the
+/// target had acknowledged, sends `TimeoutNow` at once, and the target, holding nothing,
+/// refuses.
+#[test]
+fn s20_a_transfer_to_a_target_that_refuses_aborts_at_once() {
+    scenario(
+        "s20_a_transfer_to_a_target_that_refuses_aborts_at_once",
+        Setup::voters(5),
+        refusing_target,
+    );
+}
+
+async fn refusing_target(c: Cx) {
+    c.make_leader(0, 10_000).await;
+    c.converge(10_000).await;
+    let target = 1;
+    // The leader must not hear from the target before the transfer, except its refusal.
+    c.add_rule("the target speaks only to refuse", RuleAction::Drop, move |m| {
+        m.from == node_id(target) && !matches!(m.body, MessageBody::TimeoutNowRejected { .. })
+    });
+    c.add_rule("refusals", RuleAction::Count, |m| {
+        matches!(m.body, MessageBody::TimeoutNowRejected { .. })
+    });
+    c.wipe(target);
+    c.restart(target);
+    let term = c.term(0);
+    let start = c.now_ms();
+    let answer = c.transfer_at(0, Some(node_id(target))).await;
+    let took = c.now_ms() - start;
+    assert_eq!(answer, Some(Err(AdminError::TransferAborted { target: node_id(target) })));
+    assert!(c.rule_hits("refusals") > 0, "the target did not refuse");
+    assert!(took < ELECTION_MS / 3, "aborted after {took} ms: not at once");
+    assert_eq!((c.leader(), c.term(0)), (Some(0), term));
+    c.heal();
+    assert!(c.put_within("after", "1", 0, 1_000).await);
+    c.t.check_history();
+}
+
+// ----- 21. Writes during a transfer -----
+
+/// Scenario 21 (hashicorp#581): writes arriving while the leader transfers are refused with
+/// a retryable answer and never accepted (I10: the transferring leader's log does not grow),
+/// the target's election succeeds, and clients' writes, retried, are each applied once.
+#[test]
+fn s21_writes_during_a_transfer_are_refused_and_retried() {
+    scenario(
+        "s21_writes_during_a_transfer_are_refused_and_retried",
+        Setup::voters(5),
+        writes_during_transfer,
+    );
+}
+
+async fn writes_during_transfer(c: Cx) {
+    c.make_leader(0, 10_000).await;
+    c.converge(10_000).await;
+    let w = Workload::start(&c, 3, 0);
+    c.sleep(300).await;
+    let target = 3;
+    // TimeoutNow takes 150 ms: the transfer lasts at least that long.
+    c.add_rule("slow TimeoutNow", RuleAction::Delay(150 * 1000), |m| {
+        matches!(m.body, MessageBody::TimeoutNow { .. })
+    });
+    let c2 = c.clone();
+    let transfer = c.t.sim.spawn(async move { c2.transfer_at(0, Some(node_id(target))).await });
+    c.wait_until("transferring", 100, |c| {
+        c.with_node(0, |n| n.transfer_target()).flatten().is_some()
+    })
+    .await;
+    let last = c.node(0, |n| n.last_index());
+    let during = c.raw_put(0, "raw", "x").await;
+    let Some(Err(e)) = &during else { panic!("a write accepted during a transfer: {during:?}") };
+    assert!(e.is_retryable(), "{e}");
+    if c.with_node(0, |n| n.transfer_target().is_some()) == Some(true) {
+        assert_eq!(c.node(0, |n| n.last_index()), last, "the transferring leader's log grew");
+    }
+    let answer = transfer.await;
+    assert!(transferred_to(&answer, target), "{answer:?}");
+    c.sleep(500).await;
+    w.finish(&c).await;
+}
+
+/// Scenario 21, the hint (T2): a write refused during a transfer names the target ("try N"),
+/// so that the client goes there rather than around the servers.
+#[test]
+#[ignore = "replica: a write refused during a transfer is answered WrongLeader { leader: None } \
+            (Replica::submit maps ProposeError::Transferring { target } to refuse(), whose \
+            hint leaves out the leader itself), not a hint naming the target"]
+fn s21_a_write_refused_during_a_transfer_names_the_target() {
+    scenario(
+        "s21_a_write_refused_during_a_transfer_names_the_target",
+        Setup::voters(3),
+        transfer_hint,
+    );
+}
+
+async fn transfer_hint(c: Cx) {
+    c.make_leader(0, 10_000).await;
+    c.converge(10_000).await;
+    c.add_rule("slow TimeoutNow", RuleAction::Delay(150 * 1000), |m| {
+        matches!(m.body, MessageBody::TimeoutNow { .. })
+    });
+    c.send_admin(0, AdminRequest::TransferLeadership { target: Some(node_id(2)) });
+    c.wait_until("transferring", 100, |c| {
+        c.with_node(0, |n| n.transfer_target()).flatten().is_some()
+    })
+    .await;
+    let during = c.raw_put(0, "raw", "x").await;
+    assert_eq!(during, Some(Err(kvraft_kv::KvError::WrongLeader { leader: Some(node_id(2)) })));
+}
+
+// ----- 22. Transfers asked twice, of a follower, of a candidate -----
+
+/// Scenario 22: while a transfer to a target that cannot catch up runs, asking for the same
+/// target again changes nothing (the transfer is not restarted: it aborts one election
+/// timeout after the first request); asking for another target restarts the transfer towards
+/// it (the first request is answered aborted); once `TimeoutNow` is on its way, another
+/// target is refused (`HandedOver`). A follower asked for a transfer names the leader, which
+/// does it; a candidate refuses.
+#[test]
+fn s22_second_transfers_followers_and_candidates() {
+    scenario("s22_second_transfers_followers_and_candidates", Setup::voters(5), second_transfers);
+}
+
+async fn second_transfers(c: Cx) {
+    c.make_leader(0, 10_000).await;
+    c.converge(10_000).await;
+    let spawn_transfer = |to: usize| {
+        let c2 = c.clone();
+        c.t.sim.spawn(async move { c2.transfer_at(0, Some(node_id(to))).await })
+    };
+    // The same target again. It lags (a write it lacks), so the leader cannot hand over.
+    c.isolate(1);
+    c.fill("lag", 1).await;
+    let start = c.now_ms();
+    let first = spawn_transfer(1);
+    c.sleep(150).await;
+    let again = c.transfer_at(0, Some(node_id(1))).await;
+    let took = c.now_ms() - start;
+    assert_eq!(again, Some(Err(AdminError::TransferAborted { target: node_id(1) })));
+    assert!(took < ELECTION_MS + 100, "the repeated request restarted the transfer ({took} ms)");
+    first.await;
+    // Another target, while the first catches up (it still lags).
+    let first = spawn_transfer(1);
+    c.sleep(50).await;
+    let other = c.transfer_at(0, Some(node_id(2))).await;
+    assert!(transferred_to(&other, 2), "{other:?}");
+    assert_eq!(first.await, Some(Err(AdminError::TransferAborted { target: node_id(1) })));
+    c.reconnect(1);
+    c.converge(10_000).await;
+    handed_over_then_follower_then_candidate(&c).await;
+}
+
+async fn handed_over_then_follower_then_candidate(c: &Cx) {
+    let leader = c.wait_leader(1_000).await;
+    let (t1, t2) = ((leader + 1) % 5, (leader + 2) % 5);
+    c.add_rule("slow TimeoutNow", RuleAction::Delay(150 * 1000), |m| {
+        matches!(m.body, MessageBody::TimeoutNow { .. })
+    });
+    c.add_rule("TimeoutNow sent", RuleAction::Count, |_| false);
+    let c2 = c.clone();
+    let first = c.t.sim.spawn(async move { c2.transfer_at(leader, Some(node_id(t1))).await });
+    c.wait_until("TimeoutNow on its way", 100, |c| {
+        c.with_node(leader, |n| n.transfer_target() == Some(node_id(t1))) == Some(true)
+    })
+    .await;
+    c.sleep(20).await;
+    let other = c.transfer_at(leader, Some(node_id(t2))).await;
+    let handed = kvraft_raft::TransferError::HandedOver(node_id(t1));
+    assert_eq!(other, Some(Err(AdminError::TransferRefused(handed))));
+    assert!(transferred_to(&first.await, t1));
+    c.heal();
+    c.converge(10_000).await;
+    // A follower names the leader; the leader does it.
+    let leader = c.wait_leader(1_000).await;
+    let follower = (leader + 1) % 5;
+    let target = (leader + 2) % 5;
+    let answer = c.transfer_at(follower, Some(node_id(target))).await;
+    assert_eq!(answer, Some(Err(AdminError::NotLeader { leader: Some(node_id(leader)) })));
+    assert!(transferred_to(&c.transfer_at(leader, Some(node_id(target))).await, target));
+    // A candidate refuses.
+    let cut = (target + 1) % 5;
+    c.isolate(cut);
+    c.wait_until("a candidate", 5_000, |c| c.role(cut) != kvraft_raft::Role::Follower).await;
+    let answer = c.transfer_at(cut, Some(node_id(target))).await;
+    assert_eq!(answer, Some(Err(AdminError::NotLeader { leader: None })), "a candidate");
+    c.reconnect(cut);
+    c.converge(10_000).await;
+}
+
+/// Scenario 22, the first request of two for the same target: the second changes nothing
+/// (T1), so the first should be answered with the transfer's outcome, not "aborted" while
+/// the transfer goes on.
+#[test]
+#[ignore = "replica: PendingAdmin::submit (admin.rs) answers the earlier request \
+            TransferAborted as soon as a second request for the same target arrives, although \
+            the core's transfer goes on and may succeed"]
+fn s22_both_requests_for_the_same_target_get_the_outcome() {
+    scenario(
+        "s22_both_requests_for_the_same_target_get_the_outcome",
+        Setup::voters(3),
+        same_target_twice,
+    );
+}
+
+async fn same_target_twice(c: Cx) {
+    c.make_leader(0, 10_000).await;
+    c.converge(10_000).await;
+    c.add_rule("slow TimeoutNow", RuleAction::Delay(150 * 1000), |m| {
+        matches!(m.body, MessageBody::TimeoutNow { .. })
+    });
+    let c2 = c.clone();
+    let first = c.t.sim.spawn(async move { c2.transfer_at(0, Some(node_id(1))).await });
+    c.sleep(50).await;
+    let second = c.transfer_at(0, Some(node_id(1))).await;
+    assert!(transferred_to(&second, 1), "{second:?}");
+    let first = first.await;
+    assert!(transferred_to(&first, 1), "the first request: {first:?}");
+}
+
+// ----- 23. Transfers and leases -----
+
+/// Scenario 23: with CheckQuorum and lease reads on, a transfer's target wins despite the
+/// followers' stickiness, and the old leader holds no lease from the moment the transfer
+/// starts (I9 checks it after every event); reads go on, linearizable. With
+/// `bug-transfer-keeps-lease` the old leader keeps its lease.
+#[test]
+fn s23_a_transfer_ends_the_old_leaders_lease_reads() {
+    let setup = Setup { lease_reads: true, ..Setup::voters(3) };
+    scenario("s23_a_transfer_ends_the_old_leaders_lease_reads", setup, lease_transfer);
+}
+
+async fn lease_transfer(c: Cx) {
+    c.make_leader(0, 10_000).await;
+    c.converge(10_000).await;
+    let w = Workload::start(&c, 3, 5);
+    c.wait_until("a lease", 2_000, |c| c.node(0, |n| n.in_read_lease())).await;
+    c.send_admin(0, AdminRequest::TransferLeadership { target: Some(node_id(1)) });
+    c.step_until("the transfer starts", 1_000, |c| {
+        c.with_node(0, |n| n.transfer_target().is_some() || !n.is_leader()) == Some(true)
+    });
+    assert!(!c.node(0, |n| n.in_read_lease()), "a leader handing over holds a lease");
+    c.wait_until("the target leads", 2_000, |c| c.leader() == Some(1)).await;
+    c.sleep(500).await;
+    w.finish(&c).await;
+}
+
+/// Scenario 23, a `TimeoutNow` delivered after its transfer aborted: the old leader leads on
+/// without a lease for the rest of its term (T3), so when the late `TimeoutNow` makes the
+/// target campaign past the followers' stickiness, no stale lease read can be served; the
+/// history stays linearizable. With `bug-transfer-keeps-lease` the lease survives.
+#[test]
+fn s23_a_late_timeout_now_after_an_abort_finds_no_lease() {
+    let setup = Setup { lease_reads: true, ..Setup::voters(3) };
+    scenario("s23_a_late_timeout_now_after_an_abort_finds_no_lease", setup, late_timeout_now);
+}
+
+async fn late_timeout_now(c: Cx) {
+    c.make_leader(0, 10_000).await;
+    c.converge(10_000).await;
+    let w = Workload::start(&c, 3, 5);
+    c.wait_until("a lease", 2_000, |c| c.node(0, |n| n.in_read_lease())).await;
+    c.add_rule("TimeoutNow arrives late", RuleAction::Delay(600 * 1000), |m| {
+        matches!(m.body, MessageBody::TimeoutNow { .. })
+    });
+    let term = c.term(0);
+    let answer = c.transfer_at(0, Some(node_id(1))).await;
+    assert_eq!(answer, Some(Err(AdminError::TransferAborted { target: node_id(1) })));
+    assert!(c.put_within("after-abort", "1", 100, 1_000).await, "proposals did not resume");
+    let until = c.now_ms() + 1_000;
+    while c.now_ms() < until {
+        if c.with_node(0, |n| n.is_leader() && n.term() == term) == Some(true) {
+            assert!(!c.node(0, |n| n.in_read_lease()), "a lease after TimeoutNow, in its term");
+        }
+        c.sleep(5).await;
+    }
+    c.remove_rule("TimeoutNow arrives late");
+    w.finish(&c).await;
+}
+
+// ----- 24. Transfers and membership -----
+
+/// Scenario 24: the target of a transfer under way cannot be removed or demoted (changes are
+/// refused `Transferring`); once the transfer aborted, it can, and it is then no target.
+#[test]
+fn s24_a_transfer_target_is_not_removed_or_demoted_during_the_transfer() {
+    scenario(
+        "s24_a_transfer_target_is_not_removed_or_demoted_during_the_transfer",
+        Setup::voters(5),
+        target_changes,
+    );
+}
+
+async fn target_changes(c: Cx) {
+    c.make_leader(0, 10_000).await;
+    c.converge(10_000).await;
+    let target = 1;
+    c.isolate(target);
+    let c2 = c.clone();
+    let transfer = c.t.sim.spawn(async move { c2.transfer_at(0, Some(node_id(target))).await });
+    c.sleep(50).await;
+    let refused =
+        Some(Err(AdminError::Refused(ChangeError::Transferring { target: node_id(target) })));
+    assert_eq!(c.change(0, remove(target)).await, refused, "removal during the transfer");
+    assert_eq!(c.change(0, demote(target)).await, refused, "demotion during the transfer");
+    assert_eq!(transfer.await, Some(Err(AdminError::TransferAborted { target: node_id(target) })));
+    c.must_change(demote(target), false).await;
+    let answer = c.transfer_at(0, Some(node_id(target))).await;
+    let not_a_voter = kvraft_raft::TransferError::NotAVoter(node_id(target));
+    assert_eq!(answer, Some(Err(AdminError::TransferRefused(not_a_voter))));
+    c.reconnect(target);
+    assert_members(&c.converge(10_000).await, &[0, 2, 3, 4], &[target]);
+}
+
+/// Scenario 24: a leader of five removes itself (no force needed): a new leader takes over
+/// and the old one, removed, stays silent; writes go on.
+#[test]
+#[ignore = "core: a leader whose committed configuration removed itself sends Removed to \
+            itself (announce_removals / send_removal_notices in membership_change.rs count \
+            the leader among the removed peers to notify), which no transport can deliver \
+            (StepError::FromItself; seed 1); the same bug as the ignored test in \
+            tests/membership.rs"]
+fn s24_a_leader_removing_itself_hands_over() {
+    scenario("s24_a_leader_removing_itself_hands_over", Setup::voters(5), leader_leaves);
+}
+
+async fn leader_leaves(c: Cx) {
+    c.make_leader(0, 10_000).await;
+    c.converge(10_000).await;
+    let w = Workload::start(&c, 2, 10);
+    let answer = c.change(0, remove(0)).await;
+    assert!(matches!(answer, Some(Ok(_))), "{answer:?}");
+    c.wait_until("a new leader", 2_000, |c| c.leader().is_some_and(|l| l != 0)).await;
+    removed_stays_silent(&c, 0).await;
+    assert_members(&c.converge(10_000).await, &[1, 2, 3, 4], &[]);
+    w.finish(&c).await;
+}
+
+/// Scenario 24, graceful shutdown: the leader hands over (to the most caught-up voter), then
+/// stops; writes go on at once, without an election.
+#[test]
+fn s24_a_graceful_shutdown_hands_over_first() {
+    scenario("s24_a_graceful_shutdown_hands_over_first", Setup::voters(3), graceful_shutdown);
+}
+
+async fn graceful_shutdown(c: Cx) {
+    c.converge(10_000).await;
+    let w = Workload::start(&c, 2, 10);
+    c.sleep(300).await;
+    let old = c.wait_leader(1_000).await;
+    let answer = c.transfer_at(old, None).await;
+    let Some(Ok(kvraft_replica::AdminOutcome::Transferred { leader, term })) = answer else {
+        panic!("{answer:?}")
+    };
+    c.crash(old);
+    assert!(c.put_within("after-shutdown", "1", 100, ELECTION_MS).await, "writes waited");
+    let new = kvraft_sim::world::server_index(leader);
+    assert_eq!((c.leader(), c.term(new)), (Some(new), term), "an election after the hand-over");
+    c.restart(old);
+    c.converge(10_000).await;
+    w.finish(&c).await;
+}
+
+// ----- 25. Client retries across transfers -----
+
+/// Scenario 25: clients on a lossy network (lost requests and answers, so retries) write
+/// while the leadership moves again and again and a follower restarts from its snapshot
+/// (sessions travel in snapshots): each (client, sequence) is applied once.
+#[test]
+fn s25_client_retries_across_transfers_are_applied_once() {
+    let setup = Setup { maxraftstate: 3_000, unreliable: true, ..Setup::voters(3) };
+    scenario("s25_client_retries_across_transfers_are_applied_once", setup, retries);
+}
+
+async fn retries(c: Cx) {
+    c.converge(20_000).await;
+    let w = Workload::start(&c, 3, 0);
+    for round in 0..8 {
+        c.sleep(400).await;
+        let Some(leader) = c.leader() else { continue };
+        let target = (leader + 1 + c.t.rand(2) as usize) % 3;
+        c.transfer_at(leader, Some(node_id(target))).await;
+        if round == 4 {
+            let follower = (target + 1) % 3;
+            c.crash(follower);
+            c.sleep(300).await;
+            c.restart(follower);
+        }
+    }
+    let appends = w.finish(&c).await;
+    assert!(appends > 50, "few appends: {appends}");
+}
+
+// ----- 26. Seed sweeps -----
+
+/// Scenario 26: the membership swarm (`kvraft_sim::membership::swarm`: changes of every kind,
+/// transfers, partitions, loss, duplication, crashes, pauses, failing and wiped disks, checked
+/// by I1-I10, linearizability and the liveness phase) over seeds the other test files do not
+/// run. The sweep (`sweep --suite membership`) runs thousands.
+#[test]
+fn s26_the_membership_swarm_over_more_seeds() {
+    let test = kvraft_sim::lab::find_test("membership").expect("the membership swarm");
+    run_seeds("s26_the_membership_swarm_over_more_seeds", 10..=17, |seed| {
+        eprintln!("  {}", kvraft_sim::membership::swarm::MembershipParams::derive(seed));
+        (test.run)(seed, &options());
+    });
+}

@@ -701,3 +701,36 @@ impl Cx {
         self.node(leader, |n| n.member_status().into_iter().find(|m| m.id == node_id(server)))
     }
 }
+
+impl Cx {
+    /// The server's disk dies: it crashes and, once started again, runs on an empty disk
+    /// under the same id with no bootstrap configuration.
+    pub fn wipe(&self, server: usize) {
+        self.t.sim.world_mut().wipe(server);
+    }
+
+    /// Fills `n` keys (`{prefix}{i}`, 200 bytes each) through a fresh clerk, unrecorded.
+    pub async fn fill(&self, prefix: &str, n: usize) {
+        let ck = self.client();
+        for i in 0..n {
+            self.t.put(&ck, &format!("{prefix}{i}"), &"x".repeat(200), false, 0).await;
+        }
+    }
+
+    /// Whether `server` runs as a voter of its own configuration.
+    pub fn is_voter(&self, server: usize) -> bool {
+        self.with_node(server, |n| n.cluster_config().config.membership.is_voter(node_id(server)))
+            == Some(true)
+    }
+
+    /// Counts vote requests from `server` for `ms`; panics if there was any.
+    pub async fn assert_asks_no_vote(&self, server: usize, ms: u64) {
+        let name = format!("votes asked by server {server}");
+        self.add_rule(&name, RuleAction::Count, move |m| {
+            m.from == node_id(server) && is_vote_request(m)
+        });
+        self.sleep(ms).await;
+        assert_eq!(self.rule_hits(&name), 0, "server {server} asked for votes");
+        self.remove_rule(&name);
+    }
+}
