@@ -1,15 +1,16 @@
 //! Scripted interference, for scenario tests that must reach one precise moment: rules that
 //! drop, delay or merely count the peer messages matching a predicate (a leader's appends to
-//! one follower but not its heartbeats' votes, a `TimeoutNow` held back past an abort), and
-//! restarting a server with or without its bootstrap voters (a server started with or without
-//! `--cluster`).
+//! one follower but not its heartbeats, a `TimeoutNow` held back past an abort), restarting a
+//! server with or without its bootstrap voters (a server started with or without
+//! `--cluster`), and writing the bootstrap configuration to an initial member's empty disk as
+//! the server does when it creates a data directory.
 //!
 //! A rule sees every message a server sends to another (requests, one-way messages and
 //! responses) when it enters the network, before the network's own fate; the first rule that
 //! matches decides. Client calls and administration calls are not peer messages: rules never
 //! see them.
 
-use kvraft_raft::Message;
+use kvraft_raft::{ClusterConfig, Message, PersistBatch, Snapshot};
 
 use super::World;
 
@@ -109,5 +110,25 @@ impl World {
     /// voters matter only to a server whose storage holds none.
     pub fn set_bootstrap(&mut self, server: usize, bootstrap: bool) {
         self.servers[server].bootstrap = bootstrap;
+    }
+
+    /// Writes the cluster's first configuration, as the snapshot at index 0, to the empty disk
+    /// of server `server` (one the world began with), as the server does to a data directory
+    /// it creates (`Snapshot::bootstrap`): later starts then find the configuration on disk
+    /// whatever their bootstrap voters. Call it before the server's first event.
+    pub fn write_bootstrap_config(&mut self, server: usize) {
+        let config = ClusterConfig::bootstrap(self.initial_voters().iter().copied());
+        let snapshot = Snapshot::bootstrap(config);
+        let batch = [PersistBatch { hard_state: None, snapshot: Some(&snapshot), entries: &[] }];
+        let storage = &mut self.servers[server].storage;
+        assert!(
+            storage.durable_state().snapshot.config.is_unknown(),
+            "server {server}'s disk is not empty"
+        );
+        storage
+            .begin(&batch)
+            .and_then(|()| storage.finish(&batch))
+            .expect("an empty disk takes it");
+        self.trace.record(self.now_us, "write-bootstrap", server as u64, 0);
     }
 }
