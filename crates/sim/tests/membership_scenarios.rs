@@ -391,7 +391,9 @@ fn s04_a_leader_crashing_at_each_point_of_a_change_recovers_it() {
             CrashPoint::AfterSnapshot,
         ] {
             for bootstrap in [true, false] {
-                let cx = Cx::with(seed, Setup { maxraftstate: 3000, ..Setup::voters(3) });
+                let setup =
+                    Setup { maxraftstate: 3000, durable_bootstrap: true, ..Setup::voters(3) };
+                let cx = Cx::with(seed, setup);
                 cx.run(crash_point(cx.clone(), point, bootstrap));
             }
         }
@@ -400,6 +402,7 @@ fn s04_a_leader_crashing_at_each_point_of_a_change_recovers_it() {
 
 async fn crash_point(c: Cx, point: CrashPoint, bootstrap: bool) {
     let what = format!("{point:?}, bootstrap {bootstrap}");
+    eprintln!("  {what}");
     let leader = c.wait_leader(5_000).await;
     let ck = c.client();
     c.t.put(&ck, "before", "1", true, 0).await;
@@ -413,10 +416,8 @@ async fn crash_point(c: Cx, point: CrashPoint, bootstrap: bool) {
         CrashPoint::BeforeFsync => assert_eq!(has_it, durable, "{what}"),
         _ => assert!(has_it, "{what}: the restarted leader lost a durable config entry"),
     }
-    if c.config(leader).is_unknown() {
-        // Restarted without --cluster and its disk holds no configuration: it waits to be told.
-        assert!(!bootstrap && point == CrashPoint::BeforeFsync, "{what}");
-    }
+    // The bootstrap configuration is on every initial member's disk: never none.
+    assert!(!c.config(leader).is_unknown(), "{what}: restarted with no configuration");
     // The operator retries: the change is in or goes in, once.
     let config = c.change_settled(ChangeRequest::new(learner(new, false)), 20_000).await;
     let already = Err(AdminError::Refused(ChangeError::AlreadyMember(node_id(new))));
@@ -474,19 +475,16 @@ async fn crash_leader_at(c: &Cx, leader: usize, new: usize, point: CrashPoint) -
 }
 
 /// Scenario 4, restart without `--cluster` before any config entry: the design keeps the
-/// bootstrap configuration in a snapshot-at-index-0 meta and reads `--cluster` only for an
-/// empty data directory (7.3), so a bootstrap member restarted without it must still know
-/// its configuration. Every server of a fresh cluster restarts so, after a write: a leader
-/// must be elected.
+/// bootstrap configuration in a snapshot at index 0 and reads `--cluster` only for an empty
+/// data directory (7.3); the server writes that snapshot when it creates the data directory
+/// (`Snapshot::bootstrap`), and so does this world. Every server of a fresh cluster restarts
+/// without its bootstrap voters after a write: each knows its configuration, and a leader is
+/// elected.
 #[test]
-#[ignore = "core: the bootstrap configuration is not durable (RaftLog::bootstrap_config sets \
-            it in memory at each start), so members restarted without their bootstrap voters \
-            and no config entry in their log have no configuration and never campaign: the \
-            cluster stays without a leader"]
 fn s04_members_restarted_without_cluster_keep_the_bootstrap_configuration() {
     scenario(
         "s04_members_restarted_without_cluster_keep_the_bootstrap_configuration",
-        Setup::voters(3),
+        Setup { durable_bootstrap: true, ..Setup::voters(3) },
         restart_without_cluster,
     );
 }
@@ -684,10 +682,6 @@ async fn removes_itself_from_three(c: Cx) {
 /// Scenario 7, the hand-over (R8): once its removal commits, the leader sends `TimeoutNow`
 /// to the most caught-up voter, which takes over at once: one campaign, no election timeout.
 #[test]
-#[ignore = "core: the hand-over's TimeoutNow is turned away (answered Removed) by a target \
-            that already knows the removal committed (RawNode::turn_away_removed, \
-            membership_change.rs, runs before TimeoutNow is handled), so the cluster waits an \
-            election timeout (seed 2: 470 ms after the removal was answered)"]
 fn s07_a_removed_leader_hands_over_without_an_election() {
     scenario("s07_a_removed_leader_hands_over_without_an_election", Setup::voters(3), hands_over);
 }
@@ -750,10 +744,9 @@ async fn removed_stays_silent(c: &Cx, server: usize) {
 /// Scenario 7, two voters: the leader removes itself (force: one voter left); the removal
 /// commits once the other holds it, which then leads alone; the old leader stays silent.
 #[test]
-#[ignore = "core: seeds 1, 4 and 6 fail: node 2, knowing the removal committed, turns away the \
-            hand-over's TimeoutNow (see s07_a_removed_leader_hands_over_without_an_election), \
-            so the removed leader leads on, and its next heartbeat round sends Removed to \
-            itself (StepError::FromItself; see s24_a_leader_removing_itself_hands_over)"]
+#[ignore = "core: seeds 1, 4 and 6 fail: the removed leader, still leading during its \
+            hand-over, sends Removed to itself in its next heartbeat round \
+            (StepError::FromItself; see s24_a_leader_removing_itself_hands_over)"]
 fn s07_a_leader_removes_itself_from_two() {
     scenario("s07_a_leader_removes_itself_from_two", Setup::voters(2), removes_itself_from_two);
 }

@@ -6,7 +6,8 @@
 
 #![allow(dead_code)] // each test binary uses its own part
 
-use std::cell::{Cell, Ref};
+use std::cell::{Cell, Ref, RefCell};
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
@@ -91,11 +92,20 @@ pub struct Setup {
     pub lease_reads: bool,
     /// labrpc's unreliable network (loss, delay) between everyone, clients included.
     pub unreliable: bool,
+    /// The bootstrap configuration written to each initial server's disk before its first
+    /// start, as the server does when it creates a data directory.
+    pub durable_bootstrap: bool,
 }
 
 impl Setup {
     pub fn voters(voters: usize) -> Setup {
-        Setup { voters, maxraftstate: -1, lease_reads: false, unreliable: false }
+        Setup {
+            voters,
+            maxraftstate: -1,
+            lease_reads: false,
+            unreliable: false,
+            durable_bootstrap: false,
+        }
     }
 }
 
@@ -106,6 +116,9 @@ pub struct Cx {
     pub op: Operator,
     pub seed: u64,
     clients: Rc<Cell<u64>>,
+    /// Servers cut off by `isolate` (until `reconnect` or `heal`): restarts and new servers
+    /// do not link to them.
+    isolated: Rc<RefCell<BTreeSet<usize>>>,
 }
 
 impl Cx {
@@ -122,13 +135,21 @@ impl Cx {
                 c.lease_reads = true;
                 c
             });
+        }
+        if setup.lease_reads || setup.durable_bootstrap {
+            // Started again before anything happened, as the setup asks.
             for i in 0..setup.voters {
+                if setup.durable_bootstrap {
+                    let mut w = t.sim.world_mut();
+                    w.crash(i);
+                    w.write_bootstrap_config(i);
+                }
                 t.start_server(i);
             }
             t.connect_all();
         }
         let op = Operator::new(t.clone());
-        Cx { t, op, seed, clients: Rc::new(Cell::new(0)) }
+        Cx { t, op, seed, clients: Rc::new(Cell::new(0)), isolated: Rc::default() }
     }
 
     /// Runs `body` to completion in virtual time.
@@ -199,15 +220,27 @@ impl Cx {
         self.t.sim.world_mut().crash(server);
     }
 
-    /// Starts a server from its disk and links it to every connected server.
+    /// Starts a server from its disk and, unless it is isolated, links it to every server
+    /// that is not.
     pub fn restart(&self, server: usize) {
+        self.t.sim.world_mut().start(server);
+        if !self.isolated.borrow().contains(&server) {
+            self.link(server);
+        }
+    }
+
+    /// Enables the links between `server` and every server not isolated.
+    fn link(&self, server: usize) {
         let mut w = self.t.sim.world_mut();
-        w.start(server);
-        w.net.connect(server);
+        for other in 0..w.servers.len() {
+            if other != server && !self.isolated.borrow().contains(&other) {
+                w.net.set_link(server, other, true);
+            }
+        }
     }
 
     /// Starts a server from its disk, with (`--cluster`) or without its bootstrap voters, and
-    /// links it to every connected server.
+    /// links it as `restart` does.
     pub fn restart_with_bootstrap(&self, server: usize, bootstrap: bool) {
         self.t.sim.world_mut().set_bootstrap(server, bootstrap);
         self.restart(server);
@@ -215,12 +248,17 @@ impl Cx {
 
     /// Cuts every link of `server` (it runs on; clients and the operator still reach it).
     pub fn isolate(&self, server: usize) {
-        self.t.sim.world_mut().net.disconnect(server);
+        self.isolated.borrow_mut().insert(server);
+        let mut w = self.t.sim.world_mut();
+        for other in 0..w.servers.len() {
+            w.net.set_link(server, other, false);
+        }
     }
 
-    /// Links `server` to every connected server again.
+    /// Links `server` to every server not isolated again.
     pub fn reconnect(&self, server: usize) {
-        self.t.sim.world_mut().net.connect(server);
+        self.isolated.borrow_mut().remove(&server);
+        self.link(server);
     }
 
     /// Links within each group, none across; servers in no group keep their links.
@@ -241,6 +279,7 @@ impl Cx {
 
     /// Every link up, every rule gone.
     pub fn heal(&self) {
+        self.isolated.borrow_mut().clear();
         let mut w = self.t.sim.world_mut();
         w.net.connect_all();
         w.clear_message_rules();
@@ -381,7 +420,12 @@ impl Cx {
     /// A new server (empty disk, no configuration), started and linked to every server, known
     /// to every registered client. Returns its index (its node id is one more).
     pub fn new_server(&self) -> usize {
-        self.op.start_new_server(None)
+        let server = self.op.start_new_server(None);
+        let mut w = self.t.sim.world_mut();
+        for &cut in self.isolated.borrow().iter() {
+            w.net.set_link(server, cut, false);
+        }
+        server
     }
 
     /// A new server added as a learner (`auto_promote` or not); returns it once the addition
