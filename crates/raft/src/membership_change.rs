@@ -121,9 +121,12 @@ impl RawNode {
     }
 
     /// A member holds everything committed and is not being sent a snapshot (R11 (b), R10).
+    /// Under a steady write load a member that keeps up is usually a few entries behind the
+    /// commit index, so holding the commit index now, or having finished its last catch-up
+    /// round within an election timeout (R11 (a)), both count.
     pub(crate) fn caught_up(&self, peer: NodeId) -> bool {
         self.tracker().get(peer).is_some_and(|p| {
-            p.match_index >= self.log.committed()
+            (p.match_index >= self.log.committed() || p.catch_up.caught_up_since.is_some())
                 && !matches!(p.mode, crate::progress::ReplicationMode::Snapshot(_))
         })
     }
@@ -167,7 +170,14 @@ impl RawNode {
             return;
         }
         let before = &self.log.config_at(committed.index.prev()).config.removed;
-        let newly: Vec<NodeId> = committed.config.removed.difference(before).copied().collect();
+        // The leader itself, if removed, hands over instead (R8): nobody sends to itself.
+        let newly: Vec<NodeId> = committed
+            .config
+            .removed
+            .difference(before)
+            .copied()
+            .filter(|id| *id != self.id)
+            .collect();
         let leader = self.leader_state_mut();
         leader.announced_config = committed.index;
         for id in newly {

@@ -87,7 +87,8 @@ pub type AdminReply = Result<AdminOutcome, AdminError>;
 
 #[derive(Debug)]
 struct PendingTransfer {
-    id: RequestId,
+    /// Every request for this transfer: asking again for the same target joins it.
+    ids: Vec<RequestId>,
     target: NodeId,
     term: Term,
     deadline: u64,
@@ -124,14 +125,25 @@ impl PendingAdmin {
             }
             AdminRequest::TransferLeadership { target } => match raft.transfer_leadership(target) {
                 Ok(target) => {
+                    if let Some(same) = self.transfer.as_mut().filter(|t| t.target == target) {
+                        // The same transfer asked for again: both requests get its outcome.
+                        same.ids.push(id);
+                        return;
+                    }
                     if let Some(previous) = self.transfer.take() {
-                        // A newer transfer replaces it (or repeats it).
+                        // A transfer to another target replaced it.
                         let aborted = AdminError::TransferAborted { target: previous.target };
-                        self.replies.push_back((previous.id, Err(aborted)));
+                        for previous_id in previous.ids {
+                            self.replies.push_back((previous_id, Err(aborted.clone())));
+                        }
                     }
                     let deadline = now + 2 * u64::from(raft.config().election_timeout_ticks);
-                    self.transfer =
-                        Some(PendingTransfer { id, target, term: raft.term(), deadline });
+                    self.transfer = Some(PendingTransfer {
+                        ids: vec![id],
+                        target,
+                        term: raft.term(),
+                        deadline,
+                    });
                     return;
                 }
                 Err(TransferError::NotLeader { leader }) => Err(AdminError::NotLeader { leader }),
@@ -182,13 +194,14 @@ impl PendingAdmin {
         } else {
             return;
         };
-        let id = self.transfer.take().expect("checked").id;
-        self.replies.push_back((id, reply));
+        for id in self.transfer.take().expect("checked").ids {
+            self.replies.push_back((id, reply.clone()));
+        }
     }
 
     /// Requests waiting for an outcome.
     pub(crate) fn len(&self) -> usize {
-        self.changes.len() + usize::from(self.transfer.is_some())
+        self.changes.len() + self.transfer.as_ref().map_or(0, |t| t.ids.len())
     }
 
     /// Panics unless every waiting change is above the applied index and of a current
