@@ -1360,6 +1360,7 @@ fn s18_a_dead_voter_is_replaced_and_the_replacement_resumes_after_a_crash() {
 
 async fn replace_dead(c: Cx) {
     let n = c.servers();
+    eprintln!("  {n} voters");
     let dead = 1;
     c.make_leader(dead + 1, 10_000).await;
     c.converge(10_000).await;
