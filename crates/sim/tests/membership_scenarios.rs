@@ -19,9 +19,6 @@
 //! e.g. `cargo test --release -p kvraft-sim --features kvraft-raft/bug-two-pending-configs
 //! --test membership_scenarios -- s02_` fails.
 //!
-//! The `#[ignore]`d tests assert what the design says where the code does otherwise; each
-//! names the code and the seed (`-- --ignored` runs them).
-//!
 //! Messages are steered with the world's message rules (`kvraft_sim::world::scripted`): a
 //! leader's entries kept from one follower while its heartbeats get through, a vote request
 //! dropped, a `TimeoutNow` delayed. Helpers are in `scenario_support`.
@@ -744,9 +741,6 @@ async fn removed_stays_silent(c: &Cx, server: usize) {
 /// Scenario 7, two voters: the leader removes itself (force: one voter left); the removal
 /// commits once the other holds it, which then leads alone; the old leader stays silent.
 #[test]
-#[ignore = "core: seeds 1, 4 and 6 fail: the removed leader, still leading during its \
-            hand-over, sends Removed to itself in its next heartbeat round \
-            (StepError::FromItself; see s24_a_leader_removing_itself_hands_over)"]
 fn s07_a_leader_removes_itself_from_two() {
     scenario("s07_a_leader_removes_itself_from_two", Setup::voters(2), removes_itself_from_two);
 }
@@ -1174,11 +1168,6 @@ async fn silent_learners(c: Cx) {
 /// Scenario 15, under load (redisraft#125): a learner marked for automatic promotion is added
 /// while clients write as fast as they can; it catches up and is promoted all the same.
 #[test]
-#[ignore = "core: never promoted while clients write back to back (seeds 1-3, one client is \
-            enough): promotion.rs measure_round resets caught_up_since at every tick at which \
-            the learner's match index is below the commit index, which under steady load is \
-            most ticks (it keeps up within a few entries), so the 1 s stabilization window \
-            never completes (redisraft#125)"]
 fn s15_a_learner_under_a_steady_write_load_is_promoted() {
     scenario("s15_a_learner_under_a_steady_write_load_is_promoted", Setup::voters(3), under_load);
 }
@@ -1685,9 +1674,6 @@ async fn writes_during_transfer(c: Cx) {
 /// Scenario 21, the hint (T2): a write refused during a transfer names the target ("try N"),
 /// so that the client goes there rather than around the servers.
 #[test]
-#[ignore = "replica: a write refused during a transfer is answered WrongLeader { leader: None } \
-            (Replica::submit maps ProposeError::Transferring { target } to refuse(), whose \
-            hint leaves out the leader itself), not a hint naming the target"]
 fn s21_a_write_refused_during_a_transfer_names_the_target() {
     scenario(
         "s21_a_write_refused_during_a_transfer_names_the_target",
@@ -1794,9 +1780,6 @@ async fn handed_over_then_follower_then_candidate(c: &Cx) {
 /// (T1), so the first should be answered with the transfer's outcome, not "aborted" while
 /// the transfer goes on.
 #[test]
-#[ignore = "replica: PendingAdmin::submit (admin.rs) answers the earlier request \
-            TransferAborted as soon as a second request for the same target arrives, although \
-            the core's transfer goes on and may succeed"]
 fn s22_both_requests_for_the_same_target_get_the_outcome() {
     scenario(
         "s22_both_requests_for_the_same_target_get_the_outcome",
@@ -1917,11 +1900,6 @@ async fn target_changes(c: Cx) {
 /// Scenario 24: a leader of five removes itself (no force needed): a new leader takes over
 /// and the old one, removed, stays silent; writes go on.
 #[test]
-#[ignore = "core: a leader whose committed configuration removed itself sends Removed to \
-            itself (announce_removals / send_removal_notices in membership_change.rs count \
-            the leader among the removed peers to notify), which no transport can deliver \
-            (StepError::FromItself; seed 1); the same bug as the ignored test in \
-            tests/membership.rs"]
 fn s24_a_leader_removing_itself_hands_over() {
     scenario("s24_a_leader_removing_itself_hands_over", Setup::voters(5), leader_leaves);
 }
