@@ -28,8 +28,10 @@ pub enum MembershipChange {
         /// Promote it to voter once it has caught up.
         auto_promote: bool,
     },
-    /// A new voter added directly, with whatever log it has (usually none). Refused by the
-    /// quorum-safety check unless the node is up and caught up; the learner path is the safe one.
+    /// A new voter added directly, with whatever log it has (usually none). The quorum-safety
+    /// check counts it alive only if it is up and caught up, so the change is refused when the
+    /// other voters alone are no majority of the new set; otherwise it goes through, and the
+    /// cluster commits without it until it catches up. The learner path is the safe one.
     AddVoter {
         /// The new member's id (`None`: the next free one).
         id: Option<NodeId>,

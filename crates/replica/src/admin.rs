@@ -119,7 +119,7 @@ impl PendingAdmin {
                         self.changes.insert(proposed.index, (id, raft.term(), proposed.node));
                         return;
                     }
-                    Err(ChangeError::NotLeader { leader }) => Err(AdminError::NotLeader { leader }),
+                    Err(ChangeError::NotLeader { .. }) => Err(not_leader(raft)),
                     Err(e) => Err(AdminError::Refused(e)),
                 }
             }
@@ -146,7 +146,7 @@ impl PendingAdmin {
                     });
                     return;
                 }
-                Err(TransferError::NotLeader { leader }) => Err(AdminError::NotLeader { leader }),
+                Err(TransferError::NotLeader { .. }) => Err(not_leader(raft)),
                 Err(e) => Err(AdminError::TransferRefused(e)),
             },
         };
@@ -215,4 +215,10 @@ impl PendingAdmin {
             );
         }
     }
+}
+
+/// "Not the leader", with the hint clients get (`applier::leader_hint`: none from a peer that
+/// knows it was removed, whose remembered leader no longer talks to it).
+fn not_leader(raft: &RawNode) -> AdminError {
+    AdminError::NotLeader { leader: crate::applier::leader_hint(raft) }
 }
