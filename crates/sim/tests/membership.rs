@@ -25,7 +25,7 @@ fn membership() {
 }
 
 #[test]
-#[ignore = "seed 2 fails until the core stops sending Removed to itself (see below)"]
+#[ignore = "seed 2 fails until a removed learner stops hinting a stale leader (see below)"]
 fn membership_first_seeds() {
     let options = SimOptions { quiet: true, ..SimOptions::from_env() };
     let test = kvraft_sim::lab::find_test("membership").expect("the membership swarm");
@@ -73,13 +73,11 @@ async fn leader_removes_itself(t: KvTester) {
     t.check_history();
 }
 
-/// Core bug found by the membership swarm (seeds 11, 22, 23, 24, 32, ... of
-/// `sweep --suite membership`): a leader whose committed configuration removed itself counts
-/// itself among the peers to tell `Removed` (`announce_removals`, `send_removal_notices` in
-/// `crates/raft/src/membership_change.rs`), and sends a message to itself, which a transport
-/// cannot deliver (`StepError::FromItself`). Run with `--ignored` to see it fail.
+/// A core bug the membership swarm found (about one seed in twenty of
+/// `sweep --suite membership` before 9060f14): a leader whose committed configuration removed
+/// itself counted itself among the peers to tell `Removed`, and sent a message to itself,
+/// which a transport cannot deliver (`StepError::FromItself`).
 #[test]
-#[ignore = "core bug: a leader that removes itself sends Removed to itself"]
 fn a_leader_that_removes_itself_hands_over_without_messaging_itself() {
     for seed in 1..=5 {
         let t = KvTester::new(seed, &quiet(), 3, false, -1);
@@ -223,8 +221,8 @@ async fn stale_hint_of_a_removed_learner(t: KvTester) {
     );
 }
 
-/// Core (liveness) issue found by the membership swarm (seeds 1 and 129 of
-/// `sweep --suite membership`, after the replica stopped removed peers from hinting): a peer
+/// Core (liveness) issue found by the membership swarm (seeds 2, 65, 84, 404, 418, 431 and
+/// 954 of `sweep --suite membership --seeds 1..1001` at 9060f14): a peer
 /// keeps the leader it last heard from for good, and a learner (which never campaigns, so
 /// never clears it) that no leader talks to any more (it was removed while cut off) hints a
 /// crashed or removed node forever; a client can bounce between the two and never try the
