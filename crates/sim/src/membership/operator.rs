@@ -50,6 +50,8 @@ pub struct Operator {
     guess: Rc<Cell<usize>>,
     /// Servers whose disk was wiped: never started again under their id.
     wiped: Rc<RefCell<Vec<usize>>>,
+    /// Changes being forced right now (see `is_forcing`).
+    forcing: Rc<Cell<u32>>,
     /// Everything the operator did, for failure reports.
     pub log: Rc<RefCell<Vec<String>>>,
 }
@@ -115,6 +117,7 @@ impl Operator {
             clients: Rc::new(RefCell::new(Vec::new())),
             guess: Rc::new(Cell::new(0)),
             wiped: Rc::new(RefCell::new(Vec::new())),
+            forcing: Rc::new(Cell::new(0)),
             log: Rc::new(RefCell::new(Vec::new())),
         }
     }
@@ -215,12 +218,29 @@ impl Operator {
     /// with force if every remaining voter runs.
     pub async fn change(&self, change: MembershipChange, may_force: bool) -> ChangeOutcome {
         self.note(format!("asks {change:?}"));
-        let outcome = self.change_inner(change.clone(), may_force).await;
+        let forced = Cell::new(false);
+        let outcome = self.change_inner(change.clone(), may_force, &forced).await;
+        if forced.get() {
+            self.forcing.set(self.forcing.get() - 1);
+        }
         self.note(format!("  {change:?}: {outcome:?}"));
         outcome
     }
 
-    async fn change_inner(&self, change: MembershipChange, may_force: bool) -> ChangeOutcome {
+    /// True while some change is being forced: the operator has vouched that the voters it
+    /// leaves run, and the swarm's faults do not take a disk away meanwhile (a forced change
+    /// and a lost disk together can leave a cluster no quorum can ever form in, which is the
+    /// risk `force` is for, not a bug).
+    pub fn is_forcing(&self) -> bool {
+        self.forcing.get() > 0
+    }
+
+    async fn change_inner(
+        &self,
+        change: MembershipChange,
+        may_force: bool,
+        forced: &Cell<bool>,
+    ) -> ChangeOutcome {
         let mut force = false;
         let mut quorum_refusals = 0;
         let mut last = String::from("nothing");
@@ -260,6 +280,8 @@ impl Operator {
                             return ChangeOutcome::Refused(e);
                         }
                         force = true;
+                        forced.set(true);
+                        self.forcing.set(self.forcing.get() + 1);
                     }
                     ChangeError::WouldLoseQuorum { .. } if quorum_refusals < 5 => {
                         // A new voter still catching up, or a voter briefly silent.

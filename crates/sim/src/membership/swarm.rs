@@ -307,11 +307,12 @@ impl Run {
     /// Wipes a server's disk, if the cluster keeps a majority of intact voters in its latest
     /// and committed configurations even if the server were a voter (a promotion of it may be
     /// on its way: the leader's view of who is alive lags by up to an election timeout), and
-    /// no other wiped server is still a voter. Beyond that, no quorum could ever form again: a
-    /// lost disk is not a crash.
+    /// no other wiped server is still a voter, and no operator is forcing a change (see
+    /// `Operator::is_forcing`). Beyond that, no quorum could ever form again: a lost disk is
+    /// not a crash.
     fn maybe_wipe(&self) {
         let server = self.t.rand(self.servers() as u64) as usize;
-        if self.op.is_wiped(server) {
+        if self.op.is_wiped(server) || self.op.is_forcing() {
             return;
         }
         let (Some(latest), Some(committed)) = (self.op.config(), self.op.committed_config()) else {
