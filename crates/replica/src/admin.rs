@@ -217,8 +217,8 @@ impl PendingAdmin {
     }
 }
 
-/// "Not the leader", with the hint clients get (`applier::leader_hint`: none from a peer that
+/// "Not the leader", with the hint clients get (`leader_hint`: none from a peer that
 /// knows it was removed, whose remembered leader no longer talks to it).
 fn not_leader(raft: &RawNode) -> AdminError {
-    AdminError::NotLeader { leader: crate::applier::leader_hint(raft) }
+    AdminError::NotLeader { leader: crate::leader_hint::leader_hint(raft) }
 }

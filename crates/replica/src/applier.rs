@@ -5,9 +5,10 @@ use std::collections::{BTreeMap, VecDeque};
 
 use kvraft_kv::codec::decode_command;
 use kvraft_kv::{ClientId, Command, KvError, KvStateMachine, Outcome, Reply, Sequence};
-use kvraft_raft::{Entry, EntryKind, LogIndex, NodeId, RawNode, Ready, Term};
+use kvraft_raft::{Entry, EntryKind, LogIndex, RawNode, Ready, Term};
 
 use crate::admin::PendingAdmin;
+use crate::leader_hint::leader_hint;
 use crate::pipeline::Apply;
 use crate::reads::PendingReads;
 use crate::{ReplicaConfig, RequestId};
@@ -38,14 +39,6 @@ pub(crate) struct KvApplier {
     pub(crate) replies: VecDeque<(RequestId, Reply)>,
     /// Membership changes and transfers waiting for their outcome.
     pub(crate) admin: PendingAdmin,
-}
-
-/// The hint a refusal carries: the leader this peer follows, if it knows one (never itself).
-/// A peer that knows it was removed from the cluster gives none: no leader talks to it any
-/// more, so the one it remembers is stale, and a client sent back and forth between it and
-/// that (stale, or removed) leader would never try the servers that lead now.
-pub(crate) fn leader_hint(raft: &RawNode) -> Option<NodeId> {
-    raft.leader().filter(|l| *l != raft.id() && !raft.is_removed())
 }
 
 impl KvApplier {

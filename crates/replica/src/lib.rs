@@ -29,6 +29,7 @@
 
 mod admin;
 mod applier;
+mod leader_hint;
 pub mod pipeline;
 mod reads;
 mod replica;
