@@ -178,12 +178,6 @@ impl Replica {
                 let displaced = self.kv.writes.insert(index, write);
                 assert!(displaced.is_none(), "two pending requests at index {index}");
             }
-            // Leadership is being handed over: the client should retry at the target, which
-            // is about to lead (design rule T2). Nothing was proposed.
-            Err(ProposeError::Transferring { target }) => {
-                let refusal = Err(KvError::WrongLeader { leader: Some(target) });
-                self.kv.replies.push_back((id, refusal));
-            }
             Err(_) => self.kv.refuse(&self.raft, id),
         }
     }
