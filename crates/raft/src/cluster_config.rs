@@ -165,6 +165,16 @@ impl ClusterConfig {
         out.freeze()
     }
 
+    /// The length of [`ClusterConfig::encode`]'s form, without building it (message sizes
+    /// are counted per message).
+    pub fn encoded_len(&self) -> usize {
+        let m = &self.membership;
+        let sets = [m.incoming(), m.outgoing(), m.learners(), &self.auto_promote, &self.removed];
+        let ids: usize = sets.iter().map(|set| 4 + 8 * set.len()).sum();
+        let addresses: usize = self.addresses.values().map(|a| 8 + 4 + a.len()).sum();
+        1 + ids + 4 + addresses + 8
+    }
+
     /// Reads [`ClusterConfig::encode`]'s form back. Never panics; allocates in proportion to
     /// the input only.
     pub fn decode(bytes: &[u8]) -> Result<ClusterConfig, ConfigDecodeError> {
@@ -262,7 +272,10 @@ mod tests {
     fn round_trips() {
         let c = sample();
         assert_eq!(c.validate(), Ok(()));
+        assert_eq!(c.encoded_len(), c.encode().len());
         assert_eq!(ClusterConfig::decode(&c.encode()), Ok(c));
+        let bare = ClusterConfig::bootstrap([NodeId(1)]);
+        assert_eq!(bare.encoded_len(), bare.encode().len());
     }
 
     #[test]

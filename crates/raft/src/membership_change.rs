@@ -164,12 +164,13 @@ impl RawNode {
     /// never campaigns, would otherwise never hear of it. Removals committed before this
     /// leadership are answered when the removed peer speaks.
     fn announce_removals(&mut self) {
-        let committed = self.log.committed_config().clone();
-        let leader = self.leader_state();
-        if committed.index <= leader.announced_config {
+        // Runs at every commit: nothing is copied unless a configuration committed since.
+        let committed = self.log.committed_config();
+        if committed.index <= self.leader_state().announced_config {
             return;
         }
-        let before = &self.log.config_at(committed.index.prev()).config.removed;
+        let index = committed.index;
+        let before = &self.log.config_at(index.prev()).config.removed;
         // The leader itself, if removed, hands over instead (R8): nobody sends to itself.
         let newly: Vec<NodeId> = committed
             .config
@@ -179,7 +180,7 @@ impl RawNode {
             .filter(|id| *id != self.id)
             .collect();
         let leader = self.leader_state_mut();
-        leader.announced_config = committed.index;
+        leader.announced_config = index;
         for id in newly {
             leader.removal_notices.insert(id, REMOVAL_NOTICE_ROUNDS);
         }
@@ -239,7 +240,7 @@ impl RawNode {
     }
 
     /// A member says this peer was removed: stop standing for election for good.
-    pub(crate) fn handle_removed(&mut self, _from: NodeId, config_index: LogIndex) {
+    pub(crate) fn handle_removed(&mut self, config_index: LogIndex) {
         if self.removed_at.is_none() {
             self.removed_at = Some(config_index);
         }

@@ -322,7 +322,7 @@ impl RawNode {
             return Ok(());
         }
         if let MessageBody::Removed { config_index } = m.body {
-            self.handle_removed(m.from, config_index);
+            self.handle_removed(config_index);
             return Ok(());
         }
         if m.term > self.term {

@@ -36,7 +36,7 @@ pub fn message_len(message: &Message) -> usize {
         MessageBody::Heartbeat { .. } => 2 * U64,
         MessageBody::HeartbeatResponse { .. } => U64,
         MessageBody::SnapshotChunk { data, config, .. } => {
-            3 * U64 + LEN + data.len() + FLAG + U64 + LEN + config.config.encode().len()
+            3 * U64 + LEN + data.len() + FLAG + U64 + LEN + config.config.encoded_len()
         }
         MessageBody::SnapshotResponse(_) => FLAG + 2 * U64,
         MessageBody::ReadIndexRequest { .. } => U64,

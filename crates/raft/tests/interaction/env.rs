@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use kvraft_raft::{Config, Entry, LogIndex, MemStorage, Message, RawNode, Ready};
+use kvraft_raft::{Config, Entry, LogIndex, MemStorage, Message, RawNode, Ready, Storage};
 
 use crate::format::fmt_msg;
 
@@ -50,6 +50,21 @@ pub(crate) fn parse_u64(v: &str) -> Result<u64, String> {
 }
 
 impl Env {
+    /// Adds a node with empty storage running `config`.
+    pub(crate) fn push_fresh_node(&mut self, config: Config) -> Result<(), String> {
+        let storage = MemStorage::new();
+        let raw = RawNode::new(config.clone(), storage.recover().expect("in-memory"))
+            .map_err(|e| e.to_string())?;
+        self.nodes.push(Node {
+            config,
+            raw,
+            storage,
+            inbox: VecDeque::new(),
+            unpersisted: VecDeque::new(),
+        });
+        Ok(())
+    }
+
     pub(crate) fn node(&mut self, id: u64) -> Result<&mut Node, String> {
         let n = self.nodes.len();
         id.checked_sub(1)

@@ -3,11 +3,9 @@
 //! its configuration from a leader once a change adds it. It gets the next id and the
 //! options of node 1.
 
-use std::collections::VecDeque;
+use kvraft_raft::NodeId;
 
-use kvraft_raft::{MemStorage, NodeId, RawNode, Storage};
-
-use crate::env::{Env, Node, Out};
+use crate::env::{Env, Out};
 
 impl Env {
     pub(crate) fn handle_add_empty_node(
@@ -26,16 +24,7 @@ impl Env {
         config.id = NodeId(id);
         config.voters = Vec::new();
         config.seed = id;
-        let storage = MemStorage::new();
-        let raw = RawNode::new(config.clone(), storage.recover().expect("in-memory"))
-            .map_err(|e| e.to_string())?;
-        self.nodes.push(Node {
-            config,
-            raw,
-            storage,
-            inbox: VecDeque::new(),
-            unpersisted: VecDeque::new(),
-        });
+        self.push_fresh_node(config)?;
         out.line(format!("node {id}: empty storage, no configuration (learns it from a leader)"));
         Ok(())
     }

@@ -1,12 +1,10 @@
 //! `add-nodes <n> [pre-vote=true|false] [check-quorum=true|false] [noop=true|false]
 //! [lease-margin=<ticks>]`: creates nodes `1..=n`, all voters, each with empty storage.
 
-use std::collections::VecDeque;
-
-use kvraft_raft::{Config, MemStorage, NodeId, RawNode, Storage};
+use kvraft_raft::{Config, NodeId};
 
 use crate::env::{
-    parse_bool, parse_u64, Env, Node, Out, ELECTION_TIMEOUT, HEARTBEAT_INTERVAL, SNAPSHOT_CHUNK,
+    parse_bool, parse_u64, Env, Out, ELECTION_TIMEOUT, HEARTBEAT_INTERVAL, SNAPSHOT_CHUNK,
 };
 
 impl Env {
@@ -45,16 +43,7 @@ impl Env {
             config.append_noop_on_election = noop;
             config.lease_reads = lease_margin.is_some();
             config.lease_drift_margin_ticks = lease_margin.unwrap_or(0);
-            let storage = MemStorage::new();
-            let raw = RawNode::new(config.clone(), storage.recover().expect("in-memory"))
-                .map_err(|e| e.to_string())?;
-            self.nodes.push(Node {
-                config,
-                raw,
-                storage,
-                inbox: VecDeque::new(),
-                unpersisted: VecDeque::new(),
-            });
+            self.push_fresh_node(config)?;
         }
         out.line(format!(
             "{n} nodes: election-timeout={ELECTION_TIMEOUT} heartbeat={HEARTBEAT_INTERVAL} \
