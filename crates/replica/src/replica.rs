@@ -3,8 +3,7 @@
 use kvraft_kv::codec::{encode_command, DecodeError};
 use kvraft_kv::{ClientRequest, Command, Dedup, KvError, KvStateMachine, Op, SessionLimits};
 use kvraft_raft::{
-    size, Config, ConfigError, Message, ProposeError, RawNode, ReadyNumber, RecoveredState,
-    StepError,
+    size, Config, ConfigError, Message, RawNode, ReadyNumber, RecoveredState, StepError,
 };
 
 use crate::admin::AdminRequest;

@@ -223,9 +223,54 @@ impl fmt::Display for SwarmParams {
     }
 }
 
+/// What a swarm seed sets up in the world before its clients start (the plain swarm's and the
+/// membership swarm's alike): Raft options, the servers started and connected, the network's
+/// and the disks' faults.
+pub(crate) struct WorldSetup {
+    pub(crate) pre_vote: bool,
+    pub(crate) check_quorum: bool,
+    pub(crate) lease_reads: bool,
+    /// None: a reliable network.
+    pub(crate) unreliability: Option<Unreliability>,
+    pub(crate) long_reordering: bool,
+    pub(crate) disk_latency: DiskLatency,
+    /// The first this many servers get `disk_faults`.
+    pub(crate) faulty_disks: usize,
+    pub(crate) disk_faults: FaultPlan,
+}
+
+impl WorldSetup {
+    pub(crate) fn apply(&self, t: &KvTester) {
+        let (pre_vote, check_quorum, lease_reads) =
+            (self.pre_vote, self.check_quorum, self.lease_reads);
+        t.sim.world_mut().raft_config = Box::new(move |id, voters| {
+            let mut c = sim_raft_config(id, voters);
+            c.pre_vote = pre_vote;
+            c.check_quorum = check_quorum;
+            c.lease_reads = lease_reads;
+            c
+        });
+        // Restart the (still empty) servers with these Raft options.
+        for i in 0..t.n {
+            t.start_server(i);
+        }
+        t.connect_all();
+        let mut w = t.sim.world_mut();
+        if let Some(u) = self.unreliability {
+            w.net.reliable = false;
+            w.net.unreliability = u;
+        }
+        w.net.long_reordering = self.long_reordering;
+        w.disk_latency = self.disk_latency;
+        for server in 0..self.faulty_disks {
+            w.servers[server].storage.set_faults(self.disk_faults);
+        }
+    }
+}
+
 /// A key's name: the first half are append-only (so acknowledged appends can be checked in the
 /// final value), the rest take puts too.
-fn key_name(k: usize, keys: usize) -> (String, bool) {
+pub(crate) fn key_name(k: usize, keys: usize) -> (String, bool) {
     if k < keys.div_ceil(2) {
         (format!("a{k}"), true)
     } else {
@@ -355,33 +400,17 @@ fn heal(t: &KvTester) {
 #[allow(clippy::too_many_lines)]
 async fn swarm(t: KvTester, p: SwarmParams) {
     t.begin(&format!("Swarm: {p}"));
-    {
-        let (pre_vote, check_quorum, lease_reads) = (p.pre_vote, p.check_quorum, p.lease_reads);
-        t.sim.world_mut().raft_config = Box::new(move |id, voters| {
-            let mut c = sim_raft_config(id, voters);
-            c.pre_vote = pre_vote;
-            c.check_quorum = check_quorum;
-            c.lease_reads = lease_reads;
-            c
-        });
+    WorldSetup {
+        pre_vote: p.pre_vote,
+        check_quorum: p.check_quorum,
+        lease_reads: p.lease_reads,
+        unreliability: p.unreliability,
+        long_reordering: p.long_reordering,
+        disk_latency: p.disk_latency,
+        faulty_disks: p.faulty_disks,
+        disk_faults: p.disk_faults,
     }
-    // Restart the (still empty) servers with this scenario's Raft options.
-    for i in 0..t.n {
-        t.start_server(i);
-    }
-    t.connect_all();
-    {
-        let mut w = t.sim.world_mut();
-        if let Some(u) = p.unreliability {
-            w.net.reliable = false;
-            w.net.unreliability = u;
-        }
-        w.net.long_reordering = p.long_reordering;
-        w.disk_latency = p.disk_latency;
-        for server in 0..p.faulty_disks {
-            w.servers[server].storage.set_faults(p.disk_faults);
-        }
-    }
+    .apply(&t);
     let stop_clients = Rc::new(Cell::new(false));
     let stop_faults = Rc::new(Cell::new(false));
     let acked = Rc::new(RefCell::new(Vec::new()));

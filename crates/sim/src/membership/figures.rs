@@ -10,7 +10,8 @@
 //!
 //! `sweep --suite membership-figures --seeds 1..11 --stats` prints them per seed.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
 use std::rc::Rc;
 
 use kvraft_kv::Op;
@@ -22,6 +23,7 @@ use crate::network::MS;
 use crate::options::SimOptions;
 use crate::raft_tester::TEST_LIMIT_MS;
 use crate::run::RunReport;
+use crate::sim::RunSummary;
 use crate::world::{node_id, TICK_US};
 
 async fn wait_for_leader(op: &Operator) -> usize {
@@ -173,20 +175,23 @@ pub async fn transfer_unavailability(t: KvTester, writers: usize) -> TransferFig
     TransferFigures { transfer_gap_ms, transfer_answer_ms, crash_gap_ms, election_timeout_ms }
 }
 
+/// Runs `figures` to its end in `t`'s simulation, and returns what it measured (the default
+/// if the run failed first, with the failure in the summary).
+fn measure<F: Copy + Default + 'static>(
+    t: &KvTester,
+    figures: impl Future<Output = F> + 'static,
+) -> (RunSummary, F) {
+    let measured = Rc::new(Cell::new(F::default()));
+    let out = measured.clone();
+    let summary = t.sim.block_on(async move { out.set(figures.await) }, TEST_LIMIT_MS);
+    (summary, measured.get())
+}
+
 /// Runs `replace_dead_voter` on 10,000 keys: with the log replayed to the learner
 /// (`maxraftstate` -1) or sent as a snapshot (otherwise), promoted by the operator.
 pub fn run_replace(seed: u64, options: &SimOptions, maxraftstate: i64, auto: bool) -> RunReport {
     let t = KvTester::new(seed, options, 3, false, maxraftstate);
-    let figures = Rc::new(RefCell::new(ReplaceFigures::default()));
-    let out = figures.clone();
-    let t2 = t.clone();
-    let summary = t.sim.block_on(
-        async move {
-            *out.borrow_mut() = replace_dead_voter(t2, 10_000, auto).await;
-        },
-        TEST_LIMIT_MS,
-    );
-    let f = *figures.borrow();
+    let (summary, f) = measure(&t, replace_dead_voter(t.clone(), 10_000, auto));
     let line = format!(
         "replace a dead voter, 10000 keys, maxraftstate {maxraftstate}, {}: learner added \
          {} ms, caught up {} ms, promoted {} ms, dead voter removed {} ms",
@@ -205,16 +210,7 @@ pub fn run_replace(seed: u64, options: &SimOptions, maxraftstate: i64, auto: boo
 /// Runs `transfer_unavailability` with five writers on three servers.
 pub fn run_transfer(seed: u64, options: &SimOptions) -> RunReport {
     let t = KvTester::new(seed, options, 3, false, -1);
-    let figures = Rc::new(RefCell::new(TransferFigures::default()));
-    let out = figures.clone();
-    let t2 = t.clone();
-    let summary = t.sim.block_on(
-        async move {
-            *out.borrow_mut() = transfer_unavailability(t2, 5).await;
-        },
-        TEST_LIMIT_MS,
-    );
-    let f = *figures.borrow();
+    let (summary, f) = measure(&t, transfer_unavailability(t.clone(), 5));
     let line = format!(
         "writes unavailable {} ms during a leadership transfer (answered after {} ms), {} ms \
          when the leader crashes; election timeout {} ms (randomized {}-{} ms)",

@@ -34,7 +34,8 @@ use crate::kv_tester::{KvClient, KvTester};
 use crate::network::{Unreliability, MS};
 use crate::options::SimOptions;
 use crate::run::RunReport;
-use crate::world::{node_id, server_index, sim_raft_config, DiskLatency};
+use crate::swarm::{key_name, WorldSetup};
+use crate::world::{node_id, server_index, DiskLatency};
 
 /// Virtual time the safety phase lasts.
 const SAFETY_MS: u64 = 25_000;
@@ -252,16 +253,6 @@ struct Run {
     t: KvTester,
     p: MembershipParams,
     op: Operator,
-}
-
-/// A key's name: the first half are append-only (so acknowledged appends can be checked in the
-/// final value), the rest take puts too.
-fn key_name(k: usize, keys: usize) -> (String, bool) {
-    if k < keys.div_ceil(2) {
-        (format!("a{k}"), true)
-    } else {
-        (format!("p{k}"), false)
-    }
 }
 
 impl Run {
@@ -664,30 +655,17 @@ async fn reconcile(r: &Run, healed_at: u64) {
 /// The world as the seed wants it: Raft options, servers started and connected, the network's
 /// and the disks' faults set.
 fn setup(t: &KvTester, p: &MembershipParams) -> Run {
-    {
-        let (pre_vote, check_quorum, lease_reads) = (p.pre_vote, p.check_quorum, p.lease_reads);
-        t.sim.world_mut().raft_config = Box::new(move |id, voters| {
-            let mut c = sim_raft_config(id, voters);
-            c.pre_vote = pre_vote;
-            c.check_quorum = check_quorum;
-            c.lease_reads = lease_reads;
-            c
-        });
+    WorldSetup {
+        pre_vote: p.pre_vote,
+        check_quorum: p.check_quorum,
+        lease_reads: p.lease_reads,
+        unreliability: p.unreliability,
+        long_reordering: p.long_reordering,
+        disk_latency: p.disk_latency,
+        faulty_disks: p.faulty_disks,
+        disk_faults: p.disk_faults,
     }
-    for i in 0..t.n {
-        t.start_server(i);
-    }
-    t.connect_all();
-    let mut w = t.sim.world_mut();
-    if let Some(u) = p.unreliability {
-        w.net.reliable = false;
-        w.net.unreliability = u;
-    }
-    w.net.long_reordering = p.long_reordering;
-    w.disk_latency = p.disk_latency;
-    for server in 0..p.faulty_disks {
-        w.servers[server].storage.set_faults(p.disk_faults);
-    }
+    .apply(t);
     Run { t: t.clone(), p: p.clone(), op: Operator::new(t.clone()) }
 }
 
