@@ -14,7 +14,13 @@ impl RawNode {
             if self.promotable() {
                 self.campaign();
             } else {
-                // A learner, a removed peer or one that knows no configuration waits on.
+                // A learner, a removed peer or one that knows no configuration waits on. A
+                // leader it has not heard from for an election timeout is gone as far as it
+                // knows (crashed, deposed, or no longer talking to a removed peer): it stops
+                // naming it to clients, who would otherwise be sent there for good.
+                if let RoleState::Follower { leader } = &mut self.role {
+                    *leader = None;
+                }
                 self.reset_election_timer();
             }
         }

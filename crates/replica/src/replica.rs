@@ -3,7 +3,8 @@
 use kvraft_kv::codec::{encode_command, DecodeError};
 use kvraft_kv::{ClientRequest, Command, Dedup, KvError, KvStateMachine, Op, SessionLimits};
 use kvraft_raft::{
-    size, Config, ConfigError, Message, RawNode, ReadyNumber, RecoveredState, StepError,
+    size, Config, ConfigError, Message, ProposeError, RawNode, ReadyNumber, RecoveredState,
+    StepError,
 };
 
 use crate::admin::AdminRequest;
@@ -176,6 +177,12 @@ impl Replica {
                 let write = PendingWrite { id, term, client, seq };
                 let displaced = self.kv.writes.insert(index, write);
                 assert!(displaced.is_none(), "two pending requests at index {index}");
+            }
+            // Leadership is being handed over: the client should retry at the target, which
+            // is about to lead (design rule T2). Nothing was proposed.
+            Err(ProposeError::Transferring { target }) => {
+                let refusal = Err(KvError::WrongLeader { leader: Some(target) });
+                self.kv.replies.push_back((id, refusal));
             }
             Err(_) => self.kv.refuse(&self.raft, id),
         }

@@ -25,7 +25,6 @@ fn membership() {
 }
 
 #[test]
-#[ignore = "seed 2 fails until a removed learner stops hinting a stale leader (see below)"]
 fn membership_first_seeds() {
     let options = SimOptions { quiet: true, ..SimOptions::from_env() };
     let test = kvraft_sim::lab::find_test("membership").expect("the membership swarm");
@@ -221,15 +220,12 @@ async fn stale_hint_of_a_removed_learner(t: KvTester) {
     );
 }
 
-/// Core (liveness) issue found by the membership swarm (seeds 2, 65, 84, 404, 418, 431 and
-/// 954 of `sweep --suite membership --seeds 1..1001` at 9060f14): a peer
-/// keeps the leader it last heard from for good, and a learner (which never campaigns, so
-/// never clears it) that no leader talks to any more (it was removed while cut off) hints a
-/// crashed or removed node forever; a client can bounce between the two and never try the
-/// others. Forgetting a leader not heard from for an election timeout would end it. Run with
-/// `--ignored` to see it fail.
+/// A liveness bug found by the membership swarm (seeds 2, 65, 84, 404, 418, 431 and 954 of
+/// `sweep --suite membership --seeds 1..1001` at 9060f14): a learner that no leader talks to
+/// any more (removed while cut off) never campaigns, so it named the leader it last heard from
+/// forever, and a client could bounce between the two and never try the others. A peer that
+/// does not campaign now forgets a leader not heard from for an election timeout.
 #[test]
-#[ignore = "core: a removed learner that missed its removal keeps a stale leader hint forever"]
 fn clients_find_the_leader_past_a_removed_learner() {
     for seed in 1..=3 {
         let t = KvTester::new(seed, &quiet(), 3, false, -1);

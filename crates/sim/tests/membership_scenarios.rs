@@ -1674,9 +1674,6 @@ async fn writes_during_transfer(c: Cx) {
 /// Scenario 21, the hint (T2): a write refused during a transfer names the target ("try N"),
 /// so that the client goes there rather than around the servers.
 #[test]
-#[ignore = "replica: the hint naming the transfer target (T2) was taken out at the end of the \
-            session: with it, membership swarm seeds 2, 65 and 84 failed liveness (clients \
-            blocked after healing); to be restored once the cause is understood"]
 fn s21_a_write_refused_during_a_transfer_names_the_target() {
     scenario(
         "s21_a_write_refused_during_a_transfer_names_the_target",
